@@ -1,0 +1,113 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ResourceStatus } from './status.js';
+
+/** What allocate() returns: hwaddr identifies the resource (and, if a MAC, authenticates it to the Meta API). */
+export interface AllocateResult {
+  hwaddr: string;
+  ipaddr?: string;
+}
+
+/**
+ * Extra facts about the allocation that the seed's signature does not carry; optional so a driver
+ * can be called exactly as in the seed.
+ */
+export interface AllocateContext {
+  /** uid of the application the resource is for */
+  application: string;
+  /** label name (reused disks are kept per label + disk name) */
+  label: string;
+  /** the node's name */
+  node: string;
+}
+
+/** What a driver instance can hold at once (totals, not what is free). */
+export interface DriverCapacity {
+  cpu: number;
+  ram: number;
+}
+
+/** A health report (Nomad's fingerprint): undetected = backend missing, unhealthy = present but failing. */
+export interface Fingerprint {
+  health: 'healthy' | 'unhealthy' | 'undetected';
+  description: string;
+  /** namespaced facts, e.g. { "qemu.accel": "tcg", "docker.api": "1.41" } */
+  attributes: Record<string, string>;
+}
+
+/** Minimal structured logger (pino-compatible). Never log metadata values or tokens. */
+export interface DriverLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** An HTTP handler answering the Meta API as one known resource. */
+export type MetaHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** How a driver lets its resources reach the node's Meta API. */
+export interface MetaAccess {
+  /** host:port of the node's own plain-HTTP Meta API listener */
+  readonly address: string;
+  /**
+   * Open one more Meta API listener on host:port (e.g. a bridge gateway address) that identifies
+   * callers by their source address like the main one. Resolves to a function closing it.
+   */
+  listen(host: string, port: number): Promise<() => Promise<void>>;
+  /** A handler that answers as the resource `hwaddr` (for per-resource channels such as a VM's own socket). */
+  handlerFor(hwaddr: string): MetaHandler;
+}
+
+/** What the node hands a driver instance when it creates it. */
+export interface DriverContext {
+  /** instance name: the driver name, or "driver/suffix" for extra instances ("docker/ssd") */
+  readonly instance: string;
+  readonly nodeName: string;
+  /** a directory owned by this driver instance (created by the node) */
+  readonly dataDir: string;
+  readonly log: DriverLogger;
+  readonly meta: MetaAccess;
+}
+
+/**
+ * The driver contract: the seed's seven methods in async TypeScript, plus optional members the
+ * core uses when present.
+ */
+export interface ResourceDriver {
+  /** name of the driver ("docker") */
+  name(): string;
+  /** take and check the node-side driver config (JSON document); throws DriverError INVALID_CONFIG */
+  prepare(config: string): Promise<void>;
+  /** reject a bad label definition before it is stored; throws DriverError INVALID_DEFINITION naming the field */
+  validateDefinition(definition: string): Promise<void>;
+  /** allocate by definition; hwaddr is mandatory. On failure nothing is left behind. */
+  allocate(definition: string, metadata: Record<string, unknown>, context?: AllocateContext): Promise<AllocateResult>;
+  /** the truth from the backend, not a cache; throws when the backend can't tell */
+  status(hwaddr: string): Promise<ResourceStatus>;
+  /** full: the whole environment; else attached disks only. Resolves to info saying where to find them. */
+  snapshot(hwaddr: string, full: boolean): Promise<string>;
+  /** idempotent: a resource that is already gone is success */
+  deallocate(hwaddr: string): Promise<void>;
+
+  /** what this instance can hold at once; absent = limited by the node only */
+  capacity?(): Promise<DriverCapacity>;
+  /** hwaddrs of every resource this instance manages (restart reconciliation removes the unknown ones) */
+  listResources?(): Promise<string[]>;
+  /** health and attributes for GET /nodes/this */
+  fingerprint?(): Promise<Fingerprint>;
+  /** console/serial output of a resource, if the driver keeps one */
+  console?(hwaddr: string): Promise<string>;
+  /** release backend connections on node shutdown (resources stay) */
+  close?(): Promise<void>;
+}
+
+/** Creates driver instances; the registry (DriversList) holds these. */
+export interface DriverFactory {
+  /** driver name, e.g. "docker" */
+  readonly name: string;
+  /** short human description for docs and /nodes/this */
+  readonly description: string;
+  /** enabled by `shoal serve` without config when its backend is detected */
+  readonly autoDetect: boolean;
+  create(ctx: DriverContext): ResourceDriver;
+}
