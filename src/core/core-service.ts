@@ -1,0 +1,91 @@
+import type {
+  Application,
+  ApplicationCreate,
+  ApplicationState,
+  Label,
+  LabelCreate,
+  NodeInfo,
+  PageOf,
+  Resource,
+  Role,
+  StateEvent,
+  Task,
+  TaskCreate,
+  User,
+  UserCreate,
+  UserCreated,
+} from '../model/index.js';
+
+/** Who is calling, after authentication. */
+export interface Caller {
+  name: string;
+  role: Role;
+}
+
+export interface PageRequest {
+  limit?: number;
+  cursor?: string;
+}
+
+export interface LabelQuery extends PageRequest {
+  name?: string;
+  /** a version number or "latest" */
+  version?: number | 'latest';
+}
+
+export interface ApplicationQuery extends PageRequest {
+  /** only applications in this status */
+  status?: string;
+}
+
+/** How a Meta API request identifies itself. */
+export type MetaIdentity = { kind: 'address'; address: string } | { kind: 'hwaddr'; hwaddr: string };
+
+/**
+ * What the API layer calls. Every method checks the caller's rights: users see and touch only
+ * their own applications/resources (others' look like NOT_FOUND); admins see everything.
+ * Methods throw CoreError.
+ */
+export interface CoreService {
+  /** Basic auth gives name + token; Bearer gives the token alone. null = bad credentials. */
+  authenticate(token: string, name?: string): Promise<Caller | null>;
+
+  createUser(caller: Caller, body: UserCreate): Promise<UserCreated>;
+  listUsers(caller: Caller, page: PageRequest): Promise<PageOf<User>>;
+  getUser(caller: Caller, name: string): Promise<User>;
+  deleteUser(caller: Caller, name: string): Promise<void>;
+
+  /** Validates every definition with its driver before storing; same name = next version. */
+  createLabel(caller: Caller, body: LabelCreate): Promise<Label>;
+  listLabels(caller: Caller, query: LabelQuery): Promise<PageOf<Label>>;
+  getLabel(caller: Caller, uid: string): Promise<Label>;
+  deleteLabel(caller: Caller, uid: string): Promise<void>;
+
+  createApplication(caller: Caller, body: ApplicationCreate): Promise<Application>;
+  listApplications(caller: Caller, query: ApplicationQuery): Promise<PageOf<Application>>;
+  getApplication(caller: Caller, uid: string): Promise<Application>;
+  getState(caller: Caller, uid: string): Promise<ApplicationState>;
+  listStates(caller: Caller, uid: string): Promise<ApplicationState[]>;
+  getResource(caller: Caller, uid: string): Promise<Resource>;
+  /** NEW/ELECTED → DEALLOCATED (undoing an in-flight allocation); ALLOCATED → DEALLOCATE. */
+  deallocate(caller: Caller, uid: string): Promise<{ status: 'DEALLOCATE' | 'DEALLOCATED' }>;
+  listTasks(caller: Caller, uid: string): Promise<Task[]>;
+  createTask(caller: Caller, uid: string, body: TaskCreate): Promise<Task>;
+  /** Console output of the resource if its driver keeps one. */
+  getConsole(caller: Caller, uid: string): Promise<string>;
+
+  listResources(caller: Caller, page: PageRequest): Promise<PageOf<Resource>>;
+
+  listNodes(caller: Caller): Promise<NodeInfo[]>;
+  thisNode(caller: Caller): Promise<NodeInfo>;
+  setMaintenance(caller: Caller, on: boolean): Promise<NodeInfo>;
+
+  /**
+   * Replays the state events after `afterId` that the caller may see, then streams new ones live,
+   * in id order, until the returned function is called.
+   */
+  subscribe(caller: Caller, afterId: string | undefined, onEvent: (event: StateEvent) => void): () => void;
+
+  /** Merged metadata of the ALLOCATED resource this request comes from; null = nobody (→ 404). */
+  metadataFor(identity: MetaIdentity): Promise<Record<string, unknown> | null>;
+}

@@ -1,0 +1,35 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { Timestamp } from './common.js';
+
+export const DriverInstanceInfo = Type.Object({
+  instance: Type.String({ description: 'instance name, e.g. "docker" or "docker/ssd"' }),
+  driver: Type.String(),
+  enabled: Type.Boolean(),
+  health: Type.Union([Type.Literal('healthy'), Type.Literal('unhealthy'), Type.Literal('undetected')]),
+  description: Type.String({ description: 'why it is disabled or unhealthy, or what it runs on' }),
+  attributes: Type.Record(Type.String(), Type.String()),
+  capacity: Type.Optional(Type.Object({ cpu: Type.Number(), ram: Type.Number() })),
+});
+export type DriverInstanceInfo = Static<typeof DriverInstanceInfo>;
+
+export const NodeInfo = Type.Object(
+  {
+    name: Type.String(),
+    address: Type.String({ description: 'API URL of the node' }),
+    capacity: Type.Object({
+      cpu: Type.Number({ description: 'cores' }),
+      ram: Type.Number({ description: 'GB' }),
+      cpu_overbook: Type.Number(),
+      ram_overbook: Type.Number(),
+    }),
+    used: Type.Object({ cpu: Type.Number(), ram: Type.Number() }),
+    tags: Type.Record(Type.String(), Type.String()),
+    drivers: Type.Array(DriverInstanceInfo),
+    maintenance: Type.Boolean(),
+    alive: Type.Boolean(),
+    heartbeat_at: Timestamp,
+    started_at: Timestamp,
+  },
+  { $id: 'Node' },
+);
+export type NodeInfo = Static<typeof NodeInfo>;
