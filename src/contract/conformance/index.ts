@@ -1,0 +1,2 @@
+export { describeConformance } from './describe-conformance.js';
+export type { ConformanceOptions } from './conformance-options.js';
