@@ -1,0 +1,46 @@
+import { randomBytes } from 'node:crypto';
+
+const HWADDR = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
+/** A random MAC: locally administered (bit 1 of the first byte set), unicast (bit 0 clear). */
+export function randomHwaddr(): string {
+  const b = randomBytes(6);
+  b[0] = (b[0] & 0xfc) | 0x02;
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+/** true for a lower-case colon-separated MAC, the only hwaddr shape this driver hands out. */
+export function isHwaddr(value: string): boolean {
+  return HWADDR.test(value);
+}
+
+/** FNV-1a of the instance name → the second octet 1–254 of its loopback block 127.X.0.0/16. */
+export function loopbackBlock(instance: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < instance.length; i++) {
+    h ^= instance.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return 1 + (h % 254);
+}
+
+/**
+ * A random loopback address 127.X.y.z in the instance's block (y 0–255, z 1–254), not in `used`.
+ * Linux routes all of 127/8 to lo, so a client can bind it as its source address.
+ * Returns undefined when no free address was found (the block holds 65,024).
+ */
+export function randomLoopback(block: number, used: ReadonlySet<string>): string | undefined {
+  for (let attempt = 0; attempt < 64; attempt++) {
+    const [y, z] = randomBytes(2);
+    if (z === 0 || z === 255) continue;
+    const ip = `127.${block}.${y}.${z}`;
+    if (!used.has(ip)) return ip;
+  }
+  for (let y = 0; y < 256; y++) {
+    for (let z = 1; z < 255; z++) {
+      const ip = `127.${block}.${y}.${z}`;
+      if (!used.has(ip)) return ip;
+    }
+  }
+  return undefined;
+}
