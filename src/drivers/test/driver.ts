@@ -183,14 +183,14 @@ export class TestDriver implements ResourceDriver {
     const injection = this.#injectionFor(hwaddr);
     if (!isHwaddr(hwaddr)) return StatusNone;
     await inject('status', injection, this.#random);
+    const settled = this.#index.get(hwaddr)?.pending === false;
     let exists: boolean;
     try {
       exists = await this.#files.exists(hwaddr);
     } catch (err) {
       throw backend(`reading the resource file of ${hwaddr}`, err);
     }
-    const entry = this.#index.get(hwaddr);
-    if (!exists && entry && !entry.pending) this.#forget(hwaddr); // its file was removed from outside
+    if (!exists && settled) this.#forget(hwaddr); // its file was removed from outside
     return exists ? StatusAllocated : StatusNone;
   }
 
@@ -246,6 +246,8 @@ export class TestDriver implements ResourceDriver {
 
   async listResources(): Promise<string[]> {
     this.#cfg();
+    // only resources whose file was written before the listing started can be judged by it
+    const settled = [...this.#index].filter(([, e]) => !e.pending).map(([hwaddr]) => hwaddr);
     let onDisk: string[];
     try {
       onDisk = await this.#files.list();
@@ -253,8 +255,8 @@ export class TestDriver implements ResourceDriver {
       throw backend(`listing ${this.#files.resourcesDir}`, err);
     }
     const present = new Set(onDisk);
-    for (const [hwaddr, entry] of this.#index) {
-      if (!entry.pending && !present.has(hwaddr)) this.#forget(hwaddr); // removed from outside
+    for (const hwaddr of settled) {
+      if (!present.has(hwaddr)) this.#forget(hwaddr); // removed from outside
     }
     return onDisk;
   }
