@@ -195,7 +195,7 @@ export function describeConformance(name: string, opts: ConformanceOptions): voi
       const [, rb] = needAllocated();
       assert.ok(bDeallocated, 'the deallocate test failed earlier');
       await d.deallocate(rb.hwaddr);
-      assert.equal(await d.status(rb.hwaddr), StatusNone);
+      assert.equal(await d.status(rb.hwaddr), StatusNone, 'status after the second deallocate');
     });
 
     it('listResources (if present) excludes deallocated resources', { timeout }, async () => {
@@ -213,7 +213,7 @@ export function describeConformance(name: string, opts: ConformanceOptions): voi
       const [ra] = needAllocated();
       await d.deallocate(ra.hwaddr);
       live.delete(ra.hwaddr);
-      assert.equal(await d.status(ra.hwaddr), StatusNone);
+      assert.equal(await d.status(ra.hwaddr), StatusNone, 'status after deallocate');
       assert.equal(await opts.existsOutside(ra.hwaddr), false, `${ra.hwaddr} still exists outside the driver`);
       if (d.listResources) assert.ok(!(await d.listResources()).includes(ra.hwaddr), `listResources still has deallocated ${ra.hwaddr}`);
     });
