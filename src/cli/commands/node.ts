@@ -1,0 +1,93 @@
+import type { Command } from 'commander';
+import type { DriverInstanceInfo, NodeInfo } from '../../model/index.js';
+import { connect, emit, globals } from '../context.js';
+import { UsageError } from '../errors.js';
+import type { CliIo } from '../io.js';
+import { display, formatAge, formatKeyValues, formatTable, formatTime } from '../output.js';
+
+function usage(used: number, total: number, overbook: number): string {
+  const cap = total * overbook;
+  return `${round(used)}/${round(cap)}${overbook !== 1 ? ` (${round(total)}×${round(overbook)})` : ''}`;
+}
+
+function round(n: number): string {
+  return Number.isInteger(n) ? String(n) : n.toFixed(1);
+}
+
+export function nodeTable(nodes: readonly NodeInfo[], now = Date.now()): string {
+  return formatTable(
+    ['name', 'address', 'state', 'cpu', 'ram gb', 'drivers', 'heartbeat'],
+    nodes.map((n) => [
+      n.name,
+      n.address,
+      !n.alive ? 'dead' : n.maintenance ? 'maintenance' : 'up',
+      usage(n.used.cpu, n.capacity.cpu, n.capacity.cpu_overbook),
+      usage(n.used.ram, n.capacity.ram, n.capacity.ram_overbook),
+      n.drivers.filter((d) => d.enabled).map((d) => d.instance).join(',') || '-',
+      formatAge(n.heartbeat_at, now),
+    ]),
+  );
+}
+
+export function driverTable(drivers: readonly DriverInstanceInfo[]): string {
+  return formatTable(
+    ['instance', 'driver', 'enabled', 'health', 'free cpu', 'free ram', 'description'],
+    drivers.map((d) => [
+      d.instance,
+      d.driver,
+      d.enabled ? 'yes' : 'no',
+      d.health,
+      d.capacity ? round(d.capacity.cpu) : '-',
+      d.capacity ? round(d.capacity.ram) : '-',
+      display(d.description),
+    ]),
+  );
+}
+
+export function nodeDetails(n: NodeInfo, now = Date.now()): string {
+  return (
+    formatKeyValues([
+      ['name', n.name],
+      ['address', n.address],
+      ['state', !n.alive ? 'dead' : n.maintenance ? 'maintenance (takes no new work)' : 'up'],
+      ['cpu used', usage(n.used.cpu, n.capacity.cpu, n.capacity.cpu_overbook)],
+      ['ram used (GB)', usage(n.used.ram, n.capacity.ram, n.capacity.ram_overbook)],
+      ['tags', Object.entries(n.tags).map(([k, v]) => `${k}=${v}`).join(' ')],
+      ['started', formatTime(n.started_at, now)],
+      ['heartbeat', formatTime(n.heartbeat_at, now)],
+    ]) + `\n${driverTable(n.drivers)}`
+  );
+}
+
+export function registerNode(program: Command, io: CliIo): void {
+  const node = program.command('node').description('nodes of the pool');
+
+  node
+    .command('list')
+    .description('every node: state, capacity used, enabled drivers')
+    .action(async (_flags: unknown, cmd: Command) => {
+      const client = await connect(io, globals(cmd));
+      const items = await client.listNodes();
+      emit(io, cmd, { json: { items }, items, human: () => nodeTable(items) });
+    });
+
+  node
+    .command('show')
+    .description('this node (the one you talk to): capacity, tags, drivers and why a driver is disabled')
+    .action(async (_flags: unknown, cmd: Command) => {
+      const client = await connect(io, globals(cmd));
+      const n = await client.thisNode();
+      emit(io, cmd, { json: n, human: () => nodeDetails(n) });
+    });
+
+  node
+    .command('maintenance')
+    .description('maintenance mode of this node: "on" stops it taking new work (running resources stay), "off" resumes')
+    .argument('<on|off>', 'on or off')
+    .action(async (mode: string, _flags: unknown, cmd: Command) => {
+      if (mode !== 'on' && mode !== 'off') throw new UsageError(`node maintenance "${mode}": expected on or off`);
+      const client = await connect(io, globals(cmd));
+      const n = await client.setMaintenance(mode === 'on');
+      emit(io, cmd, { json: n, human: () => `node ${n.name}: maintenance ${n.maintenance ? 'on (takes no new work)' : 'off'}\n` });
+    });
+}

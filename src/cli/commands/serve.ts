@@ -1,0 +1,126 @@
+import { dirname, join, relative } from 'node:path';
+import type { Command } from 'commander';
+import { UsageError } from '../errors.js';
+import type { CliIo } from '../io.js';
+
+/** What src/main/index.ts exports (the composition root), as `serve` uses it. */
+export interface StartNodeOptions {
+  configPath?: string;
+  dataDir?: string;
+  api?: string;
+  meta?: string;
+  db?: string;
+  name?: string;
+  tls?: boolean;
+}
+export interface RunningNode {
+  stop(): Promise<void>;
+  apiUrl: string;
+  metaAddress: string;
+  adminTokenPath: string;
+}
+type StartNode = (opts: StartNodeOptions) => Promise<RunningNode>;
+
+interface ServeFlags {
+  config?: string;
+  dataDir?: string;
+  api?: string;
+  meta?: string;
+  db?: string;
+  name?: string;
+  tls: boolean;
+}
+
+const HOST_PORT = /^(?:\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/;
+
+/** Flags → startNode options: only what was given, so the config file decides the rest. */
+export function serveOptions(flags: ServeFlags, tlsFromCli: boolean): StartNodeOptions {
+  for (const [flag, value] of [
+    ['--api', flags.api],
+    ['--meta', flags.meta],
+  ] as const) {
+    if (value !== undefined && (!HOST_PORT.test(value) || Number(value.slice(value.lastIndexOf(':') + 1)) > 65535)) {
+      throw new UsageError(`${flag} "${value}": expected HOST:PORT, e.g. 127.0.0.1:8001`);
+    }
+  }
+  const opts: StartNodeOptions = {};
+  if (flags.config !== undefined) opts.configPath = flags.config;
+  if (flags.dataDir !== undefined) opts.dataDir = flags.dataDir;
+  if (flags.api !== undefined) opts.api = flags.api;
+  if (flags.meta !== undefined) opts.meta = flags.meta;
+  if (flags.db !== undefined) opts.db = flags.db;
+  if (flags.name !== undefined) opts.name = flags.name;
+  if (tlsFromCli) opts.tls = flags.tls;
+  return opts;
+}
+
+async function loadStartNode(): Promise<StartNode> {
+  // loaded only for `serve`: the client verbs stay light and work without the server parts
+  const specifier = '../../main/index.js';
+  const mod = (await import(specifier)) as { startNode?: StartNode };
+  if (typeof mod.startNode !== 'function') throw new Error('src/main/index.ts does not export startNode');
+  return mod.startNode;
+}
+
+function shown(path: string, cwd: string): string {
+  const rel = relative(cwd, path);
+  return rel !== '' && !rel.startsWith('..') ? rel : path;
+}
+
+function loginHint(node: RunningNode, https: boolean, cwd: string): string {
+  const parts = ['npx shoal login'];
+  const dataDir = shown(dirname(node.adminTokenPath), cwd);
+  if (dataDir !== 'shoal-data') parts.push(`--data-dir ${dataDir}`);
+  if (!https || !node.apiUrl.startsWith('https://127.0.0.1:8001')) parts.push(`--url ${node.apiUrl}`);
+  return parts.join(' ');
+}
+
+export function registerServe(program: Command, io: CliIo): void {
+  program
+    .command('serve')
+    .description('run a Shoal node here (API, Meta API, drivers, embedded store) until Ctrl-C')
+    .option('-c, --config <file>', 'YAML config file (shoal.yml); flags override it')
+    .option('--data-dir <dir>', 'where the node keeps its database, TLS files and admin token (default ./shoal-data)')
+    .option('--api <host:port>', 'API listener (default 127.0.0.1:8001)')
+    .option('--meta <host:port>', "the Meta API's own plain-HTTP listener (default 127.0.0.1:8002)")
+    .option('--db <url>', 'database: sqlite path (default DATA_DIR/shoal.db) or postgres://… for a cluster')
+    .option('--name <node>', 'node name (default the host name)')
+    .option('--no-tls', 'serve the API over plain HTTP (default: TLS with an auto-generated CA)')
+    .action(async (flags: ServeFlags, cmd: Command) => {
+      const opts = serveOptions(flags, cmd.getOptionValueSource('tls') === 'cli');
+      const startNode = await loadStartNode();
+      const node = await startNode(opts);
+      const https = node.apiUrl.startsWith('https:');
+      // the CA sits beside the admin token in the data dir (PRODUCT.md §6)
+      const caPath = join(dirname(node.adminTokenPath), 'tls', 'ca.crt');
+      io.out(
+        [
+          `shoal node is up`,
+          `  API        ${node.apiUrl}${https ? `  (CA certificate: ${shown(caPath, io.cwd)})` : ''}`,
+          `  Meta API   http://${node.metaAddress}/meta/v1/data`,
+          `  admin token ${shown(node.adminTokenPath, io.cwd)} (mode 0600)`,
+          `log in from another terminal in this directory: ${loginHint(node, https, io.cwd)}`,
+          `stop with Ctrl-C`,
+          '',
+        ].join('\n'),
+      );
+      let stopping = false;
+      const onSignal = (signal: string): void => {
+        if (stopping) {
+          io.err(`\n${signal} again: exiting without waiting\n`);
+          process.exit(1);
+        }
+        stopping = true;
+        io.err(`\n${signal}: stopping the node…\n`);
+        node.stop().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            io.err(`error: STOP: ${err instanceof Error ? err.message : String(err)}\n`);
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGINT', () => onSignal('SIGINT'));
+      process.on('SIGTERM', () => onSignal('SIGTERM'));
+    });
+}

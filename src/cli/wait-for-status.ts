@@ -1,0 +1,112 @@
+import type { ShoalClient } from '../client/index.js';
+import type { ApplicationState, ApplicationStatus } from '../model/index.js';
+import { CliFailure, EXIT } from './errors.js';
+import type { CliIo } from './io.js';
+import { formatDuration } from './parse-args.js';
+
+export interface WaitSpec {
+  client: ShoalClient;
+  io: CliIo;
+  /** Starts the operation once the event stream is connected; returns the application uid and, if known, its state. */
+  start(): Promise<{ uid: string; state?: Pick<ApplicationState, 'status' | 'description'> }>;
+  /** The status that means success. */
+  success: ApplicationStatus;
+  /** Statuses that mean it will never reach success. */
+  failure: readonly ApplicationStatus[];
+  timeoutMs: number;
+  /** Each status seen, in order (for the progress line). */
+  onStatus?(state: { uid: string; status: ApplicationStatus; description: string }): void;
+}
+
+export interface WaitOutcome {
+  kind: 'success' | 'failure' | 'timeout' | 'interrupted';
+  uid: string;
+  /** last status seen ('' when none yet) */
+  status: ApplicationStatus | '';
+  description: string;
+  elapsedMs: number;
+}
+
+/**
+ * Follows an application through GET /events (no polling) until it reaches `success`, one of
+ * `failure`, the timeout, or Ctrl-C. The stream is connected BEFORE the operation starts, so no
+ * state change can slip between the two; after a reconnect the current state is read once to
+ * cover any gap. Events of other applications are skipped.
+ */
+export async function waitForStatus(spec: WaitSpec): Promise<WaitOutcome> {
+  const started = Date.now();
+  const abort = new AbortController();
+  let kind: WaitOutcome['kind'] | undefined;
+  let uid = '';
+  let status: ApplicationStatus | '' = '';
+  let description = '';
+  let settle: () => void = () => undefined;
+  const settled = new Promise<void>((resolve) => (settle = resolve));
+
+  const finish = (k: WaitOutcome['kind']): void => {
+    if (kind !== undefined) return;
+    kind = k;
+    abort.abort();
+    settle();
+  };
+  const consider = (s: { status: ApplicationStatus; description: string }): void => {
+    if (kind !== undefined) return;
+    if (s.status !== status || s.description !== description) {
+      status = s.status;
+      description = s.description;
+      spec.onStatus?.({ uid, status: s.status, description: s.description });
+    }
+    if (s.status === spec.success) finish('success');
+    else if (spec.failure.includes(s.status)) finish('failure');
+  };
+  const refresh = async (): Promise<void> => {
+    try {
+      const s = await spec.client.getState(uid, { signal: abort.signal });
+      // only a decisive state is taken from a read: older events may still be queued behind it
+      if (s.status === spec.success || spec.failure.includes(s.status)) consider(s);
+    } catch {
+      // the stream (or the timeout) decides; a failed read changes nothing
+    }
+  };
+
+  const timer = setTimeout(() => finish('timeout'), spec.timeoutMs);
+  const unsubscribe = spec.io.onInterrupt(() => finish('interrupted'));
+  const stream = spec.client.events({
+    signal: abort.signal,
+    onConnect: ({ reconnect }) => {
+      if (reconnect && uid !== '') void refresh();
+    },
+  });
+  try {
+    await Promise.race([stream.connected(), settled]);
+    if (kind !== undefined) {
+      if (kind === 'timeout') {
+        throw new CliFailure('TIMEOUT', `the event stream of ${spec.client.url} did not connect within ${formatDuration(spec.timeoutMs)}; nothing was started`);
+      }
+      throw new CliFailure('INTERRUPTED', 'interrupted; nothing was started', EXIT.INTERRUPTED);
+    }
+    // not aborted by the timeout: once sent, the request's answer (the uid) is worth having
+    const first = await spec.start();
+    uid = first.uid;
+    if (first.state !== undefined) consider(first.state);
+    if (first.state === undefined || kind === undefined) void refresh();
+    const follow = (async () => {
+      for await (const event of stream) {
+        if (event.application_uid === uid) consider(event);
+        if (kind !== undefined) break;
+      }
+    })();
+    await Promise.race([settled, follow]);
+    if (kind === undefined) {
+      // the stream ended for good (gave up reconnecting): report it rather than hang
+      await follow;
+      throw new CliFailure('UNREACHABLE', `the event stream of ${spec.client.url} ended while waiting for ${uid}`);
+    }
+  } finally {
+    clearTimeout(timer);
+    unsubscribe();
+    stream.close();
+    abort.abort();
+  }
+  return { kind, uid, status, description, elapsedMs: Date.now() - started };
+}
