@@ -1,0 +1,116 @@
+import { isAbsolute, join } from 'node:path';
+import { invalidConfig } from '../../contract/index.js';
+import { slug } from './names.js';
+
+/** The node-side config of one docker driver instance (all fields optional in the JSON). */
+export interface DockerConfig {
+  /** Engine API unix socket */
+  socket: string;
+  /** image cache (downloaded archives, by checksum) */
+  imagesDir: string;
+  /** per-resource and reused disks */
+  workspaceDir: string;
+  /** disk copies made by snapshot() */
+  snapshotsDir: string;
+  /** docker network names for network "" (host-only) and "nat" */
+  networks: { hostonly: string; nat: string };
+  /** TCP port of the Meta API listener opened on each network's gateway address */
+  metaPort: number;
+  /** container creates+starts running at once */
+  maxParallelStarts: number;
+  /** seconds a container gets after SIGTERM before it is killed */
+  stopTimeout: number;
+  /** PidsLimit of every container */
+  pidsLimit: number;
+  /** capacity override (cores, GB); absent = the daemon's NCPU / MemTotal */
+  cpu: number | undefined;
+  ram: number | undefined;
+}
+
+const KNOWN = [
+  'socket',
+  'images_dir',
+  'workspace_dir',
+  'snapshots_dir',
+  'networks',
+  'meta_port',
+  'max_parallel_starts',
+  'stop_timeout',
+  'pids_limit',
+  'cpu',
+  'ram',
+] as const;
+
+const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function str(doc: Record<string, unknown>, key: string, dflt: string, path = key): string {
+  const v = doc[key];
+  if (v === undefined || v === null) return dflt;
+  if (typeof v !== 'string' || v === '') throw invalidConfig(path, `must be a non-empty string, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function absPath(doc: Record<string, unknown>, key: string, dflt: string): string {
+  const v = str(doc, key, dflt);
+  if (!isAbsolute(v)) throw invalidConfig(key, `must be an absolute path, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function int(doc: Record<string, unknown>, key: string, min: number, max: number): number | undefined {
+  const v = doc[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw invalidConfig(key, `must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+/** Parse the JSON config ("" or "{}" = all defaults); throws DriverError INVALID_CONFIG naming the field. */
+export function parseDockerConfig(json: string, dataDir: string, instance: string): DockerConfig {
+  let raw: unknown = {};
+  if (json.trim() !== '') {
+    try {
+      raw = JSON.parse(json);
+    } catch (err) {
+      throw invalidConfig('config', `is not valid JSON (${(err as Error).message})`);
+    }
+  }
+  if (raw === null) raw = {};
+  if (!isRecord(raw)) throw invalidConfig('config', 'must be a JSON object');
+  for (const k of Object.keys(raw)) {
+    if (!(KNOWN as readonly string[]).includes(k)) throw invalidConfig(k, `unknown field (known: ${KNOWN.join(', ')})`);
+  }
+  const base = `shoal-${slug(instance).replace(/^-+/, '')}`;
+  let networks = { hostonly: `${base}-hostonly`, nat: `${base}-nat` };
+  if (raw.networks !== undefined && raw.networks !== null) {
+    if (!isRecord(raw.networks)) throw invalidConfig('networks', 'must be an object {"hostonly":"…","nat":"…"}');
+    for (const k of Object.keys(raw.networks)) {
+      if (k !== 'hostonly' && k !== 'nat') throw invalidConfig(`networks.${k}`, 'unknown field (known: hostonly, nat)');
+    }
+    networks = {
+      hostonly: str(raw.networks, 'hostonly', networks.hostonly, 'networks.hostonly'),
+      nat: str(raw.networks, 'nat', networks.nat, 'networks.nat'),
+    };
+  }
+  for (const [k, v] of Object.entries(networks)) {
+    if (!NETWORK_NAME.test(v)) throw invalidConfig(`networks.${k}`, 'must be 1–63 letters, digits, "_", "-" or "."');
+  }
+  if (networks.hostonly === networks.nat) throw invalidConfig('networks.nat', 'must differ from networks.hostonly');
+  return {
+    socket: absPath(raw, 'socket', '/var/run/docker.sock'),
+    imagesDir: absPath(raw, 'images_dir', join(dataDir, 'images')),
+    workspaceDir: absPath(raw, 'workspace_dir', join(dataDir, 'workspaces')),
+    snapshotsDir: absPath(raw, 'snapshots_dir', join(dataDir, 'snapshots')),
+    networks,
+    metaPort: int(raw, 'meta_port', 1, 65535) ?? 80,
+    maxParallelStarts: int(raw, 'max_parallel_starts', 1, 1024) ?? 8,
+    stopTimeout: int(raw, 'stop_timeout', 0, 3600) ?? 10,
+    pidsLimit: int(raw, 'pids_limit', 16, 4_194_304) ?? 4096,
+    cpu: int(raw, 'cpu', 1, 65536),
+    ram: int(raw, 'ram', 1, 16_777_216),
+  };
+}

@@ -1,0 +1,125 @@
+import { invalidDefinition, parseDefinition, type Disk, type Requirements } from '../../contract/index.js';
+import { parseImageRef, type ImageRef } from '../shared/index.js';
+
+/** Disk types this driver supports: a host directory, or a loop-mounted sparse file system (size enforced). */
+export const DISK_TYPES = ['dir', 'ext4', 'xfs'] as const;
+export type DiskType = (typeof DISK_TYPES)[number];
+
+/** Networks: "" = host-only (only the node's Meta API is reachable), "nat" = outbound allowed. */
+export const NETWORKS = ['', 'nat'] as const;
+export type NetworkKind = 'hostonly' | 'nat';
+
+export interface DockerDisk extends Disk {
+  /** disk key in requirements.disks */
+  name: string;
+  type: DiskType;
+}
+
+export interface DockerOptions {
+  /** image to run: a name[:tag] (loaded from `images` or already present) or an image id */
+  image: string;
+  images: ImageRef[];
+  command: string[] | undefined;
+  entrypoint: string[] | undefined;
+  env: Record<string, string>;
+  user: string | undefined;
+}
+
+export interface DockerDefinition {
+  options: DockerOptions;
+  requirements: Requirements;
+  disks: DockerDisk[];
+  network: NetworkKind;
+}
+
+const OPTION_KEYS = ['image', 'images', 'command', 'entrypoint', 'env', 'user'] as const;
+// name[:tag][@digest] with an optional registry host[:port]; or a bare image id
+const IMAGE_REF =
+  /^(?:(?:[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*(?::[0-9]+)?)\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$/;
+const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** clone values are "<snapshot id>/<disk name>", as snapshot() reports them */
+export const CLONE_REF = /^(s-[a-z0-9-]{1,80})\/([A-Za-z0-9][A-Za-z0-9_.-]{0,62})$/;
+const MAX_IMAGES = 16;
+
+function stringList(v: unknown, field: string): string[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v) || v.length === 0) throw invalidDefinition(field, 'must be a non-empty array of strings, e.g. ["sleep","3600"]');
+  v.forEach((s, i) => {
+    if (typeof s !== 'string') throw invalidDefinition(`${field}[${i}]`, `must be a string, got ${JSON.stringify(s)}`);
+    if (s.includes('\0')) throw invalidDefinition(`${field}[${i}]`, 'must not contain NUL');
+  });
+  return v as string[];
+}
+
+function parseOptions(o: Record<string, unknown>): DockerOptions {
+  for (const k of Object.keys(o)) {
+    if (!(OPTION_KEYS as readonly string[]).includes(k)) {
+      throw invalidDefinition(`options.${k}`, `unknown option (known: ${OPTION_KEYS.join(', ')})`);
+    }
+  }
+  if (typeof o.image !== 'string' || o.image === '') {
+    throw invalidDefinition('options.image', 'is required: the image to run, e.g. "busybox:latest"');
+  }
+  if (o.image.length > 255 || !(IMAGE_REF.test(o.image) || IMAGE_ID.test(o.image))) {
+    throw invalidDefinition('options.image', `"${o.image}" is not a valid image reference (name[:tag], lower-case)`);
+  }
+  const images: ImageRef[] = [];
+  if (o.images !== undefined && o.images !== null) {
+    if (!Array.isArray(o.images)) throw invalidDefinition('options.images', 'must be an array of {"url","sum"}');
+    if (o.images.length > MAX_IMAGES) throw invalidDefinition('options.images', `at most ${MAX_IMAGES} archives`);
+    o.images.forEach((r, i) => images.push(parseImageRef(r, `options.images[${i}]`)));
+  }
+  const env: Record<string, string> = {};
+  if (o.env !== undefined && o.env !== null) {
+    if (typeof o.env !== 'object' || Array.isArray(o.env)) throw invalidDefinition('options.env', 'must be an object of NAME → string');
+    for (const [k, v] of Object.entries(o.env as Record<string, unknown>)) {
+      if (!ENV_NAME.test(k)) throw invalidDefinition(`options.env.${k}`, 'is not a valid variable name (letters, digits, "_")');
+      if (typeof v !== 'string') throw invalidDefinition(`options.env.${k}`, `must be a string, got ${JSON.stringify(v)}`);
+      env[k] = v;
+    }
+  }
+  let user: string | undefined;
+  if (o.user !== undefined && o.user !== null) {
+    if (typeof o.user !== 'string' || !/^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$/.test(o.user)) {
+      throw invalidDefinition('options.user', 'must be "user", "uid" or "uid:gid"');
+    }
+    user = o.user;
+  }
+  return {
+    image: o.image,
+    images,
+    command: stringList(o.command, 'options.command'),
+    entrypoint: stringList(o.entrypoint, 'options.entrypoint'),
+    env,
+    user,
+  };
+}
+
+/** Parse and check a docker definition; throws DriverError INVALID_DEFINITION naming the field. */
+export function parseDockerDefinition(definition: string): DockerDefinition {
+  const def = parseDefinition(definition);
+  const options = parseOptions(def.options);
+  const req = def.requirements;
+  if (!(NETWORKS as readonly string[]).includes(req.network)) {
+    throw invalidDefinition('requirements.network', `"${req.network}" is not supported by docker (use "" for host-only or "nat")`);
+  }
+  const disks: DockerDisk[] = [];
+  const mountLabels = new Map<string, string>();
+  for (const [name, disk] of Object.entries(req.disks)) {
+    const field = `requirements.disks.${name}`;
+    if (!(DISK_TYPES as readonly string[]).includes(disk.type)) {
+      throw invalidDefinition(`${field}.type`, `"${disk.type}" is not supported by docker (use ${DISK_TYPES.join(', ')})`);
+    }
+    const other = mountLabels.get(disk.label);
+    if (other !== undefined) {
+      throw invalidDefinition(`${field}.label`, `"${disk.label}" is already used by disk "${other}" (each disk is mounted at /mnt/<label>)`);
+    }
+    mountLabels.set(disk.label, name);
+    if (disk.clone !== '' && !CLONE_REF.test(disk.clone)) {
+      throw invalidDefinition(`${field}.clone`, 'must be a disk reference from snapshot info, like "s-…/ws"');
+    }
+    disks.push({ ...disk, name, type: disk.type as DiskType });
+  }
+  return { options, requirements: req, disks, network: req.network === 'nat' ? 'nat' : 'hostonly' };
+}

@@ -1,0 +1,70 @@
+import Docker from 'dockerode';
+import { DriverError } from '../../contract/index.js';
+
+/** dockerode errors carry the HTTP status of the Engine API answer. */
+function statusOf(err: unknown): number | undefined {
+  const s = (err as { statusCode?: unknown } | null)?.statusCode;
+  return typeof s === 'number' ? s : undefined;
+}
+
+export function isNotFound(err: unknown): boolean {
+  return statusOf(err) === 404;
+}
+
+export function isConflict(err: unknown): boolean {
+  return statusOf(err) === 409;
+}
+
+/** "not modified" (304): e.g. stopping a container that is already stopped */
+export function isNotModified(err: unknown): boolean {
+  return statusOf(err) === 304;
+}
+
+/** The Engine's own message, without dockerode's "(HTTP code 404) no such container - " prefix noise. */
+export function engineMessage(err: unknown): string {
+  const json = (err as { json?: { message?: unknown } } | null)?.json;
+  if (json && typeof json.message === 'string') return json.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+export function backendError(what: string, err: unknown): DriverError {
+  if (err instanceof DriverError) return err;
+  return new DriverError('BACKEND', `${what}: ${engineMessage(err)}`, { cause: err });
+}
+
+/** Read a JSON progress stream (load, import) to its end; rejects on an error message in it. */
+export function readProgress(docker: Docker, stream: NodeJS.ReadableStream): Promise<unknown[]> {
+  return new Promise((resolve, reject) => {
+    docker.modem.followProgress(stream, (err: Error | null, out: unknown[]) => {
+      if (err) {
+        reject(err);
+        return;
+      }
+      const bad = (out ?? []).find((m) => m && typeof m === 'object' && ('error' in m || 'errorDetail' in m)) as
+        | { error?: string; errorDetail?: { message?: string } }
+        | undefined;
+      if (bad) reject(new Error(bad.errorDetail?.message ?? bad.error ?? 'unknown error'));
+      else resolve(out ?? []);
+    });
+  });
+}
+
+/** A client for the Engine API on a unix socket. */
+export function connectEngine(socket: string): Docker {
+  return new Docker({ socketPath: socket });
+}
+
+/** Resolve within `ms` or reject with a BACKEND error saying the daemon does not answer. */
+export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new DriverError('BACKEND', `${what}: no answer within ${ms / 1000} s`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

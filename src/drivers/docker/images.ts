@@ -1,0 +1,204 @@
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import type Docker from 'dockerode';
+import { DriverError, type DriverLogger } from '../../contract/index.js';
+import type { ImageCache, ImageRef } from '../shared/index.js';
+import type { DockerOptions } from './definition.js';
+import { indexTar, type TarIndex } from './tar-index.js';
+import { isNotFound, backendError, readProgress } from './engine.js';
+
+/** The image a container runs, with the parts of its config the driver needs. */
+export interface ResolvedImage {
+  id: string;
+  hasCommand: boolean;
+  env: string[];
+}
+
+interface ArchiveImages {
+  kind: TarIndex['kind'];
+  /** images of a `docker save` archive, or the single imported image of a rootfs tarball */
+  images: Array<{ id: string; repoTags: string[] }>;
+}
+
+/** Repository for the tags that mark rootfs tarballs already imported: `shoal-archive:sha256-<hex>`. */
+export const ARCHIVE_REPO = 'shoal-archive';
+
+function archiveTag(sum: string): string {
+  return sum.replace(':', '-').slice(0, 128);
+}
+
+/** "busybox" → "busybox:latest", "docker.io/library/x:1" → "x:1" (how `docker save` spells RepoTags). */
+export function normalizeRef(ref: string): string {
+  let r = ref.replace(/^docker\.io\/library\//, '').replace(/^docker\.io\//, '');
+  if (r.includes('@')) return r;
+  const lastSlash = r.lastIndexOf('/');
+  if (!r.slice(lastSlash + 1).includes(':')) r = `${r}:latest`;
+  return r;
+}
+
+function splitRef(ref: string): { repo: string; tag: string } {
+  const n = normalizeRef(ref);
+  const i = n.lastIndexOf(':');
+  return { repo: n.slice(0, i), tag: n.slice(i + 1) };
+}
+
+/**
+ * Makes the images of a definition present in the daemon: archives come through the ImageCache
+ * (verified, cached by checksum), `docker save` archives are loaded, rootfs tarballs imported.
+ * Each archive is loaded once per node (and once at a time).
+ */
+export class ImageStore {
+  readonly #docker: Docker;
+  readonly #cache: ImageCache;
+  readonly #log: DriverLogger;
+  readonly #archives = new Map<string, Promise<ArchiveImages>>();
+  readonly #inspected = new Map<string, ResolvedImage>();
+
+  constructor(docker: Docker, cache: ImageCache, log: DriverLogger) {
+    this.#docker = docker;
+    this.#cache = cache;
+    this.#log = log;
+  }
+
+  /** Forget what is known in memory (after the daemon lost an image). */
+  forget(): void {
+    this.#archives.clear();
+    this.#inspected.clear();
+  }
+
+  /** Make sure the image to run is present; resolves to its id. Throws DriverError IMAGE. */
+  async resolve(opts: DockerOptions): Promise<ResolvedImage> {
+    if (opts.images.length === 0) return this.#inspect(opts.image, true);
+    const archives = await Promise.all(opts.images.map((ref) => this.#archive(ref)));
+    const wanted = opts.image.startsWith('sha256:') ? opts.image : normalizeRef(opts.image);
+    let id: string | undefined;
+    for (const a of archives) {
+      for (const img of a.images) {
+        if (img.id === wanted || img.repoTags.map(normalizeRef).includes(wanted)) id ??= img.id;
+      }
+    }
+    if (id === undefined && !opts.image.startsWith('sha256:')) {
+      const rootfs = archives.find((a) => a.kind === 'rootfs');
+      if (rootfs) {
+        id = rootfs.images[0]!.id;
+        const { repo, tag } = splitRef(opts.image);
+        await this.#docker.getImage(id).tag({ repo, tag }).catch((err: unknown) => {
+          throw backendError(`cannot tag image ${id} as ${opts.image}`, err);
+        });
+      }
+    }
+    if (id === undefined) {
+      const found = archives.flatMap((a) => a.images.flatMap((i) => (i.repoTags.length ? i.repoTags : [i.id])));
+      throw new DriverError('IMAGE', `options.image "${opts.image}" is not in options.images (they contain: ${found.join(', ') || 'nothing'})`, {
+        field: 'options.image',
+      });
+    }
+    return this.#inspect(id, false);
+  }
+
+  async #inspect(ref: string, fromDefinition: boolean): Promise<ResolvedImage> {
+    const known = this.#inspected.get(ref);
+    if (known) return known;
+    try {
+      const info = await this.#docker.getImage(ref).inspect();
+      const cfg = info.Config;
+      const resolved: ResolvedImage = {
+        id: info.Id,
+        hasCommand: Boolean(cfg?.Cmd?.length || cfg?.Entrypoint?.length),
+        env: cfg?.Env ?? [],
+      };
+      this.#inspected.set(ref, resolved);
+      return resolved;
+    } catch (err) {
+      if (isNotFound(err)) {
+        throw new DriverError(
+          'IMAGE',
+          fromDefinition
+            ? `image "${ref}" is not on this node and options.images is empty (no registry is used: give archives in options.images)`
+            : `image ${ref} disappeared from the daemon`,
+          { field: 'options.image', cause: err },
+        );
+      }
+      throw backendError(`cannot inspect image ${ref}`, err);
+    }
+  }
+
+  #archive(ref: ImageRef): Promise<ArchiveImages> {
+    let p = this.#archives.get(ref.sum);
+    if (!p) {
+      p = this.#ensureArchive(ref);
+      this.#archives.set(ref.sum, p);
+      p.catch(() => this.#archives.delete(ref.sum));
+    }
+    return p;
+  }
+
+  async #exists(ref: string): Promise<boolean> {
+    try {
+      await this.#docker.getImage(ref).inspect();
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw backendError(`cannot inspect image ${ref}`, err);
+    }
+  }
+
+  async #index(ref: ImageRef): Promise<TarIndex> {
+    const sidecar = `${this.#cache.pathFor(ref.sum)}.index.json`;
+    try {
+      return JSON.parse(await readFile(sidecar, 'utf8')) as TarIndex;
+    } catch {
+      // not indexed yet
+    }
+    const file = await this.#cache.fetch(ref, { decompress: true });
+    let index: TarIndex;
+    try {
+      index = await indexTar(file);
+    } catch (err) {
+      throw new DriverError('IMAGE', `image ${ref.sum} is not a tar archive (docker save or rootfs): ${(err as Error).message}`, { cause: err });
+    }
+    const tmp = `${sidecar}.${process.pid}.tmp`;
+    await writeFile(tmp, JSON.stringify(index));
+    await rename(tmp, sidecar);
+    return index;
+  }
+
+  async #ensureArchive(ref: ImageRef): Promise<ArchiveImages> {
+    const marker = `${ARCHIVE_REPO}:${archiveTag(ref.sum)}`;
+    // a rootfs tarball imported before carries the marker tag: nothing to fetch
+    try {
+      const info = await this.#docker.getImage(marker).inspect();
+      return { kind: 'rootfs', images: [{ id: info.Id, repoTags: [] }] };
+    } catch (err) {
+      if (!isNotFound(err)) throw backendError(`cannot inspect image ${marker}`, err);
+    }
+    const index = await this.#index(ref);
+    if (index.kind === 'save') {
+      const present = await Promise.all(index.images.map((i) => this.#exists(i.id)));
+      if (present.every(Boolean)) return { kind: 'save', images: index.images };
+      const file = await this.#cache.fetch(ref, { decompress: true });
+      const started = Date.now();
+      try {
+        await readProgress(this.#docker, await this.#docker.loadImage(file, { quiet: true }));
+      } catch (err) {
+        throw new DriverError('IMAGE', `docker load of image ${ref.sum} failed: ${(err as Error).message}`, { cause: err });
+      }
+      for (const img of index.images) {
+        if (!(await this.#exists(img.id))) throw new DriverError('IMAGE', `docker load of image ${ref.sum} did not create image ${img.id}`);
+      }
+      this.#log.info({ sum: ref.sum, images: index.images.map((i) => i.repoTags).flat(), ms: Date.now() - started }, 'image archive loaded');
+      return { kind: 'save', images: index.images };
+    }
+    const file = await this.#cache.fetch(ref, { decompress: true });
+    const started = Date.now();
+    try {
+      await readProgress(this.#docker, await this.#docker.importImage(file, { repo: ARCHIVE_REPO, tag: archiveTag(ref.sum) }));
+    } catch (err) {
+      throw new DriverError('IMAGE', `docker import of image ${ref.sum} failed: ${(err as Error).message}`, { cause: err });
+    }
+    const info = await this.#docker.getImage(marker).inspect().catch((err: unknown) => {
+      throw new DriverError('IMAGE', `docker import of image ${ref.sum} did not create ${marker}`, { cause: err });
+    });
+    this.#log.info({ sum: ref.sum, id: info.Id, ms: Date.now() - started }, 'rootfs tarball imported');
+    return { kind: 'rootfs', images: [{ id: info.Id, repoTags: [] }] };
+  }
+}
