@@ -157,7 +157,7 @@ export class TestDriver implements ResourceDriver {
         disks: def.requirements.disks,
         network: def.requirements.network,
         options: def.options,
-        metadata_keys: Object.keys(metadata),
+        metadata_keys: Object.keys(metadata ?? {}),
         ...(context ? { context } : {}),
       };
       try {
