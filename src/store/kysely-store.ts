@@ -1,0 +1,635 @@
+import { Migrator, type Kysely, type Transaction as KyselyTransaction } from 'kysely';
+import type { ApplicationStatus } from '../model/index.js';
+import { claimApplications } from './claim.js';
+import type { StoreDialect } from './dialect.js';
+import { ConflictError, StoreError, isRetryable, isUniqueViolation } from './errors.js';
+import { migrationProvider } from './migrations/index.js';
+import {
+  applicationFromDb,
+  labelFromDb,
+  nodeFromDb,
+  nodeToDb,
+  resourceFromDb,
+  resourceToDb,
+  stateFromDb,
+  taskFromDb,
+  taskToDb,
+  userFromDb,
+} from './rows.js';
+import type { Database } from './schema.js';
+import { appendStates } from './state-log.js';
+import { usageOf } from './usage.js';
+import {
+  HOLDING_STATUSES,
+  type ApplicationRow,
+  type Claimed,
+  type ClaimRequest,
+  type LabelRow,
+  type ListPage,
+  type NewApplication,
+  type NewLabel,
+  type NodeRow,
+  type NodeUsage,
+  type ResourceRow,
+  type StateRow,
+  type Store,
+  type StoreCapabilities,
+  type StoreSignal,
+  type TaskRow,
+  type TaskStatus,
+  type TaskWhen,
+  type Transition,
+  type UserRow,
+} from './store.js';
+
+const TX_RETRIES = 8;
+const LIVE_STATUSES: readonly ApplicationStatus[] = ['NEW', 'ELECTED', 'ALLOCATED', 'DEALLOCATE'];
+
+type Tx = KyselyTransaction<Database>;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function isSignal(v: unknown): v is StoreSignal {
+  if (typeof v !== 'object' || v === null) return false;
+  const k = (v as { kind?: unknown }).kind;
+  return k === 'queue' || k === 'work' || k === 'events' || k === 'nodes' || k === 'resync';
+}
+
+/** The Store on Kysely: one implementation for SQLite and PostgreSQL. */
+export class KyselyStore implements Store {
+  readonly dialect: 'sqlite' | 'postgres';
+  readonly capabilities: StoreCapabilities;
+  readonly #d: StoreDialect;
+  readonly #db: Kysely<Database>;
+  readonly #listeners = new Set<(s: StoreSignal) => void>();
+  #closed = false;
+
+  private constructor(dialect: StoreDialect) {
+    this.#d = dialect;
+    this.#db = dialect.db;
+    this.dialect = dialect.name;
+    this.capabilities = dialect.capabilities;
+  }
+
+  /** Brings the schema up to date and starts listening for other nodes' signals. */
+  static async open(dialect: StoreDialect): Promise<KyselyStore> {
+    const store = new KyselyStore(dialect);
+    try {
+      const migrator = new Migrator({
+        db: dialect.db,
+        provider: migrationProvider,
+        ...(dialect.migrationTableSchema ? { migrationTableSchema: dialect.migrationTableSchema } : {}),
+      });
+      const { error, results } = await migrator.migrateToLatest();
+      if (error) {
+        const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+        throw new StoreError('MIGRATION', `database migration ${failed ?? ''} failed: ${(error as Error).message ?? String(error)}`, {
+          cause: error,
+        });
+      }
+      await dialect.listen(
+        (payload) => store.#onPayload(payload),
+        () => store.#emit([{ kind: 'resync' }]),
+      );
+    } catch (err) {
+      await dialect.close().catch(() => {});
+      throw err;
+    }
+    return store;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#listeners.clear();
+    await this.#d.close();
+  }
+
+  // ── signals ─────────────────────────────────────────────────────────────
+
+  onSignal(listener: (signal: StoreSignal) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async notify(signals: readonly StoreSignal[]): Promise<void> {
+    if (signals.length === 0) return;
+    if (this.capabilities.crossProcessSignals) await this.#d.notify(this.#db, signals.map((s) => JSON.stringify(s)));
+    this.#emit(signals);
+  }
+
+  #onPayload(payload: string): void {
+    let v: unknown;
+    try {
+      v = JSON.parse(payload);
+    } catch {
+      return;
+    }
+    if (isSignal(v)) this.#emit([v]);
+  }
+
+  #emit(signals: readonly StoreSignal[]): void {
+    for (const s of signals) {
+      for (const l of this.#listeners) {
+        try {
+          l(s);
+        } catch {
+          // a listener's failure is its own business
+        }
+      }
+    }
+  }
+
+  /** Runs `fn` in a transaction (retried on deadlocks), sending `signals` + an events signal on commit. */
+  async #tx<T>(fn: (trx: Tx) => Promise<{ value: T; events: StateRow[]; signals?: readonly StoreSignal[] }>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const r = await this.#db.transaction().execute(async (trx) => {
+          const out = await fn(trx);
+          const all: StoreSignal[] = [...(out.signals ?? [])];
+          const last = out.events.at(-1);
+          if (this.capabilities.crossProcessSignals) {
+            const wire = all.map((s) => JSON.stringify(s));
+            if (last) wire.push(JSON.stringify({ kind: 'events', lastId: last.id }));
+            if (wire.length) await this.#d.notify(trx, wire);
+          }
+          if (last) all.push({ kind: 'events', lastId: last.id, events: out.events });
+          return { value: out.value, local: all };
+        });
+        this.#emit(r.local);
+        return r.value;
+      } catch (err) {
+        if (attempt < TX_RETRIES && isRetryable(err)) {
+          await sleep(5 + Math.random() * 20 * (attempt + 1));
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  // ── users ───────────────────────────────────────────────────────────────
+
+  async countUsers(): Promise<number> {
+    const r = await this.#db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    return Number(r.n);
+  }
+
+  async insertUser(row: UserRow): Promise<void> {
+    try {
+      await this.#db.insertInto('users').values(row).execute();
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new ConflictError(`user "${row.name}" already exists`, { cause: err });
+      throw err;
+    }
+  }
+
+  async getUser(name: string): Promise<UserRow | undefined> {
+    const r = await this.#db.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst();
+    return r ? userFromDb(r) : undefined;
+  }
+
+  async getUserByTokenId(tokenId: string): Promise<UserRow | undefined> {
+    const r = await this.#db.selectFrom('users').selectAll().where('token_id', '=', tokenId).executeTakeFirst();
+    return r ? userFromDb(r) : undefined;
+  }
+
+  async listUsers(page: ListPage & { after?: string }): Promise<UserRow[]> {
+    let q = this.#db.selectFrom('users').selectAll().orderBy('name').limit(page.limit);
+    if (page.after !== undefined) q = q.where('name', '>', page.after);
+    return (await q.execute()).map(userFromDb);
+  }
+
+  async deleteUser(name: string): Promise<boolean> {
+    const r = await this.#db.deleteFrom('users').where('name', '=', name).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  // ── labels ──────────────────────────────────────────────────────────────
+
+  async insertLabel(label: NewLabel): Promise<LabelRow> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.#tx(async (trx) => {
+          const r = await trx
+            .selectFrom('labels')
+            .select((eb) => eb.fn.max<number>('version').as('v'))
+            .where('name', '=', label.name)
+            .executeTakeFirst();
+          const version = Number(r?.v ?? 0) + 1;
+          const row = {
+            ...label,
+            version,
+            definitions: JSON.stringify(label.definitions),
+            metadata: JSON.stringify(label.metadata),
+            deleted_at: null,
+          };
+          await trx.insertInto('labels').values(row).execute();
+          return { value: { ...label, version, deleted_at: null }, events: [] };
+        });
+      } catch (err) {
+        // two nodes creating the same name at once: the loser takes the next version
+        if (attempt < TX_RETRIES && isUniqueViolation(err)) continue;
+        throw err;
+      }
+    }
+  }
+
+  async getLabel(uid: string): Promise<LabelRow | undefined> {
+    const r = await this.#db.selectFrom('labels').selectAll().where('uid', '=', uid).executeTakeFirst();
+    return r ? labelFromDb(r) : undefined;
+  }
+
+  async findLabel(name: string, version: number | 'latest'): Promise<LabelRow | undefined> {
+    let q = this.#db.selectFrom('labels').selectAll().where('name', '=', name).where('deleted_at', 'is', null);
+    q = version === 'latest' ? q.orderBy('version', 'desc').limit(1) : q.where('version', '=', version);
+    const r = await q.executeTakeFirst();
+    return r ? labelFromDb(r) : undefined;
+  }
+
+  async listLabels(
+    query: ListPage & { name?: string; version?: number | 'latest'; after?: { name: string; version: number } },
+  ): Promise<LabelRow[]> {
+    let q = this.#db.selectFrom('labels as l').selectAll('l').where('l.deleted_at', 'is', null);
+    if (query.name !== undefined) q = q.where('l.name', '=', query.name);
+    if (query.version === 'latest') {
+      q = q.where('l.version', '=', (eb) =>
+        eb
+          .selectFrom('labels as m')
+          .select((e) => e.fn.max<number>('m.version').as('v'))
+          .whereRef('m.name', '=', 'l.name')
+          .where('m.deleted_at', 'is', null),
+      );
+    } else if (typeof query.version === 'number') {
+      q = q.where('l.version', '=', query.version);
+    }
+    const after = query.after;
+    if (after) {
+      q = q.where((eb) =>
+        eb.or([eb('l.name', '>', after.name), eb.and([eb('l.name', '=', after.name), eb('l.version', '>', after.version)])]),
+      );
+    }
+    const rows = await q.orderBy('l.name').orderBy('l.version').limit(query.limit).execute();
+    return rows.map(labelFromDb);
+  }
+
+  async deleteLabel(uid: string, at: string): Promise<boolean> {
+    const r = await this.#db
+      .updateTable('labels')
+      .set({ deleted_at: at })
+      .where('uid', '=', uid)
+      .where('deleted_at', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  // ── applications ────────────────────────────────────────────────────────
+
+  async insertApplication(app: NewApplication, description: string): Promise<Claimed> {
+    return this.#tx(async (trx) => {
+      const [event] = await appendStates(trx, [
+        { application_uid: app.uid, owner: app.owner, status: 'NEW', description, created_at: app.created_at },
+      ]);
+      const row: ApplicationRow = {
+        ...app,
+        seq: event!.id,
+        status: 'NEW',
+        status_description: description,
+        status_at: app.created_at,
+        node: null,
+        driver: null,
+        definition_index: 0,
+        attempts: 0,
+        cpu: 0,
+        ram: 0,
+      };
+      await trx
+        .insertInto('applications')
+        .values({ ...row, metadata: JSON.stringify(row.metadata) })
+        .execute();
+      return { value: { app: row, event: event! }, events: [event!], signals: [{ kind: 'queue' }] };
+    });
+  }
+
+  async getApplication(uid: string): Promise<ApplicationRow | undefined> {
+    const r = await this.#db.selectFrom('applications').selectAll().where('uid', '=', uid).executeTakeFirst();
+    return r ? applicationFromDb(r) : undefined;
+  }
+
+  async listApplications(
+    query: ListPage & { owner?: string; status?: ApplicationStatus; beforeSeq?: number },
+  ): Promise<ApplicationRow[]> {
+    let q = this.#db.selectFrom('applications').selectAll();
+    if (query.owner !== undefined) q = q.where('owner', '=', query.owner);
+    if (query.status !== undefined) q = q.where('status', '=', query.status);
+    if (query.beforeSeq !== undefined) q = q.where('seq', '<', query.beforeSeq);
+    const rows = await q.orderBy('seq', 'desc').limit(query.limit).execute();
+    return rows.map(applicationFromDb);
+  }
+
+  async applicationsOn(node: string, statuses: readonly ApplicationStatus[]): Promise<ApplicationRow[]> {
+    if (statuses.length === 0) return [];
+    const rows = await this.#db
+      .selectFrom('applications')
+      .selectAll()
+      .where('node', '=', node)
+      .where('status', 'in', statuses)
+      .orderBy('seq')
+      .execute();
+    return rows.map(applicationFromDb);
+  }
+
+  async listStates(uid: string): Promise<StateRow[]> {
+    const rows = await this.#db
+      .selectFrom('application_states')
+      .selectAll()
+      .where('application_uid', '=', uid)
+      .orderBy('id')
+      .execute();
+    return rows.map(stateFromDb);
+  }
+
+  async transition(transitions: readonly Transition[], signals: readonly StoreSignal[] = []): Promise<(StateRow | null)[]> {
+    if (transitions.length === 0) return [];
+    // a stable lock order (by uid) so two batches never deadlock each other
+    const order = transitions.map((t, i) => ({ t, i })).sort((a, b) => (a.t.uid < b.t.uid ? -1 : a.t.uid > b.t.uid ? 1 : a.i - b.i));
+    return this.#tx(async (trx) => {
+      const results: (StateRow | null)[] = new Array<StateRow | null>(transitions.length).fill(null);
+      const pending: { i: number; row: Omit<StateRow, 'id'> }[] = [];
+      for (const { t, i } of order) {
+        let q = trx
+          .updateTable('applications')
+          .set({ status: t.to, status_description: t.description, status_at: t.at, ...(t.set ?? {}) })
+          .where('uid', '=', t.uid)
+          .where('status', 'in', t.from);
+        if (t.onlyNode !== undefined) q = q.where('node', '=', t.onlyNode);
+        const hit = await q.returning('owner').executeTakeFirst();
+        if (!hit) continue;
+        if (t.deleteResource) await trx.deleteFrom('resources').where('application_uid', '=', t.uid).execute();
+        if (t.insertResource) await trx.insertInto('resources').values(resourceToDb(t.insertResource)).execute();
+        if (t.failPendingTasks !== undefined) {
+          await trx
+            .updateTable('tasks')
+            .set({ status: 'FAILED', result: t.failPendingTasks, updated_at: t.at })
+            .where('application_uid', '=', t.uid)
+            .where('status', '=', 'PENDING')
+            .execute();
+        }
+        pending.push({
+          i,
+          row: { application_uid: t.uid, owner: hit.owner, status: t.to, description: t.description, created_at: t.at },
+        });
+      }
+      const events = await appendStates(
+        trx,
+        pending.map((p) => p.row),
+      );
+      pending.forEach((p, k) => (results[p.i] = events[k]!));
+      return { value: results, events, signals: events.length ? signals : [] };
+    });
+  }
+
+  async claim(request: ClaimRequest, signals: readonly StoreSignal[] = []): Promise<Claimed[]> {
+    return this.#tx(async (trx) => {
+      const claimed = await claimApplications(trx, request, this.capabilities.rowLocks, (uid, text) => this.#definitions(uid, text));
+      const events = await appendStates(
+        trx,
+        claimed.map((c) => ({
+          application_uid: c.uid,
+          owner: c.owner,
+          status: 'ELECTED' as const,
+          description: c.status_description,
+          created_at: request.at,
+        })),
+      );
+      return {
+        value: claimed.map((app, k) => ({ app, event: events[k]! })),
+        events,
+        signals: events.length ? signals : [],
+      };
+    });
+  }
+
+  readonly #definitionCache = new Map<string, ReturnType<typeof labelFromDb>['definitions']>();
+
+  #definitions(labelUid: string, text: string): ReturnType<typeof labelFromDb>['definitions'] {
+    let d = this.#definitionCache.get(labelUid);
+    if (d === undefined) {
+      d = JSON.parse(text) as ReturnType<typeof labelFromDb>['definitions'];
+      if (this.#definitionCache.size >= 10_000) this.#definitionCache.clear();
+      this.#definitionCache.set(labelUid, d);
+    }
+    return d;
+  }
+
+  async countByStatus(): Promise<Partial<Record<ApplicationStatus, number>>> {
+    const rows = await this.#db
+      .selectFrom('applications')
+      .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('status', 'in', LIVE_STATUSES)
+      .groupBy('status')
+      .execute();
+    const out: Partial<Record<ApplicationStatus, number>> = {};
+    for (const r of rows) out[r.status as ApplicationStatus] = Number(r.n);
+    return out;
+  }
+
+  async usage(node: string): Promise<NodeUsage> {
+    return usageOf(this.#db, node);
+  }
+
+  async usageByNode(): Promise<Map<string, { cpu: number; ram: number }>> {
+    const rows = await this.#db
+      .selectFrom('applications')
+      .select(['node', (eb) => eb.fn.sum<number>('cpu').as('cpu'), (eb) => eb.fn.sum<number>('ram').as('ram')])
+      .where('status', 'in', HOLDING_STATUSES)
+      .groupBy('node')
+      .execute();
+    const out = new Map<string, { cpu: number; ram: number }>();
+    for (const r of rows) if (r.node !== null) out.set(r.node, { cpu: Number(r.cpu ?? 0), ram: Number(r.ram ?? 0) });
+    return out;
+  }
+
+  async waitExpired(now: string, limit: number): Promise<ApplicationRow[]> {
+    const rows = await this.#db
+      .selectFrom('applications')
+      .selectAll()
+      .where('status', '=', 'NEW')
+      .where('wait_deadline', 'is not', null)
+      .where('wait_deadline', '<=', now)
+      .orderBy('seq')
+      .limit(limit)
+      .execute();
+    return rows.map(applicationFromDb);
+  }
+
+  async reelectFromDeadNode(node: string, staleBefore: string, description: string, at: string): Promise<number> {
+    return this.#tx(async (trx) => {
+      let q = trx.selectFrom('nodes').select(['name', 'heartbeat_at']).where('name', '=', node);
+      if (this.capabilities.rowLocks) q = q.forUpdate();
+      const n = await q.executeTakeFirst();
+      if (!n || n.heartbeat_at >= staleBefore) return { value: 0, events: [] };
+      const moved = await trx
+        .updateTable('applications')
+        .set({ status: 'NEW', status_description: description, status_at: at, node: null, driver: null, cpu: 0, ram: 0 })
+        .where('node', '=', node)
+        .where('status', '=', 'ELECTED')
+        .returning(['uid', 'owner'])
+        .execute();
+      const events = await appendStates(
+        trx,
+        moved
+          .sort((a, b) => (a.uid < b.uid ? -1 : 1))
+          .map((m) => ({ application_uid: m.uid, owner: m.owner, status: 'NEW' as const, description, created_at: at })),
+      );
+      return { value: moved.length, events, signals: moved.length ? [{ kind: 'queue' }] : [] };
+    });
+  }
+
+  // ── resources ───────────────────────────────────────────────────────────
+
+  async getResource(applicationUid: string): Promise<ResourceRow | undefined> {
+    const r = await this.#db.selectFrom('resources').selectAll().where('application_uid', '=', applicationUid).executeTakeFirst();
+    return r ? resourceFromDb(r) : undefined;
+  }
+
+  async listResources(query: ListPage & { owner?: string; node?: string; after?: string }): Promise<ResourceRow[]> {
+    let q = this.#db.selectFrom('resources').selectAll();
+    if (query.owner !== undefined) q = q.where('owner', '=', query.owner);
+    if (query.node !== undefined) q = q.where('node', '=', query.node);
+    if (query.after !== undefined) q = q.where('application_uid', '>', query.after);
+    const rows = await q.orderBy('application_uid').limit(query.limit).execute();
+    return rows.map(resourceFromDb);
+  }
+
+  async expiredResources(node: string, now: string, limit: number): Promise<ResourceRow[]> {
+    const rows = await this.#db
+      .selectFrom('resources as r')
+      .innerJoin('applications as a', 'a.uid', 'r.application_uid')
+      .selectAll('r')
+      .where('r.node', '=', node)
+      .where('r.expires_at', 'is not', null)
+      .where('r.expires_at', '<=', now)
+      .where('a.status', '=', 'ALLOCATED')
+      .orderBy('r.expires_at')
+      .limit(limit)
+      .execute();
+    return rows.map(resourceFromDb);
+  }
+
+  async knownHwaddrs(): Promise<Set<string>> {
+    const rows = await this.#db.selectFrom('resources').select('hwaddr').execute();
+    return new Set(rows.map((r) => r.hwaddr));
+  }
+
+  // ── events ──────────────────────────────────────────────────────────────
+
+  async maxEventId(): Promise<number> {
+    const r = await this.#db.selectFrom('shoal_counters').select('value').where('name', '=', 'events').executeTakeFirstOrThrow();
+    return Number(r.value);
+  }
+
+  async eventsAfter(afterId: number, query: { limit: number; owner?: string; upTo?: number }): Promise<StateRow[]> {
+    let q = this.#db.selectFrom('application_states').selectAll().where('id', '>', afterId);
+    if (query.owner !== undefined) q = q.where('owner', '=', query.owner);
+    if (query.upTo !== undefined) q = q.where('id', '<=', query.upTo);
+    const rows = await q.orderBy('id').limit(query.limit).execute();
+    return rows.map(stateFromDb);
+  }
+
+  // ── tasks ───────────────────────────────────────────────────────────────
+
+  async insertTask(row: TaskRow, signals: readonly StoreSignal[] = []): Promise<void> {
+    await this.#db.insertInto('tasks').values(taskToDb(row)).execute();
+    await this.notify(signals);
+  }
+
+  async getTask(uid: string): Promise<TaskRow | undefined> {
+    const r = await this.#db.selectFrom('tasks').selectAll().where('uid', '=', uid).executeTakeFirst();
+    return r ? taskFromDb(r) : undefined;
+  }
+
+  async listTasks(applicationUid: string): Promise<TaskRow[]> {
+    const rows = await this.#db
+      .selectFrom('tasks')
+      .selectAll()
+      .where('application_uid', '=', applicationUid)
+      .orderBy('created_at')
+      .orderBy('uid')
+      .execute();
+    return rows.map(taskFromDb);
+  }
+
+  async pendingTasks(node: string, when: TaskWhen, applicationUid?: string): Promise<TaskRow[]> {
+    let q = this.#db
+      .selectFrom('tasks as t')
+      .innerJoin('applications as a', 'a.uid', 't.application_uid')
+      .selectAll('t')
+      .where('t.status', '=', 'PENDING')
+      .where('t.run_when', '=', when)
+      .where('a.node', '=', node);
+    if (applicationUid !== undefined) q = q.where('t.application_uid', '=', applicationUid);
+    const rows = await q.orderBy('t.created_at').orderBy('t.uid').execute();
+    return rows.map(taskFromDb);
+  }
+
+  async updateTask(uid: string, from: readonly TaskStatus[], to: TaskStatus, result: string, at: string): Promise<boolean> {
+    const r = await this.#db
+      .updateTable('tasks')
+      .set({ status: to, result, updated_at: at })
+      .where('uid', '=', uid)
+      .where('status', 'in', from)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  // ── nodes ───────────────────────────────────────────────────────────────
+
+  async upsertNode(row: NodeRow, signals: readonly StoreSignal[] = []): Promise<void> {
+    const v = nodeToDb(row);
+    await this.#db
+      .insertInto('nodes')
+      .values(v)
+      .onConflict((oc) =>
+        oc.column('name').doUpdateSet({
+          address: v.address,
+          cpu: v.cpu,
+          ram: v.ram,
+          cpu_overbook: v.cpu_overbook,
+          ram_overbook: v.ram_overbook,
+          tags: v.tags,
+          drivers: v.drivers,
+          heartbeat_at: v.heartbeat_at,
+          started_at: v.started_at,
+        }),
+      )
+      .execute();
+    await this.notify(signals);
+  }
+
+  async heartbeat(name: string, at: string): Promise<void> {
+    await this.#db.updateTable('nodes').set({ heartbeat_at: at }).where('name', '=', name).execute();
+  }
+
+  async getNode(name: string): Promise<NodeRow | undefined> {
+    const r = await this.#db.selectFrom('nodes').selectAll().where('name', '=', name).executeTakeFirst();
+    return r ? nodeFromDb(r) : undefined;
+  }
+
+  async listNodes(): Promise<NodeRow[]> {
+    return (await this.#db.selectFrom('nodes').selectAll().orderBy('name').execute()).map(nodeFromDb);
+  }
+
+  async setMaintenance(name: string, on: boolean): Promise<boolean> {
+    const r = await this.#db
+      .updateTable('nodes')
+      .set({ maintenance: on ? 1 : 0 })
+      .where('name', '=', name)
+      .executeTakeFirst();
+    const changed = Number(r.numUpdatedRows) > 0;
+    if (changed && !on) await this.notify([{ kind: 'nodes' }]);
+    return changed;
+  }
+}

@@ -1,0 +1,8 @@
+import type { StoreCapabilities } from '../store.js';
+
+/** PostgreSQL: row locks (FOR UPDATE, SKIP LOCKED), LISTEN/NOTIFY between nodes, many nodes. */
+export const POSTGRES_CAPABILITIES: StoreCapabilities = Object.freeze({
+  rowLocks: true,
+  crossProcessSignals: true,
+  multiNode: true,
+});

@@ -1,0 +1,8 @@
+import type { StoreCapabilities } from '../store.js';
+
+/** SQLite: one writer at a time (BEGIN IMMEDIATE), signals stay inside the process, one node. */
+export const SQLITE_CAPABILITIES: StoreCapabilities = Object.freeze({
+  rowLocks: false,
+  crossProcessSignals: false,
+  multiNode: false,
+});

@@ -1,0 +1,62 @@
+import { mkdirSync, realpathSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Sqlite from 'better-sqlite3';
+import { Kysely, SqliteAdapter, SqliteIntrospector, SqliteQueryCompiler, type Dialect } from 'kysely';
+import type { StoreDialect } from '../dialect.js';
+import type { Database } from '../schema.js';
+import { AsyncMutex } from './async-mutex.js';
+import { SQLITE_CAPABILITIES } from './sqlite-capabilities.js';
+import { SqliteDriver } from './sqlite-driver.js';
+
+/** One mutex per database file in this process, with a count of the stores using it. */
+const fileMutexes = new Map<string, { mutex: AsyncMutex; users: number }>();
+
+/** Opens SQLite at `path` (":memory:" for a private in-memory database): WAL, synchronous=NORMAL, busy timeout. */
+export function openSqliteDialect(path: string): StoreDialect {
+  let key: string;
+  if (path === ':memory:') {
+    key = `:memory:${Math.random()}`;
+  } else {
+    const abs = resolve(path);
+    mkdirSync(dirname(abs), { recursive: true });
+    key = abs;
+  }
+  const db = new Sqlite(path === ':memory:' ? ':memory:' : key);
+  if (path !== ':memory:') key = realpathSync(key);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 10000');
+  db.pragma('foreign_keys = OFF');
+
+  let entry = fileMutexes.get(key);
+  if (!entry) {
+    entry = { mutex: new AsyncMutex(), users: 0 };
+    fileMutexes.set(key, entry);
+  }
+  entry.users++;
+  const shared = entry;
+  const driver = new SqliteDriver(db, shared.mutex);
+  const dialect: Dialect = {
+    createAdapter: () => new SqliteAdapter(),
+    createDriver: () => driver,
+    createIntrospector: (k) => new SqliteIntrospector(k),
+    createQueryCompiler: () => new SqliteQueryCompiler(),
+  };
+  const kysely = new Kysely<Database>({ dialect });
+  let closed = false;
+  return {
+    name: 'sqlite',
+    capabilities: SQLITE_CAPABILITIES,
+    db: kysely,
+    listen: async () => {},
+    notify: async () => {},
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await kysely.destroy();
+      if (db.open) db.close();
+      shared.users--;
+      if (shared.users === 0) fileMutexes.delete(key);
+    },
+  };
+}
