@@ -1,0 +1,14 @@
+import { Type } from '@sinclair/typebox';
+import { Label, LabelCreate, LabelName, Page, PageQuery } from '../../../model/index.js';
+import { closed } from '../../closed-schema.js';
+
+export const LabelCreateBody = closed(LabelCreate);
+export const LabelListQuery = Type.Object({
+  ...PageQuery.properties,
+  name: Type.Optional(LabelName),
+  version: Type.Optional(
+    Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('latest')], { description: 'a version number, or "latest" (per name)' }),
+  ),
+});
+export const LabelPage = Page(Label);
+export { Label };

@@ -1,0 +1,36 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { PageQuery } from '../../../model/index.js';
+import { callerOf } from '../../auth.js';
+import { paginate } from '../../paginate.js';
+import { BODY_ERRORS, responses } from '../common-schemas.js';
+import type { RouteDeps } from '../route-deps.js';
+import { MaintenanceBody, NodeInfo, NodePage } from './schemas.js';
+
+const tags = ['nodes'];
+
+export const nodeRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { core }) => {
+  app.get(
+    '/nodes',
+    { schema: { tags, summary: 'Nodes of the pool with capacity, drivers and heartbeat', querystring: PageQuery, response: responses({ 200: NodePage }) } },
+    async (req) => paginate(await core.listNodes(callerOf(req)), req.query),
+  );
+
+  app.get(
+    '/nodes/this',
+    { schema: { tags, summary: 'The node answering this request', response: responses({ 200: NodeInfo }) } },
+    async (req) => core.thisNode(callerOf(req)),
+  );
+
+  app.post(
+    '/nodes/this/maintenance',
+    {
+      schema: {
+        tags,
+        summary: 'Maintenance mode on/off (admin): stop or resume taking new work',
+        body: MaintenanceBody,
+        response: responses({ 200: NodeInfo }, 403, ...BODY_ERRORS),
+      },
+    },
+    async (req) => core.setMaintenance(callerOf(req), req.body.enabled),
+  );
+};

@@ -1,0 +1,9 @@
+import { Type } from '@sinclair/typebox';
+import { NodeInfo, Page } from '../../../model/index.js';
+import { closed } from '../../closed-schema.js';
+
+export const NodePage = Page(NodeInfo);
+export const MaintenanceBody = closed(
+  Type.Object({ enabled: Type.Boolean({ description: 'true: stop taking new work (running resources stay); false: resume' }) }),
+);
+export { NodeInfo };

@@ -1,0 +1,3 @@
+import { Page, Resource } from '../../../model/index.js';
+
+export const ResourcePage = Page(Resource);
