@@ -23,11 +23,11 @@ export async function readLabelFile(io: CliIo, file: string): Promise<LabelCreat
       throw new UsageError(`-f ${file}: cannot read it: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
   }
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   const first = doc.errors[0];
   if (first !== undefined) {
     const pos = first.linePos?.[0];
-    throw new UsageError(`${name}${pos ? `:${pos.line}:${pos.col}` : ''}: not valid YAML/JSON: ${first.message.split('\n')[0]}`);
+    throw new UsageError(`${name}${pos ? `:${pos.line}:${pos.col}` : ''}: not valid YAML/JSON: ${first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`);
   }
   const value: unknown = doc.toJS();
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {

@@ -1,25 +1,11 @@
-import { dirname, join, relative } from 'node:path';
+import { dirname, relative } from 'node:path';
 import type { Command } from 'commander';
-import { UsageError } from '../errors.js';
+import type { startNode as StartNodeFn } from '../../main/index.js';
+import { CliFailure, EXIT, UsageError } from '../errors.js';
 import type { CliIo } from '../io.js';
 
-/** What src/main/index.ts exports (the composition root), as `serve` uses it. */
-export interface StartNodeOptions {
-  configPath?: string;
-  dataDir?: string;
-  api?: string;
-  meta?: string;
-  db?: string;
-  name?: string;
-  tls?: boolean;
-}
-export interface RunningNode {
-  stop(): Promise<void>;
-  apiUrl: string;
-  metaAddress: string;
-  adminTokenPath: string;
-}
-type StartNode = (opts: StartNodeOptions) => Promise<RunningNode>;
+type StartNodeOptions = Parameters<typeof StartNodeFn>[0];
+type RunningNode = Awaited<ReturnType<typeof StartNodeFn>>;
 
 interface ServeFlags {
   config?: string;
@@ -54,17 +40,28 @@ export function serveOptions(flags: ServeFlags, tlsFromCli: boolean): StartNodeO
   return opts;
 }
 
-async function loadStartNode(): Promise<StartNode> {
-  // loaded only for `serve`: the client verbs stay light and work without the server parts
-  const specifier = '../../main/index.js';
-  const mod = (await import(specifier)) as { startNode?: StartNode };
-  if (typeof mod.startNode !== 'function') throw new Error('src/main/index.ts does not export startNode');
+async function loadStartNode(): Promise<typeof StartNodeFn> {
+  // loaded only for `serve`: the client verbs stay light and never load the server parts
+  const mod = await import('../../main/index.js');
   return mod.startNode;
 }
 
 function shown(path: string, cwd: string): string {
   const rel = relative(cwd, path);
   return rel !== '' && !rel.startsWith('..') ? rel : path;
+}
+
+/** A failed start as one clear line: a bad config is exit 2, anything else exit 1. */
+export function startFailure(err: unknown): CliFailure {
+  const e = err as { name?: unknown; code?: unknown; message?: unknown; address?: unknown; port?: unknown };
+  const message = typeof e.message === 'string' ? e.message : String(err);
+  if (e.name === 'ConfigError') return new CliFailure('CONFIG', message, EXIT.USAGE);
+  if (e.code === 'EADDRINUSE') {
+    const where = typeof e.address === 'string' && typeof e.port === 'number' ? `${e.address}:${e.port}` : 'the address';
+    return new CliFailure('ADDRESS_IN_USE', `${where} is already in use (another \`shoal serve\`?): choose another with --api / --meta`);
+  }
+  if (e.code === 'EACCES' || e.code === 'EPERM') return new CliFailure('PERMISSION', message);
+  return new CliFailure('START_FAILED', message);
 }
 
 function loginHint(node: RunningNode, https: boolean, cwd: string): string {
@@ -89,21 +86,12 @@ export function registerServe(program: Command, io: CliIo): void {
     .action(async (flags: ServeFlags, cmd: Command) => {
       const opts = serveOptions(flags, cmd.getOptionValueSource('tls') === 'cli');
       const startNode = await loadStartNode();
-      const node = await startNode(opts);
+      const node = await startNode(opts).catch((err: unknown) => {
+        throw startFailure(err);
+      });
+      // startNode prints where the API, Meta API, CA and admin token are; add what to do next
       const https = node.apiUrl.startsWith('https:');
-      // the CA sits beside the admin token in the data dir (PRODUCT.md §6)
-      const caPath = join(dirname(node.adminTokenPath), 'tls', 'ca.crt');
-      io.out(
-        [
-          `shoal node is up`,
-          `  API        ${node.apiUrl}${https ? `  (CA certificate: ${shown(caPath, io.cwd)})` : ''}`,
-          `  Meta API   http://${node.metaAddress}/meta/v1/data`,
-          `  admin token ${shown(node.adminTokenPath, io.cwd)} (mode 0600)`,
-          `log in from another terminal in this directory: ${loginHint(node, https, io.cwd)}`,
-          `stop with Ctrl-C`,
-          '',
-        ].join('\n'),
-      );
+      io.err(`log in from another terminal in this directory: ${loginHint(node, https, io.cwd)}\nstop with Ctrl-C\n`);
       let stopping = false;
       const onSignal = (signal: string): void => {
         if (stopping) {
