@@ -35,14 +35,19 @@ const AUTHED = [400, 401, 429, 500] as const;
  * A response map: the success schemas plus the error body for the common statuses and `extra`
  * ones (403, 404, 409, 413, 415, 422, 503).
  */
-export function responses<T extends Record<number, TSchema>>(ok: T, ...extra: Array<keyof ErrorMap>): T & Partial<ErrorMap> {
-  const out: Record<number, TSchema> = { ...ok };
+export function responses<T extends Record<number, unknown>>(ok: T, ...extra: Array<keyof ErrorMap>): T & Partial<ErrorMap> {
+  const out: Record<number, unknown> = { ...ok };
   for (const s of [...AUTHED, ...extra]) out[s] = errorResponse(s);
   return out as T & Partial<ErrorMap>;
 }
 
 /** Statuses every route with a body can also answer. */
 export const BODY_ERRORS = [413, 415] as const;
+
+/** A non-JSON success response (text, event stream), documented under its own media type. */
+export function mediaResponse<T extends TSchema>(mediaType: string, schema: T): { description: string; content: Record<string, { schema: T }> } {
+  return { description: schema.description ?? mediaType, content: { [mediaType]: { schema } } };
+}
 
 export const UidParams = Type.Object({ uid: Uid });
 

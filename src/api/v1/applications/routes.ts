@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { PageQuery } from '../../../model/index.js';
 import { callerOf } from '../../auth.js';
 import { paginate } from '../../paginate.js';
-import { BODY_ERRORS, responses, UidParams } from '../common-schemas.js';
+import { BODY_ERRORS, mediaResponse, responses, UidParams } from '../common-schemas.js';
 import type { RouteDeps } from '../route-deps.js';
 import {
   Application,
@@ -148,8 +148,7 @@ export const applicationRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (ap
         tags,
         summary: 'Console output of the resource (text), if its driver keeps one',
         params: UidParams,
-        produces: ['text/plain'],
-        response: responses({ 200: ConsoleText }, 404),
+        response: responses({ 200: mediaResponse('text/plain', ConsoleText) }, 404),
       },
     },
     async (req, reply) => {

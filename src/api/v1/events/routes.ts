@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { StateEvent } from '../../../model/index.js';
 import { callerOf } from '../../auth.js';
-import { responses } from '../common-schemas.js';
+import { mediaResponse, responses } from '../common-schemas.js';
 import type { RouteDeps } from '../route-deps.js';
 import { EventsQuery, EventStream } from './schemas.js';
 import { SseStream } from './sse-stream.js';
@@ -27,8 +27,7 @@ export const eventRoutes: FastifyPluginAsyncTypebox<EventRouteOptions> = async (
           'Each state change is one event (`event: state`) with an `id`; send the last id you saw as the Last-Event-ID header ' +
           '(or ?last_event_id=) to get everything after it, then live events. Users see only their own applications.',
         querystring: EventsQuery,
-        produces: ['text/event-stream'],
-        response: responses({ 200: EventStream }),
+        response: responses({ 200: mediaResponse('text/event-stream', EventStream) }),
       },
     },
     async (req, reply) => {

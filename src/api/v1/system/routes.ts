@@ -3,7 +3,7 @@ import type { Registry } from 'prom-client';
 import type { CoreService } from '../../../core/core-service.js';
 import { authenticateRequest } from '../../auth.js';
 import { isLoopback, sourceAddress } from '../../source-address.js';
-import { errorResponse } from '../common-schemas.js';
+import { errorResponse, mediaResponse } from '../common-schemas.js';
 import { ApiError } from '../../errors.js';
 import type { LoginRateLimiter } from '../../login-rate-limiter.js';
 import { Health, MetricsText } from './schemas.js';
@@ -45,8 +45,7 @@ export const systemRoutes: FastifyPluginAsyncTypebox<SystemRouteOptions> = async
       schema: {
         tags: ['system'],
         summary: 'Prometheus metrics (no auth from loopback; admin credentials from elsewhere)',
-        produces: ['text/plain'],
-        response: { 200: MetricsText, 401: errorResponse(401), 403: errorResponse(403), 429: errorResponse(429) },
+        response: { 200: mediaResponse('text/plain', MetricsText), 401: errorResponse(401), 403: errorResponse(403), 429: errorResponse(429) },
       },
     },
     async (req, reply) => {
