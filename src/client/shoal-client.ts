@@ -105,9 +105,9 @@ export class ShoalClient {
   getState(uid: string, opts?: RequestOptions): Promise<ApplicationState> {
     return this.#get(`${API}/applications/${seg(uid)}/state`, undefined, opts);
   }
-  /** The whole state history, oldest first. */
+  /** The state history, oldest first (the first 1000 entries). */
   listStates(uid: string, opts?: RequestOptions): Promise<ApplicationState[]> {
-    return this.#get(`${API}/applications/${seg(uid)}/states`, undefined, opts).then((r) => asArray<ApplicationState>(r));
+    return this.#get(`${API}/applications/${seg(uid)}/states`, { limit: 1000 }, opts).then((r) => asArray<ApplicationState>(r));
   }
   getResource(uid: string, opts?: RequestOptions): Promise<Resource> {
     return this.#get(`${API}/applications/${seg(uid)}/resource`, undefined, opts);
@@ -115,8 +115,9 @@ export class ShoalClient {
   deallocate(uid: string, opts?: RequestOptions): Promise<DeallocateResult> {
     return this.#post(`${API}/applications/${seg(uid)}/deallocate`, undefined, opts);
   }
+  /** The tasks of an application (the first 1000). */
   listTasks(uid: string, opts?: RequestOptions): Promise<Task[]> {
-    return this.#get(`${API}/applications/${seg(uid)}/tasks`, undefined, opts).then((r) => asArray<Task>(r));
+    return this.#get(`${API}/applications/${seg(uid)}/tasks`, { limit: 1000 }, opts).then((r) => asArray<Task>(r));
   }
   createTask(uid: string, body: TaskCreate, opts?: RequestOptions): Promise<Task> {
     return this.#post(`${API}/applications/${seg(uid)}/tasks`, body, opts);
@@ -147,14 +148,15 @@ export class ShoalClient {
   listResources(query: PageQuery = {}, opts?: RequestOptions): Promise<PageOf<Resource>> {
     return this.#get(`${API}/resources`, { ...query }, opts).then((r) => asPage<Resource>(r));
   }
+  /** Every node (the first 1000). */
   listNodes(opts?: RequestOptions): Promise<NodeInfo[]> {
-    return this.#get(`${API}/nodes`, undefined, opts).then((r) => asArray<NodeInfo>(r));
+    return this.#get(`${API}/nodes`, { limit: 1000 }, opts).then((r) => asArray<NodeInfo>(r));
   }
   thisNode(opts?: RequestOptions): Promise<NodeInfo> {
     return this.#get(`${API}/nodes/this`, undefined, opts);
   }
   setMaintenance(on: boolean, opts?: RequestOptions): Promise<NodeInfo> {
-    return this.#post(`${API}/nodes/this/maintenance`, { maintenance: on }, opts);
+    return this.#post(`${API}/nodes/this/maintenance`, { enabled: on }, opts);
   }
 
   // --- events -----------------------------------------------------------------------------
