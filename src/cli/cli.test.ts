@@ -54,6 +54,7 @@ describe('shoal CLI: command line', () => {
     [['label', 'delete', 'tiny'], /error: USAGE: label delete "tiny": give a uid or NAME:VERSION/],
     [['label', 'create'], /error: USAGE: required option '-f, --file <file>' not specified/],
     [['app', 'list', '--limit', '0'], /error: USAGE: --limit "0"/],
+    [['app', 'list', '--status', 'running'], /error: USAGE: --status "running": expected one of NEW, ELECTED, ALLOCATED/],
     [['serve', '--api', 'localhost'], /error: USAGE: --api "localhost": expected HOST:PORT/],
     [['app'], /Usage: shoal app/],
   ];

@@ -24,7 +24,7 @@ export function processIo(): CliIo {
     env: process.env,
     cwd: process.cwd(),
     errIsTTY: process.stderr.isTTY === true,
-    columns: process.stderr.columns ?? 80,
+    columns: process.stderr.columns || 80,
     onInterrupt: (handler) => {
       process.on('SIGINT', handler);
       return () => void process.off('SIGINT', handler);

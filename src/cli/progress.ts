@@ -1,6 +1,11 @@
 import type { CliIo } from './io.js';
 import { formatDuration } from './parse-args.js';
 
+/** Steady width for the live line: 0.4s, 12.3s, then 1m05s… */
+function elapsed(ms: number): string {
+  return ms < 60_000 ? `${(ms / 1000).toFixed(1)}s` : formatDuration(ms);
+}
+
 const FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 
 /**
@@ -48,7 +53,7 @@ export class ProgressLine {
   #draw(): void {
     if (!this.#enabled || this.#timer === undefined) return;
     this.#frame = (this.#frame + 1) % FRAMES.length;
-    const parts = [FRAMES[this.#frame], this.#subject, this.#status, formatDuration(this.elapsedMs), this.#description].filter((p) => p);
+    const parts = [FRAMES[this.#frame], this.#subject, this.#status, elapsed(this.elapsedMs), this.#description].filter((p) => p);
     const max = Math.max(20, this.#io.columns - 1);
     let text = parts.join('  ');
     if ([...text].length > max) text = `${[...text].slice(0, max - 1).join('')}…`;

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { ShoalApiError, type ShoalClient } from '../../client/index.js';
-import type { Application, ApplicationCreate, Resource } from '../../model/index.js';
+import { APPLICATION_STATUSES, isApplicationStatus, type Application, type ApplicationCreate, type Resource } from '../../model/index.js';
 import { connect, emit, globals } from '../context.js';
-import { CliFailure, EXIT } from '../errors.js';
+import { CliFailure, EXIT, UsageError } from '../errors.js';
 import type { CliIo } from '../io.js';
 import { formatKeyValues } from '../output.js';
 import { checkDuration, collect, formatDuration, parseDurationMs, parseLabelRef, parseMetadataArgs, parsePositiveInt } from '../parse-args.js';
@@ -128,7 +128,11 @@ export function registerApp(program: Command, io: CliIo): void {
     .action(async (flags: { status?: string; limit: string; all?: boolean }, cmd: Command) => {
       const limit = parsePositiveInt(flags.limit, '--limit', 1000);
       const client = await connect(io, globals(cmd));
-      const query = flags.status !== undefined ? { status: flags.status.toUpperCase() } : {};
+      const status = flags.status?.toUpperCase();
+      if (status !== undefined && !isApplicationStatus(status)) {
+        throw new UsageError(`--status "${flags.status}": expected one of ${APPLICATION_STATUSES.join(', ')}`);
+      }
+      const query = status !== undefined ? { status } : {};
       let items: Application[] = [];
       let next: string | undefined;
       if (flags.all) {
