@@ -1,0 +1,169 @@
+/**
+ * The qemu driver's node-side config (`prepare(json)`): programs, data paths, acceleration,
+ * network mode, boot concurrency and capacity. Every key is optional; unknown keys are refused
+ * naming the key. See docs/drivers/qemu.md.
+ */
+import { cpus, totalmem } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+import { invalidConfig } from '../../contract/index.js';
+
+export const ACCELS = ['auto', 'kvm', 'tcg'] as const;
+export type Accel = (typeof ACCELS)[number];
+
+/** How VMs are networked on the host. Only QEMU user-mode networking (slirp) for now. */
+export const HOST_NETWORK_MODES = ['user'] as const;
+export type HostNetworkMode = (typeof HOST_NETWORK_MODES)[number];
+
+/** Firmware every node knows; the config can add named files (`firmware`). */
+export const BUILTIN_FIRMWARE: Readonly<Record<string, string>> = {
+  /** tiny, fast: boots a kernel given with options.kernel (no disk boot) */
+  qboot: '/usr/share/qemu/qboot.rom',
+  /** QEMU's default BIOS (SeaBIOS): boots disks and kernels */
+  seabios: '',
+};
+
+export interface QemuConfig {
+  qemuSystem: string;
+  qemuImg: string;
+  mkfsExt4: string;
+  socat: string;
+  dataDir: string;
+  imageDir: string;
+  /** where the per-VM unix sockets live; undefined = `<dataDir>/run`, or a short /tmp path when that is too long */
+  socketDir: string | undefined;
+  accel: Accel;
+  network: HostNetworkMode;
+  /** the Meta API's address inside every guest (guestfwd target), port 80 */
+  metaAddress: string;
+  maxConcurrentBoots: number;
+  bootHoldSeconds: number;
+  shutdownTimeoutSeconds: number;
+  capacity: { cpu: number; ram: number };
+  /** firmware names a definition may ask for → file ('' = QEMU default) */
+  firmware: Record<string, string>;
+  machine: string;
+}
+
+const KEYS = [
+  'qemu_system',
+  'qemu_img',
+  'mkfs_ext4',
+  'socat',
+  'data_dir',
+  'image_dir',
+  'socket_dir',
+  'accel',
+  'network',
+  'meta_address',
+  'max_concurrent_boots',
+  'boot_hold_seconds',
+  'shutdown_timeout_seconds',
+  'capacity',
+  'firmware',
+  'machine',
+] as const;
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function str(raw: Record<string, unknown>, key: string, fallback: string): string {
+  const v = raw[key];
+  if (v === undefined || v === null) return fallback;
+  if (typeof v !== 'string' || v.trim() === '') throw invalidConfig(key, `must be a non-empty string, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function absPath(raw: Record<string, unknown>, key: string, fallback: string): string {
+  const v = str(raw, key, fallback);
+  if (!isAbsolute(v)) throw invalidConfig(key, `must be an absolute path, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function int(raw: Record<string, unknown>, key: string, fallback: number, min: number, max: number): number {
+  const v = raw[key];
+  if (v === undefined || v === null) return fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw invalidConfig(key, `must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+
+/** Parse the config document; `dataDir` is the instance's data directory from the node. */
+export function parseConfig(json: string, dataDir: string): QemuConfig {
+  let raw: unknown = {};
+  if (json.trim() !== '') {
+    try {
+      raw = JSON.parse(json);
+    } catch (err) {
+      throw invalidConfig('config', `is not valid JSON (${(err as Error).message})`);
+    }
+  }
+  if (raw === null) raw = {};
+  if (!isRecord(raw)) throw invalidConfig('config', 'must be a JSON object');
+  for (const k of Object.keys(raw)) {
+    if (!(KEYS as readonly string[]).includes(k)) throw invalidConfig(k, `unknown key (known: ${KEYS.join(', ')})`);
+  }
+  const data = absPath(raw, 'data_dir', dataDir);
+  const accel = str(raw, 'accel', 'auto');
+  if (!(ACCELS as readonly string[]).includes(accel)) throw invalidConfig('accel', `must be one of ${ACCELS.join(', ')}, got "${accel}"`);
+  const network = str(raw, 'network', 'user');
+  if (!(HOST_NETWORK_MODES as readonly string[]).includes(network)) {
+    throw invalidConfig('network', `must be one of ${HOST_NETWORK_MODES.join(', ')} (QEMU user-mode networking), got "${network}"`);
+  }
+  const metaAddress = str(raw, 'meta_address', '10.0.2.100');
+  const m = IPV4.exec(metaAddress);
+  if (!m || !metaAddress.startsWith('10.0.2.') || ['10.0.2.2', '10.0.2.3', '10.0.2.15'].includes(metaAddress)) {
+    throw invalidConfig('meta_address', 'must be a free address in the guest network 10.0.2.0/24 (not .2, .3 or .15), e.g. 10.0.2.100');
+  }
+
+  const hostCpus = Math.max(1, cpus().length);
+  const hostRamGb = Math.max(1, Math.floor(totalmem() / 2 ** 30) - 1);
+  let capacity = { cpu: hostCpus, ram: hostRamGb };
+  if (raw.capacity !== undefined && raw.capacity !== null) {
+    if (!isRecord(raw.capacity)) throw invalidConfig('capacity', 'must be an object like {"cpu":4,"ram":8}');
+    for (const k of Object.keys(raw.capacity)) {
+      if (k !== 'cpu' && k !== 'ram') throw invalidConfig(`capacity.${k}`, 'unknown key (known: cpu, ram)');
+    }
+    capacity = {
+      cpu: int(raw.capacity, 'cpu', hostCpus, 1, 4096),
+      ram: int(raw.capacity, 'ram', hostRamGb, 1, 1 << 20),
+    };
+  }
+
+  const firmware: Record<string, string> = { ...BUILTIN_FIRMWARE };
+  if (raw.firmware !== undefined && raw.firmware !== null) {
+    if (!isRecord(raw.firmware)) throw invalidConfig('firmware', 'must be an object of name → absolute file path');
+    for (const [name, path] of Object.entries(raw.firmware)) {
+      if (!/^[a-z0-9][a-z0-9_.-]{0,31}$/.test(name)) throw invalidConfig(`firmware.${name}`, 'names are 1–32 of a-z, 0-9, "_", "-", "."');
+      if (name in BUILTIN_FIRMWARE) throw invalidConfig(`firmware.${name}`, 'is a built-in firmware name');
+      if (typeof path !== 'string' || !isAbsolute(path)) throw invalidConfig(`firmware.${name}`, 'must be an absolute file path');
+      firmware[name] = path;
+    }
+  }
+
+  const socketDir = raw.socket_dir === undefined || raw.socket_dir === null ? undefined : absPath(raw, 'socket_dir', '/');
+  const machine = str(raw, 'machine', 'q35');
+  if (!/^[a-z0-9][a-z0-9._-]*$/.test(machine)) throw invalidConfig('machine', 'must be a QEMU machine type such as q35 or pc');
+
+  return {
+    qemuSystem: str(raw, 'qemu_system', 'qemu-system-x86_64'),
+    qemuImg: str(raw, 'qemu_img', 'qemu-img'),
+    mkfsExt4: str(raw, 'mkfs_ext4', 'mkfs.ext4'),
+    socat: str(raw, 'socat', 'socat'),
+    dataDir: data,
+    imageDir: absPath(raw, 'image_dir', join(data, 'images')),
+    socketDir,
+    accel: accel as Accel,
+    network: network as HostNetworkMode,
+    metaAddress,
+    maxConcurrentBoots: int(raw, 'max_concurrent_boots', Math.max(2, hostCpus), 1, 256),
+    bootHoldSeconds: int(raw, 'boot_hold_seconds', 20, 0, 600),
+    shutdownTimeoutSeconds: int(raw, 'shutdown_timeout_seconds', 15, 0, 600),
+    capacity,
+    firmware,
+    machine,
+  };
+}

@@ -1,0 +1,124 @@
+/**
+ * The qemu driver's label definition: `options` (what to boot) + the common requirements.
+ *
+ *   options.images   [{url,sum}, …]  disk images (qcow2 or raw, optionally gz/xz/zstd); the first is the
+ *                                     boot disk, the others extra disks; each VM writes to its own overlay
+ *   options.kernel   {url,sum}       a kernel to boot directly (with or without images)
+ *   options.initrd   {url,sum}       its initramfs (needs kernel)
+ *   options.append   string          its command line (needs kernel; console=ttyS0 is added when absent)
+ *   options.firmware string          a firmware name the node allows (qboot, seabios, or one from its config)
+ *
+ * requirements: cpu → vCPUs, ram → GB of memory, disks of type qcow2 | raw | ext4, network "" | "nat".
+ */
+import { invalidDefinition, parseDefinition, type Requirements } from '../../contract/index.js';
+import { parseImageRef, type ImageRef } from '../shared/index.js';
+
+export const DISK_TYPES = ['qcow2', 'raw', 'ext4'] as const;
+export type DiskType = (typeof DISK_TYPES)[number];
+
+/** Guest networks: "" = host-only (only the Meta API is reachable), "nat" = outbound allowed. */
+export const GUEST_NETWORKS = ['', 'nat'] as const;
+export type GuestNetwork = (typeof GUEST_NETWORKS)[number];
+
+export const OPTION_KEYS = ['images', 'kernel', 'initrd', 'append', 'firmware'] as const;
+
+export const MAX_IMAGES = 8;
+export const MAX_APPEND = 4096;
+/** virtio-blk serial numbers are at most 20 bytes; disks are named to the guest by their label */
+export const MAX_SERIAL = 20;
+
+export interface QemuDefinition {
+  images: ImageRef[];
+  kernel: ImageRef | undefined;
+  initrd: ImageRef | undefined;
+  append: string;
+  /** a firmware name ('' = chosen by boot mode: qboot for a kernel, seabios for disks) */
+  firmware: string;
+  requirements: Requirements;
+}
+
+/** `<snapshot id>/<disk name>` or an absolute path: checked against the snapshot dir at allocate. */
+const CLONE_REF = /^([A-Za-z0-9][A-Za-z0-9_.-]{0,127}\/[A-Za-z0-9][A-Za-z0-9_.-]{0,127}|\/[^\0]+)$/;
+
+/**
+ * Parse and check a definition. `firmwareNames` are the names this node allows; throws DriverError
+ * INVALID_DEFINITION naming the field.
+ */
+export function parseQemuDefinition(json: string, firmwareNames: readonly string[]): QemuDefinition {
+  const { options, requirements } = parseDefinition(json);
+  for (const k of Object.keys(options)) {
+    if (!(OPTION_KEYS as readonly string[]).includes(k)) {
+      throw invalidDefinition(`options.${k}`, `unknown option (known: ${OPTION_KEYS.join(', ')})`);
+    }
+  }
+
+  const images: ImageRef[] = [];
+  if (options.images !== undefined && options.images !== null) {
+    if (!Array.isArray(options.images)) throw invalidDefinition('options.images', 'must be a list of {"url","sum"} disk images');
+    if (options.images.length > MAX_IMAGES) throw invalidDefinition('options.images', `at most ${MAX_IMAGES} images`);
+    options.images.forEach((img, i) => images.push(parseImageRef(img, `options.images[${i}]`)));
+  }
+  const kernel = options.kernel === undefined || options.kernel === null ? undefined : parseImageRef(options.kernel, 'options.kernel');
+  const initrd = options.initrd === undefined || options.initrd === null ? undefined : parseImageRef(options.initrd, 'options.initrd');
+  if (images.length === 0 && !kernel) {
+    throw invalidDefinition('options.images', 'is required: give a boot disk in options.images or a kernel in options.kernel');
+  }
+  if (initrd && !kernel) throw invalidDefinition('options.initrd', 'needs options.kernel');
+
+  let append = '';
+  if (options.append !== undefined && options.append !== null) {
+    if (typeof options.append !== 'string') throw invalidDefinition('options.append', 'must be a string (the kernel command line)');
+    if (!kernel) throw invalidDefinition('options.append', 'needs options.kernel');
+    if (options.append.length > MAX_APPEND) throw invalidDefinition('options.append', `at most ${MAX_APPEND} characters`);
+    // eslint-disable-next-line no-control-regex
+    if (/[\0-\x1f\x7f]/.test(options.append)) throw invalidDefinition('options.append', 'must be one line without control characters');
+    append = options.append;
+  }
+
+  let firmware = '';
+  if (options.firmware !== undefined && options.firmware !== null) {
+    if (typeof options.firmware !== 'string' || options.firmware === '') {
+      throw invalidDefinition('options.firmware', `must be one of ${firmwareNames.join(', ')}`);
+    }
+    if (!firmwareNames.includes(options.firmware)) {
+      throw invalidDefinition('options.firmware', `"${options.firmware}" is not allowed on this node (allowed: ${firmwareNames.join(', ')})`);
+    }
+    if (options.firmware === 'qboot' && !kernel) {
+      throw invalidDefinition('options.firmware', 'qboot cannot boot from a disk: use seabios, or give options.kernel');
+    }
+    firmware = options.firmware;
+  }
+
+  if (!(GUEST_NETWORKS as readonly string[]).includes(requirements.network)) {
+    throw invalidDefinition('requirements.network', `must be "" (host-only) or "nat", got "${requirements.network}"`);
+  }
+  const serials = new Map<string, string>();
+  images.forEach((_, i) => serials.set(imageSerial(i), `options.images[${i}]`));
+  for (const [name, disk] of Object.entries(requirements.disks)) {
+    const field = `requirements.disks.${name}`;
+    if (!(DISK_TYPES as readonly string[]).includes(disk.type)) {
+      throw invalidDefinition(`${field}.type`, `"${disk.type}" is not supported (qemu disks: ${DISK_TYPES.join(', ')})`);
+    }
+    if (disk.clone !== '' && !CLONE_REF.test(disk.clone)) {
+      throw invalidDefinition(`${field}.clone`, 'must be "<snapshot id>/<disk name>" (or its path) from a qemu snapshot');
+    }
+    if (disk.clone !== '' && disk.reuse) {
+      throw invalidDefinition(`${field}.clone`, 'a disk cannot be both reused and cloned');
+    }
+    const serial = diskSerial(disk.label);
+    const other = serials.get(serial);
+    if (other) throw invalidDefinition(`${field}.label`, `the guest would see the same disk name "${serial}" as ${other}`);
+    serials.set(serial, field);
+  }
+  return { images, kernel, initrd, append, firmware, requirements };
+}
+
+/** The name the guest sees for a disk (virtio serial, /sys/block/vdX/serial). */
+export function diskSerial(label: string): string {
+  return label.slice(0, MAX_SERIAL);
+}
+
+/** The name the guest sees for image i: the boot disk is "root", further images "image1", "image2"… */
+export function imageSerial(index: number): string {
+  return index === 0 ? 'root' : `image${index}`;
+}
