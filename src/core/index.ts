@@ -1,0 +1,13 @@
+export { Core } from './core.js';
+export {
+  DEFAULT_LIMITS,
+  type CoreLimits,
+  type CoreOptions,
+  type DriverInstance,
+  type NodeConfig,
+  type StopOptions,
+} from './core-options.js';
+export type { ApplicationQuery, Caller, CoreService, LabelQuery, MetaIdentity, PageRequest } from './core-service.js';
+export { CoreError, CORE_ERROR_CODES, type CoreErrorCode } from './errors.js';
+export { TRANSITIONS, canTransition } from './applications/states.js';
+export { parseDuration } from './durations.js';

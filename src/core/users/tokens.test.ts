@@ -1,0 +1,38 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { TokenCache } from './token-cache.js';
+import { hashSecret, newToken, splitToken, tokenKey, verifySecret } from './tokens.js';
+
+test('tokens: format, argon2id hash, verify', async () => {
+  const t = newToken();
+  assert.match(t.token, /^[0-9a-f]{16}\.[A-Za-z0-9_-]{43}$/);
+  assert.deepEqual(splitToken(t.token), { id: t.id, secret: t.secret });
+  assert.equal(splitToken('nodot'), null);
+  assert.equal(splitToken(`${t.id}.short`), null);
+  const hash = await hashSecret(t.secret);
+  assert.match(hash, /^\$argon2id\$/);
+  assert.ok(!hash.includes(t.secret));
+  assert.equal(await verifySecret(hash, t.secret), true);
+  assert.equal(await verifySecret(hash, newToken().secret), false);
+  assert.equal(await verifySecret('garbage', t.secret), false);
+  assert.notEqual(newToken().token, t.token);
+  assert.equal(tokenKey(t.token).length, 64);
+  assert.ok(!tokenKey(t.token).includes(t.secret));
+});
+
+test('token cache: expiry, per-user drop, bounded size', () => {
+  let now = 1000;
+  const cache = new TokenCache(500, 3, () => now);
+  cache.set('tok-a', { name: 'a', role: 'user' });
+  cache.set('tok-a2', { name: 'a', role: 'user' });
+  cache.set('tok-b', { name: 'b', role: 'admin' });
+  assert.deepEqual(cache.get('tok-a'), { name: 'a', role: 'user' });
+  cache.dropUser('a');
+  assert.equal(cache.get('tok-a'), undefined);
+  assert.equal(cache.get('tok-a2'), undefined);
+  assert.deepEqual(cache.get('tok-b'), { name: 'b', role: 'admin' });
+  now += 600;
+  assert.equal(cache.get('tok-b'), undefined, 'expired');
+  for (let i = 0; i < 10; i++) cache.set(`t${i}`, { name: `u${i}`, role: 'user' });
+  assert.ok(cache.size <= 3);
+});
