@@ -44,6 +44,7 @@ pick_kernel_pkg() {
 DEB=$(ls "$OUT"/linux-image-*-cloud-amd64_*.deb 2>/dev/null | sort -V | tail -1 || true)
 if [ -z "$DEB" ]; then
   PKG=$(pick_kernel_pkg)
+  if [ -z "$PKG" ]; then apt-get update -qq >/dev/null 2>&1 || true; PKG=$(pick_kernel_pkg); fi
   [ -n "$PKG" ] || { echo "build-test-guest: apt knows no linux-image-*-cloud-amd64 package (apt-get update?)" >&2; exit 1; }
   echo "build-test-guest: downloading $PKG"
   (cd "$OUT" && apt-get download -qq "$PKG" 2>&1 | grep -v 'unsandboxed' || true)
@@ -218,7 +219,7 @@ PROMPT 0
 LABEL shoal
   KERNEL /vmlinuz
   INITRD /initrd.img
-  APPEND console=ttyS0 quiet panic=-1
+  APPEND console=ttyS0 quiet panic=-1 shoal.scribble=1
 EOF
 export MTOOLS_SKIP_CHECK=1
 mcopy -i "$RAW" "$WORK/vmlinuz" ::/vmlinuz

@@ -80,11 +80,11 @@ function absPath(raw: Record<string, unknown>, key: string, fallback: string): s
   return v;
 }
 
-function int(raw: Record<string, unknown>, key: string, fallback: number, min: number, max: number): number {
+function int(raw: Record<string, unknown>, key: string, fallback: number, min: number, max: number, field = key): number {
   const v = raw[key];
   if (v === undefined || v === null) return fallback;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw invalidConfig(key, `must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
+    throw invalidConfig(field, `must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
   }
   return v;
 }
@@ -128,8 +128,8 @@ export function parseConfig(json: string, dataDir: string): QemuConfig {
       if (k !== 'cpu' && k !== 'ram') throw invalidConfig(`capacity.${k}`, 'unknown key (known: cpu, ram)');
     }
     capacity = {
-      cpu: int(raw.capacity, 'cpu', hostCpus, 1, 4096),
-      ram: int(raw.capacity, 'ram', hostRamGb, 1, 1 << 20),
+      cpu: int(raw.capacity, 'cpu', hostCpus, 1, 4096, 'capacity.cpu'),
+      ram: int(raw.capacity, 'ram', hostRamGb, 1, 1 << 20, 'capacity.ram'),
     };
   }
 

@@ -72,7 +72,8 @@ export class QemuDriver implements ResourceDriver {
   #prepareError: DriverError | undefined;
   readonly #channels = new Map<string, MetaChannel>();
   readonly #bootReleases = new Map<string, () => void>();
-  readonly #usage = new Map<string, { cpu: number; ram: number }>();
+  /** hwaddrs being allocated right now (not yet in a state file) */
+  readonly #pending = new Set<string>();
   readonly #vmLock = new KeyedMutex();
   readonly #poolLock = new KeyedMutex();
 
@@ -156,7 +157,6 @@ export class QemuDriver implements ResourceDriver {
         continue;
       }
       if (!state) continue;
-      this.#usage.set(hwaddr, { cpu: state.cpu, ram: state.ram });
       const pid = await this.#findPid(hwaddr, state);
       if (pid === undefined || this.#channels.has(hwaddr)) continue;
       try {
@@ -180,41 +180,22 @@ export class QemuDriver implements ResourceDriver {
   async allocate(definition: string, _metadata: Record<string, unknown>, context?: AllocateContext): Promise<AllocateResult> {
     const def = this.#parse(definition);
     const p = this.#need();
-    const { cpu, ram } = def.requirements;
+    const inputs = await this.#resolveInputs(p, def);
     const hwaddr = await this.#newMac(p);
-    this.#reserve(p, hwaddr, cpu, ram);
+    this.#pending.add(hwaddr);
     try {
-      const inputs = await this.#resolveInputs(p, def);
       return await this.#vmLock.run(hwaddr, () => this.#create(p, hwaddr, definition, def, inputs, context));
-    } catch (err) {
-      this.#usage.delete(hwaddr);
-      throw err;
+    } finally {
+      this.#pending.delete(hwaddr);
     }
   }
 
   async #newMac(p: Prepared): Promise<string> {
-    const taken = new Set([...(await p.states.list()), ...this.#usage.keys()]);
+    const taken = new Set([...(await p.states.list()), ...this.#pending]);
     for (;;) {
       const mac = randomMac();
       if (!taken.has(mac)) return mac;
     }
-  }
-
-  #reserve(p: Prepared, hwaddr: string, cpu: number, ram: number): void {
-    let usedCpu = 0;
-    let usedRam = 0;
-    for (const u of this.#usage.values()) {
-      usedCpu += u.cpu;
-      usedRam += u.ram;
-    }
-    const cap = p.config.capacity;
-    if (usedCpu + cpu > cap.cpu || usedRam + ram > cap.ram) {
-      throw new DriverError(
-        'NO_CAPACITY',
-        `qemu: ${cpu} CPU / ${ram} GB do not fit (in use ${usedCpu}/${cap.cpu} CPU, ${usedRam}/${cap.ram} GB)`,
-      );
-    }
-    this.#usage.set(hwaddr, { cpu, ram });
   }
 
   /** Fetch images and resolve clones and firmware before anything is created. */
@@ -506,7 +487,6 @@ export class QemuDriver implements ResourceDriver {
     for (const path of opts.alsoRemove) await rm(path, { force: true });
     await rm(state?.dir ?? p.paths.vmDir(hwaddr), { recursive: true, force: true });
     await p.states.remove(hwaddr);
-    this.#usage.delete(hwaddr);
     if (state || pid !== undefined) this.#ctx.log.info({ hwaddr }, 'VM deallocated');
   }
 

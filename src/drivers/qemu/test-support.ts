@@ -154,3 +154,40 @@ export function kernelDefinition(guest: TestGuest, opts: { cpu?: number; ram?: n
     requirements: { cpu: opts.cpu ?? 1, ram: opts.ram ?? 1, disks: opts.disks ?? {}, network: opts.network ?? '' },
   });
 }
+
+export interface OutsideVm {
+  pid: number;
+  args: string[];
+  /** the QMP socket path from its command line */
+  qmp: string;
+  /** the console log path from its command line */
+  consoleLog: string;
+}
+
+/** Find a VM from outside the driver: the qemu-system process whose NIC has this MAC (/proc scan). */
+export async function qemuByMac(hwaddr: string): Promise<OutsideVm | undefined> {
+  const { readdir } = await import('node:fs/promises');
+  for (const e of await readdir('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    let raw: string;
+    try {
+      raw = await readFile(`/proc/${e}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    const args = raw.split('\0');
+    if (!args[0]?.includes('qemu-system') && !args.some((a) => a.includes('qemu-system'))) continue;
+    // the NIC's own option (not e.g. a kernel command line that mentions the MAC)
+    const nic = args.find((a) => a.startsWith('virtio-net-pci,') && a.split(',').includes(`mac=${hwaddr}`));
+    if (!nic) continue;
+    const qmpArg = args[args.indexOf('-qmp') + 1] ?? '';
+    const chardev = args.find((a) => a.startsWith('file,id=console,')) ?? '';
+    return {
+      pid: Number(e),
+      args,
+      qmp: qmpArg.replace(/^unix:/, '').split(',')[0]!,
+      consoleLog: /path=([^,]+)/.exec(chardev)?.[1] ?? '',
+    };
+  }
+  return undefined;
+}
