@@ -46,6 +46,7 @@ export const QEMU_CAPABILITIES = {
 
 const QMP_TIMEOUT_MS = 15_000;
 const QUIT_WAIT_MS = 5_000;
+const POWERDOWN_REPEAT_MS = 3_000;
 const CONSOLE_TAIL_BYTES = 256 * 1024;
 
 interface Programs {
@@ -472,7 +473,9 @@ export class QemuDriver implements ResourceDriver {
     const qmpSocket = state?.qmpSocket ?? p.paths.qmpSocket(hwaddr);
     const metaSocket = state?.metaSocket ?? p.paths.metaSocket(hwaddr);
     const pid = await this.#findPid(hwaddr, state);
-    if (pid !== undefined) await this.#stopProcess(p, hwaddr, pid, marker, qmpSocket, opts.graceful);
+    // a VM whose allocation never finished (crashed node) was never handed out: no need to be gentle
+    const graceful = opts.graceful && state?.phase === 'running';
+    if (pid !== undefined) await this.#stopProcess(p, hwaddr, pid, marker, qmpSocket, graceful);
     // a QEMU started by a crashed allocation may not have written its pid file: scan once more
     const stray = (await findProcesses(marker)).get(marker);
     if (stray !== undefined) await killHard(stray, marker);
@@ -492,11 +495,16 @@ export class QemuDriver implements ResourceDriver {
 
   async #stopProcess(p: Prepared, hwaddr: string, pid: number, marker: string, qmpSocket: string, graceful: boolean): Promise<void> {
     if (graceful && p.config.shutdownTimeoutSeconds > 0) {
+      // the power button is pressed again every few seconds: a guest still booting misses a press
+      const deadline = Date.now() + p.config.shutdownTimeoutSeconds * 1000;
       try {
-        await withQmp(qmpSocket, (q) => q.execute('system_powerdown'), { timeoutMs: 5_000 });
-        if (await waitGone(pid, marker, p.config.shutdownTimeoutSeconds * 1000)) return;
+        while (Date.now() < deadline) {
+          await withQmp(qmpSocket, (q) => q.execute('system_powerdown'), { timeoutMs: 5_000 });
+          if (await waitGone(pid, marker, Math.min(POWERDOWN_REPEAT_MS, deadline - Date.now()))) return;
+        }
         this.#ctx.log.warn({ hwaddr }, 'guest did not power off in time: quitting qemu');
       } catch (err) {
+        if (await waitGone(pid, marker, 200)) return;
         this.#ctx.log.warn({ hwaddr, err: (err as Error).message }, 'ACPI power-down failed: quitting qemu');
       }
     }
