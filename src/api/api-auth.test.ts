@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { AUTH_CHALLENGE } from './errors.js';
+import { basic, bearer, createUser, startApiNode, type ApiTestNode } from './testing/api-harness.js';
+
+describe('API authentication', () => {
+  let t: ApiTestNode;
+  let ciToken: string;
+
+  before(async () => {
+    t = await startApiNode();
+    ciToken = await createUser(t, 'ci');
+  });
+  after(async () => {
+    await t?.close();
+  });
+
+  it('refuses a request without credentials with 401, WWW-Authenticate and the error shape', async () => {
+    const r = await t.app.inject({ url: '/api/v1/applications' });
+    assert.equal(r.statusCode, 401);
+    assert.equal(r.headers['www-authenticate'], AUTH_CHALLENGE);
+    assert.match(String(r.headers['content-type']), /^application\/json/);
+    const body = r.json() as { error: { code: string; message: string } };
+    assert.equal(body.error.code, 'UNAUTHORIZED');
+    assert.match(body.error.message, /Authorization: Bearer/);
+  });
+
+  it('refuses a bad token, a token under another name and a malformed header', async () => {
+    for (const headers of [
+      bearer('nope'),
+      bearer(`${ciToken}x`),
+      basic('admin', ciToken),
+      basic('ci', t.adminToken),
+      { authorization: 'Digest abc' },
+      { authorization: 'Basic !!!' },
+    ]) {
+      const r = await t.app.inject({ url: '/api/v1/users/me', headers, remoteAddress: '10.0.0.50' });
+      assert.equal(r.statusCode, 401, JSON.stringify(headers));
+      assert.equal((r.json() as { error: { code: string } }).error.code, 'UNAUTHORIZED');
+      assert.equal(r.headers['www-authenticate'], AUTH_CHALLENGE);
+    }
+  });
+
+  it('accepts Basic user:token and Bearer token', async () => {
+    for (const headers of [basic('ci', ciToken), bearer(ciToken)]) {
+      const r = await t.app.inject({ url: '/api/v1/users/me', headers });
+      assert.equal(r.statusCode, 200, r.body);
+      assert.deepEqual(Object.keys(r.json() as object).sort(), ['created_at', 'name', 'role']);
+      assert.equal((r.json() as { name: string }).name, 'ci');
+    }
+  });
+
+  it('admin-only routes answer 403 to a user', async () => {
+    const create = await t.app.inject({ method: 'POST', url: '/api/v1/users', headers: bearer(ciToken), payload: { name: 'eve' } });
+    assert.equal(create.statusCode, 403);
+    assert.equal((create.json() as { error: { code: string } }).error.code, 'FORBIDDEN');
+    const list = await t.app.inject({ url: '/api/v1/users', headers: bearer(ciToken) });
+    assert.equal(list.statusCode, 403);
+    const maint = await t.app.inject({ method: 'POST', url: '/api/v1/nodes/this/maintenance', headers: bearer(ciToken), payload: { enabled: true } });
+    assert.equal(maint.statusCode, 403);
+    const users = await t.app.inject({ url: '/api/v1/users', headers: bearer(t.adminToken) });
+    assert.deepEqual((users.json() as { items: Array<{ name: string }> }).items.map((u) => u.name).sort(), ['admin', 'ci']);
+  });
+
+  it('rate-limits failed logins per source address: 429 with Retry-After, even for good credentials', async () => {
+    const from = '10.1.2.3';
+    for (let i = 0; i < 10; i++) {
+      const r = await t.app.inject({ url: '/api/v1/users/me', headers: bearer(`bad-${i}`), remoteAddress: from });
+      assert.equal(r.statusCode, 401, `attempt ${i + 1}`);
+    }
+    const limited = await t.app.inject({ url: '/api/v1/users/me', headers: bearer(ciToken), remoteAddress: from });
+    assert.equal(limited.statusCode, 429);
+    const retry = Number(limited.headers['retry-after']);
+    assert.ok(Number.isInteger(retry) && retry > 0 && retry <= 60, `Retry-After ${limited.headers['retry-after']}`);
+    const body = limited.json() as { error: { code: string; message: string } };
+    assert.equal(body.error.code, 'TOO_MANY_REQUESTS');
+    assert.match(body.error.message, /10\.1\.2\.3/);
+    // another address is not affected, and a request without credentials is not counted
+    const other = await t.app.inject({ url: '/api/v1/users/me', headers: bearer(ciToken), remoteAddress: '10.1.2.4' });
+    assert.equal(other.statusCode, 200);
+    for (let i = 0; i < 12; i++) {
+      assert.equal((await t.app.inject({ url: '/api/v1/users/me', remoteAddress: '10.1.2.5' })).statusCode, 401);
+    }
+    assert.equal((await t.app.inject({ url: '/api/v1/users/me', headers: bearer(ciToken), remoteAddress: '10.1.2.5' })).statusCode, 200);
+  });
+
+  it('health needs no credentials; metrics need none from loopback and admin from elsewhere', async () => {
+    const h = await t.app.inject({ url: '/health', remoteAddress: '10.2.0.1' });
+    assert.equal(h.statusCode, 200);
+    assert.equal((h.json() as { status: string }).status, 'ok');
+    const local = await t.app.inject({ url: '/metrics' });
+    assert.equal(local.statusCode, 200);
+    assert.match(String(local.headers['content-type']), /^text\/plain/);
+    assert.match(local.body, /^shoal_http_request_duration_seconds_bucket\{/m);
+    const anon = await t.app.inject({ url: '/metrics', remoteAddress: '10.2.0.2' });
+    assert.equal(anon.statusCode, 401);
+    const user = await t.app.inject({ url: '/metrics', remoteAddress: '10.2.0.2', headers: bearer(ciToken) });
+    assert.equal(user.statusCode, 403);
+    const admin = await t.app.inject({ url: '/metrics', remoteAddress: '10.2.0.2', headers: basic('admin', t.adminToken) });
+    assert.equal(admin.statusCode, 200);
+    assert.match(admin.body, /shoal_http_auth_failures_total\{reason="unauthorized"\} [1-9]/);
+    assert.match(admin.body, /shoal_http_auth_failures_total\{reason="rate_limited"\} [1-9]/);
+  });
+
+  it('unknown routes answer 404 in the one error shape', async () => {
+    for (const url of ['/api/v1/nope', '/nope', '/api/v2/applications']) {
+      const r = await t.app.inject({ url, headers: bearer(ciToken) });
+      assert.equal(r.statusCode, 404, url);
+      assert.equal((r.json() as { error: { code: string } }).error.code, 'NOT_FOUND');
+    }
+    const wrongMethod = await t.app.inject({ method: 'PUT', url: '/api/v1/applications', headers: bearer(ciToken) });
+    assert.equal(wrongMethod.statusCode, 404);
+    assert.equal((wrongMethod.json() as { error: { code: string } }).error.code, 'NOT_FOUND');
+  });
+
+  it('never logs a token or an Authorization header', async () => {
+    await t.app.inject({ url: '/api/v1/users/me', headers: bearer('leaky-secret-token-123') });
+    await t.app.inject({ url: '/api/v1/users/me', headers: bearer(ciToken) });
+    assert.ok(t.logs.length > 0, 'the API logged something');
+    const all = t.logs.join('');
+    for (const secret of [ciToken, t.adminToken, 'leaky-secret-token-123', Buffer.from(`ci:${ciToken}`).toString('base64')]) {
+      assert.ok(!all.includes(secret), 'a token reached the log');
+    }
+    assert.ok(!/"authorization"\s*:\s*"(?!\[redacted\])/i.test(all), 'an Authorization header reached the log');
+    assert.ok(!/Bearer [A-Za-z0-9._-]{8,}/.test(all), 'a Bearer credential reached the log');
+  });
+
+  it('redacts headers, tokens and metadata even when code logs them by mistake', () => {
+    const before = t.logs.length;
+    t.app.log.info({ req: { headers: { authorization: 'Bearer oops-1' } }, token: 'oops-2', user: { token: 'oops-3' }, metadata: { K: 'oops-4' }, app: { metadata: { K: 'oops-5' } } }, 'mistake');
+    const line = t.logs.slice(before).join('');
+    assert.match(line, /mistake/);
+    for (const s of ['oops-1', 'oops-2', 'oops-3', 'oops-4', 'oops-5']) assert.ok(!line.includes(s), `${s} reached the log`);
+  });
+});
