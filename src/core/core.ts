@@ -51,7 +51,8 @@ const UID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const EVENT_ID = /^[0-9]{1,15}$/;
 
 const now = (): string => new Date().toISOString();
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+/** a timer that keeps the process alive (stop({ wait }) must not end with an empty event loop) */
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function positive(v: number, field: string): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new Error(`node.${field} must be a positive number, got ${String(v)}`);

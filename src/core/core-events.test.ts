@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { test } from 'node:test';
+import type { StateEvent } from '../model/index.js';
+import { openStore } from '../store/index.js';
+import { createTestDatabase } from '../store/testing/index.js';
+import { CoreError } from './errors.js';
+import { EventFeed } from './events/event-feed.js';
+import { ADMIN, ALICE, BOB, Harness, silentLog, testLabel, waitFor } from './testing/core-harness.js';
+
+function assertExactly(got: StateEvent[], want: { id: number }[], what: string): void {
+  assert.deepEqual(
+    got.map((e) => Number(e.id)),
+    want.map((e) => e.id),
+    what,
+  );
+}
+
+test('subscribe: replay after an id, then live, filtered per caller, no gap or duplicate at the boundary', async () => {
+  const h = await Harness.create('sqlite');
+  try {
+    const n = await h.node({ cpu: 1000, ram: 1000, driverConfig: { cpu: 1000, ram: 1000 } });
+    const { core, store } = n;
+    await core.createLabel(ALICE, testLabel('ev'));
+    for (let i = 0; i < 5; i++) await core.createApplication(i % 2 ? BOB : ALICE, { label: 'ev' });
+    const midpoint = await store.maxEventId();
+
+    // keep producing while the subscribers replay and go live
+    let producing = true;
+    const producer = (async () => {
+      for (let i = 0; producing && i < 150; i++) {
+        const app = await core.createApplication(i % 3 ? ALICE : BOB, { label: 'ev' });
+        if (i % 4 === 0) await core.deallocate(i % 3 ? ALICE : BOB, app.uid).catch(() => {});
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+
+    const alice: StateEvent[] = [];
+    const admin: StateEvent[] = [];
+    const fresh: StateEvent[] = [];
+    const offs = [
+      core.subscribe(ALICE, '0', (e) => alice.push(e)),
+      core.subscribe(ADMIN, String(midpoint), (e) => admin.push(e)),
+      core.subscribe(BOB, undefined, (e) => fresh.push(e)),
+    ];
+    await new Promise((r) => setTimeout(r, 300));
+    producing = false;
+    await producer;
+    // everything settles: no application is moving any more
+    await waitFor('quiet', async () => {
+      const c = await store.countByStatus();
+      return !c.NEW && !c.ELECTED && !c.DEALLOCATE;
+    });
+    const last = await store.maxEventId();
+    await waitFor('admin caught up', () => admin.length > 0 && Number(admin.at(-1)!.id) === last);
+    const all = await store.eventsAfter(0, { limit: 100_000 });
+    await waitFor('alice has all of hers', () => alice.length === all.filter((e) => e.owner === 'alice').length);
+    offs.forEach((off) => off());
+
+    assertExactly(alice, all.filter((e) => e.owner === 'alice'), 'alice: all of hers from the start, in order, once');
+    assertExactly(admin, all.filter((e) => e.id > midpoint), 'admin: everything after the midpoint');
+    assert.ok(fresh.length > 0, 'a live-only subscriber gets new events');
+    assert.ok(fresh.every((e) => all.find((x) => x.id === Number(e.id))?.owner === 'bob'), 'bob sees only his');
+    const firstFresh = Number(fresh[0]!.id);
+    assertExactly(fresh, all.filter((e) => e.owner === 'bob' && e.id >= firstFresh), 'bob: no gaps once live');
+    assert.ok(alice.every((e) => typeof e.id === 'string' && e.application_uid && e.status && e.created_at));
+
+    assert.throws(
+      () => core.subscribe(ALICE, 'abc', () => {}),
+      (e: unknown) => e instanceof CoreError && e.code === 'INVALID' && /Last-Event-ID/.test(e.message),
+    );
+  } finally {
+    await h.close();
+  }
+});
+
+test('event feed: a subscriber far behind a small ring still gets every event exactly once', async () => {
+  const db = await createTestDatabase('sqlite');
+  const store = await openStore(db.url);
+  const feed = new EventFeed(store, silentLog, 8);
+  const off = store.onSignal((s) => {
+    if (s.kind === 'events') feed.onEvents(s.lastId, s.events);
+  });
+  try {
+    const label = await store.insertLabel({
+      uid: randomUUID(),
+      name: 'l',
+      definitions: [],
+      metadata: {},
+      lifetime: null,
+      wait_timeout: null,
+      owner: 'alice',
+      created_at: new Date().toISOString(),
+    });
+    const make = () =>
+      store.insertApplication(
+        {
+          uid: randomUUID(),
+          label_uid: label.uid,
+          owner: 'alice',
+          metadata: {},
+          lifetime: null,
+          wait_timeout: null,
+          wait_deadline: null,
+          created_at: new Date().toISOString(),
+        },
+        'new',
+      );
+    // an early live subscriber keeps the feed (and its tiny ring) busy
+    const early: StateEvent[] = [];
+    const offEarly = feed.subscribe(ADMIN, undefined, (e) => early.push(e));
+    await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 50; i++) await make();
+    const late: StateEvent[] = [];
+    const offLate = feed.subscribe(ALICE, 0, (e) => late.push(e));
+    const racing = (async () => {
+      for (let i = 0; i < 50; i++) await make();
+    })();
+    await racing;
+    await waitFor('late subscriber caught up', () => late.length >= 100 || undefined, 20_000);
+    await waitFor('early subscriber caught up', () => early.length >= 100 || undefined, 20_000);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(
+      late.map((e) => Number(e.id)),
+      Array.from({ length: 100 }, (_, i) => i + 1),
+    );
+    assert.deepEqual(
+      early.map((e) => Number(e.id)),
+      Array.from({ length: 100 }, (_, i) => i + 1),
+    );
+    offEarly();
+    offLate();
+    assert.equal(feed.subscribers, 0);
+  } finally {
+    off();
+    feed.close();
+    await store.close();
+    await db.drop();
+  }
+});
