@@ -31,7 +31,7 @@ export const systemRoutes: FastifyPluginAsyncTypebox<SystemRouteOptions> = async
           summary: 'Liveness: the API answers (no auth)',
           security: [],
           hide: url !== '/health',
-          response: { 200: Health },
+          response: { 200: Health, 503: errorResponse(503) },
         },
       },
       async () => ({ status: 'ok' as const, version, uptime_s: Math.round((Date.now() - started) / 1000) }),
