@@ -44,7 +44,7 @@ export interface QemuConfig {
   machine: string;
 }
 
-const KEYS = [
+export const CONFIG_KEYS = [
   'qemu_system',
   'qemu_img',
   'mkfs_ext4',
@@ -104,7 +104,7 @@ export function parseConfig(json: string, dataDir: string): QemuConfig {
   if (raw === null) raw = {};
   if (!isRecord(raw)) throw invalidConfig('config', 'must be a JSON object');
   for (const k of Object.keys(raw)) {
-    if (!(KEYS as readonly string[]).includes(k)) throw invalidConfig(k, `unknown key (known: ${KEYS.join(', ')})`);
+    if (!(CONFIG_KEYS as readonly string[]).includes(k)) throw invalidConfig(k, `unknown key (known: ${CONFIG_KEYS.join(', ')})`);
   }
   const data = absPath(raw, 'data_dir', dataDir);
   const accel = str(raw, 'accel', 'auto');
