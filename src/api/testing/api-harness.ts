@@ -60,7 +60,7 @@ export async function startApiNode(opts: ApiTestOptions = {}): Promise<ApiTestNo
       url: '',
       async listen() {
         await app.listen({ host: '127.0.0.1', port: 0 });
-        t.url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+        t.url = `${opts.api?.https ? 'https' : 'http'}://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
         return t.url;
       },
       async close() {
