@@ -17,6 +17,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 
 /** Entry point of bin/shoal.js. */
 export async function main(argv: string[]): Promise<void> {
+  // `shoal … | head`: a closed pipe ends the command quietly instead of with a stack trace
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
   const code = await runCli(argv, processIo());
   process.exitCode = code;
 }

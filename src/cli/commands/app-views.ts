@@ -27,7 +27,7 @@ export function appTable(apps: readonly Application[], labels: ReadonlyMap<strin
 }
 
 export function appDetails(a: Application, labelName: string | undefined, now = Date.now()): string {
-  return formatKeyValues([
+  const rows: Array<readonly [string, unknown]> = [
     ['uid', a.uid],
     ['label', labelName !== undefined ? `${labelName} (${a.label_uid})` : a.label_uid],
     ['owner', a.owner],
@@ -35,9 +35,10 @@ export function appDetails(a: Application, labelName: string | undefined, now = 
     ['description', a.state.description],
     ['since', formatTime(a.state.created_at, now)],
     ['created', formatTime(a.created_at, now)],
-    ['lifetime', a.lifetime],
-    ['metadata', Object.keys(a.metadata).length > 0 ? a.metadata : undefined],
-  ]);
+  ];
+  if (a.lifetime !== undefined) rows.push(['lifetime', a.lifetime]);
+  rows.push(['metadata', Object.keys(a.metadata).length > 0 ? a.metadata : undefined]);
+  return formatKeyValues(rows);
 }
 
 export function statesTable(states: readonly ApplicationState[]): string {

@@ -127,11 +127,11 @@ export function registerApp(program: Command, io: CliIo): void {
     .option('--all', 'every application, following all pages')
     .action(async (flags: { status?: string; limit: string; all?: boolean }, cmd: Command) => {
       const limit = parsePositiveInt(flags.limit, '--limit', 1000);
-      const client = await connect(io, globals(cmd));
       const status = flags.status?.toUpperCase();
       if (status !== undefined && !isApplicationStatus(status)) {
         throw new UsageError(`--status "${flags.status}": expected one of ${APPLICATION_STATUSES.join(', ')}`);
       }
+      const client = await connect(io, globals(cmd));
       const query = status !== undefined ? { status } : {};
       let items: Application[] = [];
       let next: string | undefined;
