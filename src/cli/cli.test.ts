@@ -57,6 +57,8 @@ describe('shoal CLI: command line', () => {
     [['app', 'list', '--status', 'running'], /error: USAGE: --status "running": expected one of NEW, ELECTED, ALLOCATED/],
     [['serve', '--api', 'localhost'], /error: USAGE: --api "localhost": expected HOST:PORT/],
     [['app'], /Usage: shoal app/],
+    [['--url', '127.0.0.1:8001', '--token', 't', 'app', 'list'], /error: USAGE: --url "127.0.0.1:8001": expected a node URL .*did you mean https:\/\/127\.0\.0\.1:8001/],
+    [['--url', 'ftp://x', 'login', '--token', 't'], /error: USAGE: --url "ftp:\/\/x": expected a node URL/],
   ];
   for (const [args, pattern] of usageCases) {
     it(`exits 2 with a clear message: shoal ${args.join(' ')}`, async () => {

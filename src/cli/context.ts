@@ -34,6 +34,21 @@ export async function readCaFile(io: CliIo, file: string): Promise<string> {
   return pem;
 }
 
+/** A node URL from the command line, env or config: http(s)://host:port, else a usage error. */
+export function checkNodeUrl(url: string, source: string): string {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === undefined || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.hostname === '') {
+    const guess = /^[A-Za-z0-9.[\]:-]+:\d+$/.test(url) ? ` (did you mean https://${url} ?)` : '';
+    throw new UsageError(`${source} "${url}": expected a node URL like https://127.0.0.1:8001${guess}`);
+  }
+  return url;
+}
+
 function sameOrigin(a: string, b: string): boolean {
   try {
     return new URL(a).origin === new URL(b).origin;
@@ -55,6 +70,7 @@ export async function connect(io: CliIo, g: GlobalOptions): Promise<ShoalClient>
   if (url === undefined || url === '') {
     throw new UsageError(`not logged in (no ${path}): run \`shoal login\` first, or pass --url and --token`);
   }
+  checkNodeUrl(url, g.url !== undefined ? '--url' : io.env.SHOAL_URL !== undefined ? 'SHOAL_URL' : `url in ${path}`);
   const s = saved !== undefined && sameOrigin(saved.config.url, url) ? saved.config : undefined;
   const explicitToken = g.token ?? io.env.SHOAL_TOKEN;
   const token = explicitToken ?? s?.token;

@@ -3,7 +3,7 @@ import { join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ShoalClient } from '../../client/index.js';
 import { configPath, readConfig, removeConfig, writeConfig, type CliConfig } from '../config-file.js';
-import { emit, globals, readCaFile } from '../context.js';
+import { checkNodeUrl, emit, globals, readCaFile } from '../context.js';
 import { UsageError } from '../errors.js';
 import { readStream, type CliIo } from '../io.js';
 import { formatKeyValues } from '../output.js';
@@ -57,7 +57,7 @@ export async function resolveLogin(
 ): Promise<{ config: CliConfig; notes: string[] }> {
   const notes: string[] = [];
   if (g.token !== undefined && flags.tokenFile !== undefined) throw new UsageError('give either --token or --token-file, not both');
-  const url = g.url ?? io.env.SHOAL_URL ?? savedUrl ?? DEFAULT_URL;
+  const url = checkNodeUrl(g.url ?? io.env.SHOAL_URL ?? savedUrl ?? DEFAULT_URL, g.url !== undefined ? '--url' : io.env.SHOAL_URL !== undefined ? 'SHOAL_URL' : 'url');
   const dataDir = resolve(io.cwd, flags.dataDir ?? 'shoal-data');
   let token = g.token ?? (flags.tokenFile !== undefined ? await readTokenFile(io, flags.tokenFile) : io.env.SHOAL_TOKEN);
   let user = g.user ?? io.env.SHOAL_USER;
