@@ -1,0 +1,163 @@
+import { readFile } from 'node:fs/promises';
+import { hostname, cpus, totalmem } from 'node:os';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+
+/** Flags of `shoal serve`; each overrides the config file. */
+export interface ServeOptions {
+  configPath?: string;
+  dataDir?: string;
+  /** HOST:PORT of the API */
+  api?: string;
+  /** HOST:PORT of the Meta API's own plain-HTTP listener */
+  meta?: string;
+  /** sqlite path/URL or postgres:// URL */
+  db?: string;
+  name?: string;
+  /** false = plain HTTP API (--no-tls) */
+  tls?: boolean;
+}
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** The node's whole configuration, after defaults and flags. */
+export interface NodeConfig {
+  name: string;
+  dataDir: string;
+  db: string;
+  api: HostPort;
+  meta: HostPort;
+  tls: { enabled: boolean; cert?: string; key?: string };
+  capacity: { cpu: number; ram: number; cpu_overbook: number; ram_overbook: number };
+  tags: Record<string, string>;
+  /** default lifetime of a resource when neither label nor application sets one */
+  lifetime?: string;
+  /** driver instance → its config; undefined = auto-detect every built-in driver */
+  drivers?: Record<string, Record<string, unknown> | false>;
+  /** largest request body, bytes */
+  bodyLimit: number;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  constructor(field: string, problem: string) {
+    super(`config ${field}: ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function parseHostPort(value: string, field: string): HostPort {
+  const m = /^(?:\[([0-9a-fA-F:]+)\]|([^:]+)):(\d{1,5})$/.exec(value.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new ConfigError(field, `must be HOST:PORT (e.g. 127.0.0.1:8001), got "${value}"`);
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+function str(raw: Record<string, unknown>, key: string): string | undefined {
+  const v = raw[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') throw new ConfigError(key, `must be a string, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function num(raw: Record<string, unknown>, key: string, field: string, min: number): number | undefined {
+  const v = raw[key];
+  if (v === undefined || v === null || v === 'auto') return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min) {
+    throw new ConfigError(field, `must be a number ≥ ${min} (or "auto"), got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+const KNOWN_KEYS = new Set(['name', 'data_dir', 'db', 'api', 'meta', 'tls', 'capacity', 'tags', 'lifetime', 'drivers', 'body_limit', 'log_level']);
+
+/** Reads the YAML/JSON config file (if any), applies defaults, then the flags. */
+export async function loadConfig(opts: ServeOptions, env: NodeJS.ProcessEnv = process.env): Promise<NodeConfig> {
+  let raw: Record<string, unknown> = {};
+  if (opts.configPath) {
+    let text: string;
+    try {
+      text = await readFile(opts.configPath, 'utf8');
+    } catch (err) {
+      throw new ConfigError('file', `cannot read ${opts.configPath}: ${(err as Error).message}`);
+    }
+    let doc: unknown;
+    try {
+      doc = parseYaml(text);
+    } catch (err) {
+      throw new ConfigError('file', `${opts.configPath} is not valid YAML: ${(err as Error).message}`);
+    }
+    if (doc !== null && doc !== undefined && !isRecord(doc)) throw new ConfigError('file', 'must be a mapping of settings');
+    raw = (doc as Record<string, unknown> | null) ?? {};
+    for (const k of Object.keys(raw)) {
+      if (!KNOWN_KEYS.has(k)) throw new ConfigError(k, `unknown setting (known: ${[...KNOWN_KEYS].join(', ')})`);
+    }
+  }
+
+  const dataDir = resolve(opts.dataDir ?? str(raw, 'data_dir') ?? './shoal-data');
+  const tlsRaw = raw.tls === undefined ? {} : raw.tls;
+  if (typeof tlsRaw !== 'boolean' && !isRecord(tlsRaw)) throw new ConfigError('tls', 'must be true, false or {enabled, cert, key}');
+  const tlsRec = isRecord(tlsRaw) ? tlsRaw : { enabled: tlsRaw };
+  const tlsEnabled = opts.tls ?? (tlsRec.enabled === undefined ? true : tlsRec.enabled === true);
+  const tlsCert = str(tlsRec, 'cert');
+  const tlsKey = str(tlsRec, 'key');
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new ConfigError('tls', 'cert and key go together');
+
+  const capRaw = raw.capacity === undefined ? {} : raw.capacity;
+  if (!isRecord(capRaw)) throw new ConfigError('capacity', 'must be a mapping {cpu, ram, cpu_overbook, ram_overbook}');
+  const capacity = {
+    cpu: num(capRaw, 'cpu', 'capacity.cpu', 1) ?? cpus().length,
+    ram: num(capRaw, 'ram', 'capacity.ram', 1) ?? Math.max(1, Math.floor(totalmem() / 2 ** 30)),
+    cpu_overbook: num(capRaw, 'cpu_overbook', 'capacity.cpu_overbook', 1) ?? 1,
+    ram_overbook: num(capRaw, 'ram_overbook', 'capacity.ram_overbook', 1) ?? 1,
+  };
+
+  const tagsRaw = raw.tags === undefined ? {} : raw.tags;
+  if (!isRecord(tagsRaw)) throw new ConfigError('tags', 'must be a mapping of name → value');
+  const tags: Record<string, string> = { os: process.platform, arch: process.arch === 'x64' ? 'x86_64' : process.arch };
+  for (const [k, v] of Object.entries(tagsRaw)) {
+    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') throw new ConfigError(`tags.${k}`, 'must be a string');
+    tags[k] = String(v);
+  }
+
+  let drivers: NodeConfig['drivers'];
+  if (raw.drivers !== undefined && raw.drivers !== null) {
+    if (!isRecord(raw.drivers)) throw new ConfigError('drivers', 'must be a mapping of instance name → driver config (or false)');
+    drivers = {};
+    for (const [k, v] of Object.entries(raw.drivers)) {
+      if (v === false) drivers[k] = false;
+      else if (v === null || v === true) drivers[k] = {};
+      else if (isRecord(v)) drivers[k] = v;
+      else throw new ConfigError(`drivers.${k}`, 'must be a mapping of settings, true, or false');
+    }
+  }
+
+  const lifetime = str(raw, 'lifetime');
+  if (lifetime !== undefined && !/^[0-9]+(ms|s|m|h|d)?$/.test(lifetime)) {
+    throw new ConfigError('lifetime', `must be a duration like 90s, 30m, 2h, 1d; got "${lifetime}"`);
+  }
+  const name = opts.name ?? str(raw, 'name') ?? hostname();
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name)) throw new ConfigError('name', `"${name}" must be letters, digits, ".", "_" or "-"`);
+
+  return {
+    name,
+    dataDir,
+    db: opts.db ?? str(raw, 'db') ?? `sqlite:${resolve(dataDir, 'shoal.db')}`,
+    api: parseHostPort(opts.api ?? str(raw, 'api') ?? '127.0.0.1:8001', 'api'),
+    meta: parseHostPort(opts.meta ?? str(raw, 'meta') ?? '127.0.0.1:8002', 'meta'),
+    tls: { enabled: tlsEnabled, ...(tlsCert ? { cert: tlsCert, key: tlsKey } : {}) },
+    capacity,
+    tags,
+    ...(lifetime ? { lifetime } : {}),
+    ...(drivers ? { drivers } : {}),
+    bodyLimit: num(raw, 'body_limit', 'body_limit', 1024) ?? 1024 * 1024,
+    logLevel: env.SHOAL_LOG_LEVEL ?? str(raw, 'log_level') ?? 'info',
+  };
+}

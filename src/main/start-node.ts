@@ -1,0 +1,155 @@
+import { chmod, mkdir, writeFile, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import type { MetaAccess } from '../contract/index.js';
+import { buildApi, createMetaHandler, createMetaServer, ensureTls } from '../api/index.js';
+import { Core, type CoreService } from '../core/index.js';
+import { DriversList } from '../drivers/registry.js';
+import { openStore } from '../store/index.js';
+import { loadConfig, type NodeConfig, type ServeOptions } from './config.js';
+import { prepareDrivers } from './driver-instances.js';
+import { createLogger } from './logger.js';
+
+export interface RunningNode {
+  config: NodeConfig;
+  apiUrl: string;
+  /** host:port of the Meta API's own listener */
+  metaAddress: string;
+  adminTokenPath: string;
+  caPath: string | undefined;
+  /** graceful stop: stop taking work, finish in-flight driver calls, close listeners and the store */
+  stop(): Promise<void>;
+}
+
+/** `shoal serve`: builds a node from config + flags and starts it. */
+export async function startNode(opts: ServeOptions): Promise<RunningNode> {
+  const config = await loadConfig(opts);
+  const log = createLogger(config.logLevel);
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+
+  const cleanups: Array<() => Promise<void>> = [];
+  const closeAll = async (): Promise<void> => {
+    for (const c of cleanups.reverse()) {
+      try {
+        await c();
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'error while stopping');
+      }
+    }
+    cleanups.length = 0;
+  };
+
+  try {
+    const store = await openStore(config.db);
+    cleanups.push(() => store.close());
+
+    // Drivers get a MetaAccess before the core exists; it answers through the core once started.
+    let core: Core | undefined;
+    const metaSource: Pick<CoreService, 'metadataFor'> = {
+      metadataFor: (identity) => (core ? core.metadataFor(identity) : Promise.resolve(null)),
+    };
+    const metaServer = await createMetaServer(metaSource, config.meta);
+    cleanups.push(() => metaServer.close());
+    const extraMeta: Array<() => Promise<void>> = [];
+    cleanups.push(async () => {
+      for (const close of extraMeta.splice(0)) await close();
+    });
+    const meta: MetaAccess = {
+      address: metaServer.address,
+      async listen(host, port) {
+        const srv = await createMetaServer(metaSource, { host, port });
+        const close = (): Promise<void> => srv.close();
+        extraMeta.push(close);
+        return close;
+      },
+      handlerFor: (hwaddr) => createMetaHandler(metaSource, () => ({ kind: 'hwaddr', hwaddr })),
+    };
+
+    const drivers = await prepareDrivers({
+      registry: DriversList,
+      configs: config.drivers,
+      nodeName: config.name,
+      dataDir: config.dataDir,
+      meta,
+      log,
+    });
+    cleanups.push(async () => {
+      await Promise.all(drivers.map((d) => d.driver.close?.().catch(() => undefined)));
+    });
+    for (const d of drivers) {
+      log.info({ driver: d.instance, enabled: d.enabled, health: d.fingerprint.health, why: d.fingerprint.description }, 'driver');
+    }
+
+    const metrics = new Registry();
+    collectDefaultMetrics({ register: metrics });
+
+    let tls: Awaited<ReturnType<typeof ensureTls>> | undefined;
+    if (config.tls.enabled) {
+      tls = config.tls.cert && config.tls.key
+        ? await ensureTls(config.dataDir, [config.api.host, 'localhost', '127.0.0.1', config.name], { cert: config.tls.cert, key: config.tls.key })
+        : await ensureTls(config.dataDir, [config.api.host, 'localhost', '127.0.0.1', config.name]);
+    }
+    const scheme = tls ? 'https' : 'http';
+    const hostForUrl = config.api.host.includes(':') ? `[${config.api.host}]` : config.api.host;
+
+    core = new Core({
+      store,
+      drivers,
+      node: {
+        name: config.name,
+        address: `${scheme}://${hostForUrl}:${config.api.port}`,
+        ...config.capacity,
+        tags: config.tags,
+      },
+      log,
+      metrics,
+      defaults: config.lifetime ? { lifetime: config.lifetime } : {},
+    });
+    const running = core;
+    cleanups.push(() => running.stop());
+
+    const adminTokenPath = join(config.dataDir, 'admin.token');
+    const adminToken = await core.bootstrapAdmin();
+    if (adminToken) {
+      await writeFile(adminTokenPath, `${adminToken}\n`, { mode: 0o600 });
+      await chmod(adminTokenPath, 0o600);
+    }
+    await core.start();
+
+    const api = await buildApi({
+      core,
+      log,
+      metrics,
+      bodyLimit: config.bodyLimit,
+      ...(tls ? { https: { key: tls.key, cert: tls.cert } } : {}),
+    });
+    cleanups.push(() => api.close());
+    await api.listen({ host: config.api.host, port: config.api.port });
+    const apiUrl = `${scheme}://${hostForUrl}:${config.api.port}`;
+
+    const hasToken = await readFile(adminTokenPath, 'utf8').then(() => true, () => false);
+    log.info(
+      { api: apiUrl, meta: metaServer.address, node: config.name, data_dir: config.dataDir, db: config.db.startsWith('postgres') ? 'postgres' : 'sqlite' },
+      'shoal node ready',
+    );
+    process.stderr.write(
+      `shoal: node "${config.name}" ready\n` +
+        `  API       ${apiUrl}\n` +
+        `  Meta API  http://${metaServer.address}/meta/v1/data\n` +
+        (tls ? `  CA        ${tls.caPath}\n` : '') +
+        (hasToken ? `  admin token in ${adminTokenPath}${adminToken ? ' (new)' : ''}\n` : ''),
+    );
+
+    return {
+      config,
+      apiUrl,
+      metaAddress: metaServer.address,
+      adminTokenPath,
+      caPath: tls?.caPath,
+      stop: closeAll,
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
