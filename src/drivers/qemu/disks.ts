@@ -16,13 +16,30 @@ export interface ImageInfo {
   format: string;
   virtualSize: number;
   backing: string | undefined;
+  /** a qcow2 external data file, if any */
+  dataFile: string | undefined;
 }
 
-/** `qemu-img info` of a file (`-U`: also while a VM holds it). */
-export async function imageInfo(qemuImg: string, path: string): Promise<ImageInfo> {
-  const r = await run(qemuImg, ['info', '-U', '--output=json', path], { timeoutMs: 60_000 });
-  const j = JSON.parse(r.stdout) as { format: string; 'virtual-size': number; 'full-backing-filename'?: string; 'backing-filename'?: string };
-  return { format: j.format, virtualSize: j['virtual-size'], backing: j['full-backing-filename'] ?? j['backing-filename'] };
+/**
+ * `qemu-img info` of a file (`-U`: also while a VM holds it). Give `format` whenever it is known:
+ * probing a file whose content a guest wrote (a raw disk) could be fooled by a forged header.
+ */
+export async function imageInfo(qemuImg: string, path: string, format?: 'qcow2' | 'raw'): Promise<ImageInfo> {
+  const args = ['info', '-U', '--output=json', ...(format ? ['-f', format] : []), path];
+  const r = await run(qemuImg, args, { timeoutMs: 60_000 });
+  const j = JSON.parse(r.stdout) as {
+    format: string;
+    'virtual-size': number;
+    'full-backing-filename'?: string;
+    'backing-filename'?: string;
+    'format-specific'?: { data?: { 'data-file'?: string } };
+  };
+  return {
+    format: j.format,
+    virtualSize: j['virtual-size'],
+    backing: j['full-backing-filename'] ?? j['backing-filename'],
+    dataFile: j['format-specific']?.data?.['data-file'],
+  };
 }
 
 /** A qcow2 overlay on `base` (never written): instant whatever the base's size. */
@@ -57,16 +74,19 @@ export async function createExt4(mkfs: string, path: string, sizeGb: number, fsL
  * `format`, grown to `sizeGb` when the copy is smaller (its filesystem is not grown).
  */
 export async function cloneDisk(qemuImg: string, source: string, target: string, format: 'qcow2' | 'raw', sizeGb: number): Promise<void> {
-  await run(qemuImg, ['convert', '-q', '-O', format, source, target], { timeoutMs: 3_600_000 });
-  const info = await imageInfo(qemuImg, target);
+  await run(qemuImg, ['convert', '-q', '-f', 'qcow2', '-O', format, source, target], { timeoutMs: 3_600_000 });
+  const info = await imageInfo(qemuImg, target, format);
   if (info.virtualSize < sizeGb * GIB) {
     await run(qemuImg, ['resize', '-q', '-f', format, target, String(sizeGb * GIB)], { timeoutMs: 60_000 });
   }
 }
 
-/** A standalone qcow2 copy of a disk or overlay chain (`-U`: the VM may hold it; pause it first). */
-export async function copyToQcow2(qemuImg: string, source: string, target: string): Promise<void> {
-  await run(qemuImg, ['convert', '-q', '-U', '-O', 'qcow2', source, target], { timeoutMs: 3_600_000 });
+/**
+ * A standalone qcow2 copy of a disk or overlay chain (`-U`: the VM may hold it; pause it first).
+ * The source format is always given, never probed (a guest can write any header onto a raw disk).
+ */
+export async function copyToQcow2(qemuImg: string, source: string, sourceFormat: 'qcow2' | 'raw', target: string): Promise<void> {
+  await run(qemuImg, ['convert', '-q', '-U', '-f', sourceFormat, '-O', 'qcow2', source, target], { timeoutMs: 3_600_000 });
 }
 
 /** The format a file is opened with for a disk type. */

@@ -206,9 +206,20 @@ export class QemuDriver implements ResourceDriver {
     const bases: Array<{ path: string; format: 'qcow2' | 'raw' }> = [];
     for (const [i, ref] of def.images.entries()) {
       const path = await p.images.fetch(ref, { decompress: true });
+      if (await isTar(path)) {
+        throw new DriverError('IMAGE', `options.images[${i}]: is a tar archive; give the qcow2 or raw disk file itself (gzip/xz/zstd compression is fine)`, {
+          field: `options.images[${i}]`,
+        });
+      }
       const info = await imageInfo(p.programs.qemuImg, path);
       if (info.format !== 'qcow2' && info.format !== 'raw') {
         throw new DriverError('IMAGE', `options.images[${i}]: format "${info.format}" is not supported (qcow2 or raw)`, { field: `options.images[${i}]` });
+      }
+      if (info.backing || info.dataFile) {
+        // a backing or data file reference would let an image read any file on the host
+        throw new DriverError('IMAGE', `options.images[${i}]: the image refers to another file (${info.backing ? 'backing file' : 'data file'}); give a standalone image`, {
+          field: `options.images[${i}]`,
+        });
       }
       bases.push({ path, format: info.format });
     }
@@ -386,7 +397,7 @@ export class QemuDriver implements ResourceDriver {
       if ((await stat(path)).size < sizeGb * GIB) await truncate(path, sizeGb * GIB);
       return;
     }
-    const info = await imageInfo(p.programs.qemuImg, path);
+    const info = await imageInfo(p.programs.qemuImg, path, 'qcow2');
     if (info.virtualSize < sizeGb * GIB) await run(p.programs.qemuImg, ['resize', '-q', '-f', 'qcow2', path, String(sizeGb * GIB)]);
   }
 
@@ -602,6 +613,18 @@ export class QemuDriver implements ResourceDriver {
   /** For tests and tools: where this instance keeps things. */
   paths(): DriverPaths {
     return this.#need().paths;
+  }
+}
+
+/** A POSIX tar archive ("ustar" at offset 257). */
+async function isTar(path: string): Promise<boolean> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(5);
+    const { bytesRead } = await fh.read(buf, 0, 5, 257);
+    return bytesRead === 5 && buf.toString('latin1') === 'ustar';
+  } finally {
+    await fh.close();
   }
 }
 

@@ -102,10 +102,10 @@ export async function takeSnapshot(opts: {
         const target = join(dir, `${d.name}.qcow2`);
         if (d.type === 'image') {
           if (!full) continue;
-          await copyToQcow2(qemuImg, d.path, target);
+          await copyToQcow2(qemuImg, d.path, d.format, target);
           info.images[d.name] = { path: target, format: 'qcow2', url: pathToFileURL(target).toString(), sum: await sha256File(target) };
         } else {
-          await copyToQcow2(qemuImg, d.path, target);
+          await copyToQcow2(qemuImg, d.path, d.format, target);
           info.disks[d.name] = { path: target, format: 'qcow2', type: d.type, size: d.size, clone: `${id}/${d.name}` };
         }
       }
