@@ -122,6 +122,11 @@ describe('shoal CLI against a stand-in node', () => {
       const uid = newUid();
       const other = newUid();
       if (body.label === 'nosuch') return { status: 404, json: { error: { code: 'NOT_FOUND', message: 'no label "nosuch"' } } };
+      if (body.label === 'droppy') {
+        // the stream breaks after the POST and the node then refuses it: the wait cannot go on
+        api.refuseStreams({ status: 401, json: { error: { code: 'UNAUTHORIZED', message: 'token revoked' } } });
+        setTimeout(() => api.dropStreams(), 20);
+      }
       // events for another application, then for this one (the stream was opened before this POST)
       api.sendEvent(`${seq}1`, 'state', { application_uid: other, status: 'ALLOCATED', description: '', created_at: T });
       const outcome = body.metadata?.OUTCOME;
@@ -225,6 +230,16 @@ describe('shoal CLI against a stand-in node', () => {
     const { code, io } = await run(['app', 'create', 'nosuch', '--wait'], { cwd: dir, env });
     assert.equal(code, 1);
     assert.equal(io.stderr(), 'error: NOT_FOUND: no label "nosuch"\n');
+  });
+
+  it('app create --wait exits 1 naming the application when the event stream is lost for good', async () => {
+    try {
+      const { code, io } = await run(['app', 'create', 'droppy', '--wait', '--timeout', '1m'], { cwd: dir, env });
+      assert.equal(code, 1);
+      assert.match(io.stderr(), /^error: UNREACHABLE: lost the event stream of .* while waiting for application [0-9a-f-]{36} \(last seen NEW\): token revoked\n$/);
+    } finally {
+      api.refuseStreams(undefined);
+    }
   });
 
   it('app create -q prints only the uid', async () => {

@@ -96,11 +96,15 @@ export async function waitForStatus(spec: WaitSpec): Promise<WaitOutcome> {
         if (kind !== undefined) break;
       }
     })();
-    await Promise.race([settled, follow]);
+    let lost: unknown;
+    await Promise.race([settled, follow.catch((err: unknown) => (lost = err))]);
     if (kind === undefined) {
-      // the stream ended for good (gave up reconnecting): report it rather than hang
-      await follow;
-      throw new CliFailure('UNREACHABLE', `the event stream of ${spec.client.url} ended while waiting for ${uid}`);
+      // the stream ended for good (e.g. gave up reconnecting): say so, naming the application
+      const why = lost instanceof Error ? `: ${lost.message}` : '';
+      throw new CliFailure(
+        'UNREACHABLE',
+        `lost the event stream of ${spec.client.url} while waiting for application ${uid} (last seen ${status || 'unknown'})${why}`,
+      );
     }
   } finally {
     clearTimeout(timer);

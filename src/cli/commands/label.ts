@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { parseDocument, stringify } from 'yaml';
 import type { ShoalClient } from '../../client/index.js';
 import type { Label, LabelCreate } from '../../model/index.js';
 import { connect, emit, globals } from '../context.js';
@@ -23,6 +22,7 @@ export async function readLabelFile(io: CliIo, file: string): Promise<LabelCreat
       throw new UsageError(`-f ${file}: cannot read it: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
   }
+  const { parseDocument } = await import('yaml'); // loaded only by the commands that read YAML
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   const first = doc.errors[0];
   if (first !== undefined) {
@@ -99,6 +99,7 @@ export function registerLabel(program: Command, io: CliIo): void {
     .action(async (ref: string, _flags: unknown, cmd: Command) => {
       const client = await connect(io, globals(cmd));
       const l = await findLabel(client, ref);
+      const { stringify } = await import('yaml');
       emit(io, cmd, { json: l, human: () => stringify(l, { lineWidth: 0 }) });
     });
 
