@@ -38,6 +38,8 @@ export interface QemuConfig {
   maxConcurrentBoots: number;
   bootHoldSeconds: number;
   shutdownTimeoutSeconds: number;
+  /** how long a QMP command may take before the driver gives up (status then says it cannot tell) */
+  qmpTimeoutSeconds: number;
   capacity: { cpu: number; ram: number };
   /** firmware names a definition may ask for → file ('' = QEMU default) */
   firmware: Record<string, string>;
@@ -58,6 +60,7 @@ export const CONFIG_KEYS = [
   'max_concurrent_boots',
   'boot_hold_seconds',
   'shutdown_timeout_seconds',
+  'qmp_timeout_seconds',
   'capacity',
   'firmware',
   'machine',
@@ -162,6 +165,7 @@ export function parseConfig(json: string, dataDir: string): QemuConfig {
     maxConcurrentBoots: int(raw, 'max_concurrent_boots', Math.max(2, hostCpus), 1, 256),
     bootHoldSeconds: int(raw, 'boot_hold_seconds', 20, 0, 600),
     shutdownTimeoutSeconds: int(raw, 'shutdown_timeout_seconds', 15, 0, 600),
+    qmpTimeoutSeconds: int(raw, 'qmp_timeout_seconds', 15, 1, 300),
     capacity,
     firmware,
     machine,

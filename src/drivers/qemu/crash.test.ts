@@ -10,7 +10,7 @@ import { chmod, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { StatusNone } from '../../contract/index.js';
+import { DriverError, StatusAllocated, StatusNone } from '../../contract/index.js';
 import { QemuDriver } from './driver.js';
 import { DriverPaths } from './paths.js';
 import { withQmp } from './qmp-client.js';
@@ -82,6 +82,22 @@ describe('qemu driver: a node killed mid-allocation', { timeout: 600_000 }, () =
     }
     const status = await withQmp(vm.qmp, (q) => q.execute<{ status: string }>('query-status'), { timeoutMs: 30_000 });
     assert.equal(status.status, 'running');
+    await fresh.close();
+  });
+
+  it('status says it cannot tell while QEMU does not answer (stopped process)', T, async () => {
+    assert.ok(leftover, 'the previous test failed');
+    const vm = await qemuByMac(leftover);
+    assert.ok(vm);
+    const fresh = new QemuDriver(testContext(dataDir, new FakeMeta()));
+    await fresh.prepare(JSON.stringify({ accel: 'tcg', qmp_timeout_seconds: 2 }));
+    process.kill(vm.pid, 'SIGSTOP');
+    try {
+      await assert.rejects(fresh.status(leftover), (err: unknown) => err instanceof DriverError && err.code === 'BACKEND' && /cannot tell/.test(err.message));
+    } finally {
+      process.kill(vm.pid, 'SIGCONT');
+    }
+    assert.equal(await fresh.status(leftover), StatusAllocated);
     await fresh.close();
   });
 

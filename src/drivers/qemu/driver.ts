@@ -44,7 +44,6 @@ export const QEMU_CAPABILITIES = {
   reattach: true,
 } as const;
 
-const QMP_TIMEOUT_MS = 15_000;
 const QUIT_WAIT_MS = 5_000;
 const POWERDOWN_REPEAT_MS = 3_000;
 const CONSOLE_TAIL_BYTES = 256 * 1024;
@@ -75,6 +74,8 @@ export class QemuDriver implements ResourceDriver {
   readonly #bootReleases = new Map<string, () => void>();
   /** hwaddrs being allocated right now (not yet in a state file) */
   readonly #pending = new Set<string>();
+  /** hwaddrs with a long QMP operation (snapshot) in progress: QMP is busy, the VM is there */
+  readonly #busy = new Set<string>();
   readonly #vmLock = new KeyedMutex();
   readonly #poolLock = new KeyedMutex();
 
@@ -323,7 +324,7 @@ export class QemuDriver implements ResourceDriver {
         throw new DriverError('BACKEND', 'qemu started but is not running (see the console log)');
       }
       state.pid = pid;
-      const status = await withQmp(state.qmpSocket, (q) => q.execute<{ status: string }>('query-status'), { timeoutMs: QMP_TIMEOUT_MS });
+      const status = await withQmp(state.qmpSocket, (q) => q.execute<{ status: string }>('query-status'), { timeoutMs: p.config.qmpTimeoutSeconds * 1000 });
       if (status.status !== 'running') throw new DriverError('BACKEND', `the VM is "${status.status}" right after start`);
       state.phase = 'running';
       await p.states.write(state);
@@ -434,9 +435,10 @@ export class QemuDriver implements ResourceDriver {
     const state = await p.states.read(hwaddr);
     const pid = await this.#findPid(hwaddr, state);
     if (pid === undefined) return StatusNone;
+    if (this.#busy.has(hwaddr)) return StatusAllocated; // our own snapshot holds its QMP socket
     const qmpSocket = state?.qmpSocket ?? p.paths.qmpSocket(hwaddr);
     try {
-      const st = await withQmp(qmpSocket, (q) => q.execute<{ status: string }>('query-status'), { timeoutMs: QMP_TIMEOUT_MS });
+      const st = await withQmp(qmpSocket, (q) => q.execute<{ status: string }>('query-status'), { timeoutMs: p.config.qmpTimeoutSeconds * 1000 });
       return st.status === 'shutdown' ? StatusNone : StatusAllocated;
     } catch (err) {
       if (!(await isOurProcess(pid, p.paths.marker(hwaddr)))) return StatusNone;
@@ -453,11 +455,17 @@ export class QemuDriver implements ResourceDriver {
       const state = await p.states.read(hwaddr);
       const pid = state && state.phase === 'running' ? await this.#findPid(hwaddr, state) : undefined;
       if (!state || pid === undefined) throw new DriverError('NOT_FOUND', `no running qemu VM ${hwaddr}`);
-      const info = await withQmp(
-        state.qmpSocket,
-        (qmp) => takeSnapshot({ qmp, qemuImg: p.programs.qemuImg, state, snapshotDir: p.paths.snapshotDir, full }),
-        { timeoutMs: QMP_TIMEOUT_MS },
-      );
+      this.#busy.add(hwaddr);
+      let info;
+      try {
+        info = await withQmp(
+          state.qmpSocket,
+          (qmp) => takeSnapshot({ qmp, qemuImg: p.programs.qemuImg, state, snapshotDir: p.paths.snapshotDir, full }),
+          { timeoutMs: p.config.qmpTimeoutSeconds * 1000 },
+        );
+      } finally {
+        this.#busy.delete(hwaddr);
+      }
       this.#ctx.log.info({ hwaddr, snapshot: info.id, full, disks: Object.keys(info.disks).length }, 'VM snapshot taken');
       return JSON.stringify(info);
     });
