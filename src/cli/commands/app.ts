@@ -40,7 +40,7 @@ function failure(outcome: WaitOutcome, what: string, timeout: string): CliFailur
   const why = description !== '' ? `: ${description}` : '';
   switch (outcome.kind) {
     case 'failure':
-      return new CliFailure(status === 'ERROR' ? 'APPLICATION_ERROR' : `APPLICATION_${status}`, `application ${uid} is ${status}${why}`);
+      return new CliFailure(status === 'ERROR' ? 'APPLICATION_ERROR' : 'APPLICATION_DEALLOCATED', `application ${uid} is ${status}${why}`);
     case 'timeout':
       return new CliFailure(
         'TIMEOUT',
