@@ -19,7 +19,7 @@ import { parseDockerConfig, type DockerConfig } from './config.js';
 import { containerSpec } from './container-spec.js';
 import { parseDockerDefinition } from './definition.js';
 import { DiskManager, GB } from './disks.js';
-import { backendError, connectEngine, engineMessage, isNotFound, isNotModified, withTimeout } from './engine.js';
+import { backendError, connectEngine, engineMessage, isNotFound, isNotModified, pingSocket, withTimeout } from './engine.js';
 import { Firewall } from './firewall.js';
 import { ImageStore } from './images.js';
 import { Semaphore } from './mutex.js';
@@ -49,7 +49,7 @@ async function reach(docker: Docker, socket: string): Promise<Docker.DockerVersi
     throw new DriverError('BACKEND', `no Docker daemon: the socket ${socket} does not exist (start dockerd, or set "socket")`);
   }
   try {
-    await withTimeout(docker.ping(), PING_TIMEOUT_MS, `Docker daemon at ${socket}`);
+    await pingSocket(socket, PING_TIMEOUT_MS);
     return await withTimeout(docker.version(), PING_TIMEOUT_MS, `Docker daemon at ${socket}`);
   } catch (err) {
     if (err instanceof DriverError) throw err;
@@ -65,6 +65,8 @@ async function reach(docker: Docker, socket: string): Promise<Docker.DockerVersi
 export class DockerDriver implements ResourceDriver {
   readonly #ctx: DriverContext;
   #p: Prepared | undefined;
+  /** the socket of the last prepare() attempt (fingerprint reports on it) */
+  #socket = '/var/run/docker.sock';
 
   constructor(ctx: DriverContext) {
     this.#ctx = ctx;
@@ -81,6 +83,11 @@ export class DockerDriver implements ResourceDriver {
 
   async prepare(configJson: string): Promise<void> {
     const config = parseDockerConfig(configJson, this.#ctx.dataDir, this.#ctx.instance);
+    this.#socket = config.socket;
+    if (this.#p) {
+      await this.#p.networks.close();
+      this.#p = undefined;
+    }
     const docker = connectEngine(config.socket);
     const version = await reach(docker, config.socket);
     const info = (await docker.info().catch((err: unknown) => {
@@ -92,7 +99,6 @@ export class DockerDriver implements ResourceDriver {
       });
     }
     const log = this.#ctx.log;
-    if (this.#p) await this.#p.networks.close();
     const firewall = new Firewall(log);
     const networks = new NetworkManager(docker, config, this.#ctx, firewall);
     this.#p = {
@@ -274,14 +280,14 @@ export class DockerDriver implements ResourceDriver {
   }
 
   async fingerprint(): Promise<Fingerprint> {
-    const socket = this.#p?.config.socket ?? '/var/run/docker.sock';
+    const socket = this.#socket;
     try {
       await access(socket);
     } catch {
       return { health: 'undetected', description: `no Docker socket at ${socket}`, attributes: {} };
     }
     try {
-      const docker = this.#p?.docker ?? connectEngine(socket);
+      const docker = this.#p && this.#p.config.socket === socket ? this.#p.docker : connectEngine(socket);
       const v = await reach(docker, socket);
       return {
         health: this.#p ? 'healthy' : 'unhealthy',

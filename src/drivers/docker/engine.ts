@@ -1,3 +1,4 @@
+import http from 'node:http';
 import Docker from 'dockerode';
 import { DriverError } from '../../contract/index.js';
 
@@ -67,4 +68,33 @@ export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): P
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * GET /_ping on the socket, destroying the connection when no answer comes within `ms` (a silent
+ * socket must not keep a connection open). Rejects with a BACKEND error saying why.
+ */
+export function pingSocket(socket: string, ms: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ socketPath: socket, path: '/_ping', headers: { host: 'docker' } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        if (body.length < 1000) body += c;
+      });
+      res.on('end', () => {
+        clearTimeout(timer);
+        if (res.statusCode === 200) resolve();
+        else reject(new DriverError('BACKEND', `Docker daemon at ${socket} answered /_ping with HTTP ${res.statusCode}: ${body.trim()}`));
+      });
+    });
+    const timer = setTimeout(() => {
+      req.destroy();
+      reject(new DriverError('BACKEND', `Docker daemon at ${socket} does not answer: no answer within ${ms / 1000} s`));
+    }, ms);
+    req.on('error', (err) => {
+      clearTimeout(timer);
+      reject(new DriverError('BACKEND', `Docker daemon at ${socket} does not answer: ${err.message}`, { cause: err }));
+    });
+  });
 }
