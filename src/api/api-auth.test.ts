@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
+import { Agent, request as httpRequest } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import Fastify from 'fastify';
+import { installErrorHandling, installShutdownGuard } from './error-handler.js';
 import { AUTH_CHALLENGE } from './errors.js';
 import { basic, bearer, createUser, startApiNode, type ApiTestNode } from './testing/api-harness.js';
 
@@ -131,5 +135,66 @@ describe('API authentication', () => {
     const line = t.logs.slice(before).join('');
     assert.match(line, /mistake/);
     for (const s of ['oops-1', 'oops-2', 'oops-3', 'oops-4', 'oops-5']) assert.ok(!line.includes(s), `${s} reached the log`);
+  });
+});
+
+describe('API edges: malformed HTTP and shutdown keep the one error shape', () => {
+  it('answers a malformed HTTP request with 400 JSON', async () => {
+    const t = await startApiNode();
+    try {
+      const url = new URL(await t.listen());
+      const raw = await new Promise<string>((resolve, reject) => {
+        const sock = connect(Number(url.port), '127.0.0.1', () => sock.write('GET /health HTTP/1.1\r\nHost: x\r\nBad Header Line\r\n\r\n'));
+        let data = '';
+        sock.setTimeout(15_000, () => sock.destroy(new Error('timeout')));
+        sock.on('data', (c: Buffer) => (data += c.toString()));
+        sock.on('close', () => resolve(data));
+        sock.on('error', reject);
+      });
+      assert.match(raw, /^HTTP\/1\.1 400 /);
+      assert.match(raw, /content-type: application\/json/i);
+      assert.deepEqual(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)), { error: { code: 'INVALID', message: 'malformed HTTP request' } });
+
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('shutdown guard', () => {
+  it('answers requests that arrive while the API closes with 503 UNAVAILABLE in the error shape', async () => {
+    const app = Fastify({ return503OnClosing: false }); // as buildApi does
+    installErrorHandling(app, 1024);
+    installShutdownGuard(app);
+    app.get('/x', async () => ({ ok: true }));
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const get = (port: number) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port, path: '/x', agent, timeout: 15_000 }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('timeout', () => req.destroy(new Error('timeout')));
+        req.on('error', reject);
+        req.end();
+      });
+    let during: { status: number; body: string } | undefined;
+    let port = 0;
+    // a client on a kept-alive connection asks while the node is closing
+    app.addHook('preClose', async () => {
+      during = await get(port);
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    port = (app.server.address() as AddressInfo).port;
+    try {
+      assert.equal((await get(port)).status, 200);
+      await app.close();
+    } finally {
+      agent.destroy();
+    }
+    assert.ok(during, 'a request was made while closing');
+    assert.equal(during.status, 503, during.body);
+    assert.equal((JSON.parse(during.body) as { error: { code: string } }).error.code, 'UNAVAILABLE');
   });
 });

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { CoreService } from '../core/core-service.js';
 import { registerBodyParsers } from './body-parsers.js';
-import { installErrorHandling } from './error-handler.js';
+import { clientErrorHandler, installErrorHandling, installShutdownGuard } from './error-handler.js';
 import { installHttpMetrics } from './http-metrics.js';
 import { LOG_REDACT_PATHS, requestSerializer } from './log-redaction.js';
 import { LoginRateLimiter, type LoginRateLimiterOptions } from './login-rate-limiter.js';
@@ -46,7 +46,8 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     bodyLimit,
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'req_id' }),
     trustProxy: false,
-    return503OnClosing: true,
+    return503OnClosing: false, // installShutdownGuard answers 503 in the one error shape
+    clientErrorHandler,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
   } satisfies FastifyServerOptions;
   const base = (opts.https ? Fastify({ ...common, https: opts.https }) : Fastify(common)) as unknown as FastifyInstance;
@@ -56,6 +57,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   app.decorateRequest('caller', null);
   registerBodyParsers(app);
   installErrorHandling(app, bodyLimit);
+  installShutdownGuard(app);
   const { authFailure } = installHttpMetrics(app, opts.metrics);
   app.addHook('onResponse', async (req, reply) => {
     req.log.debug({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ErrorBody } from '../model/index.js';
-import { HTTP_STATUS, mapKnownError, type ErrorCode, type MappedError } from './errors.js';
+import type { Socket } from 'node:net';
+import { ApiError, HTTP_STATUS, mapKnownError, type ErrorCode, type MappedError } from './errors.js';
 
 interface ValidationIssue {
   instancePath?: string;
@@ -51,8 +52,8 @@ export function mapError(err: unknown, request: FastifyRequest, bodyLimit: numbe
   }
   const status = typeof fe.statusCode === 'number' ? fe.statusCode : 500;
   if (status >= 400 && status < 500) {
-    const code = BY_STATUS[status] ?? 'INVALID';
-    return { ...mapped(code, fe.message ?? 'bad request'), status: status === 405 ? 404 : HTTP_STATUS[code] };
+    // Fastify's own client errors (bad URL, header too large, …): the code of that status, else INVALID
+    return mapped(BY_STATUS[status] ?? 'INVALID', fe.message ?? 'bad request');
   }
   return mapped('INTERNAL', `internal error (request ${request.id}); the node's log has the cause`);
 }
@@ -74,5 +75,41 @@ export function installErrorHandling(app: FastifyInstance, bodyLimit: number): v
       error: { code: 'NOT_FOUND', message: `no such route: ${request.method} ${url} (the API is under /api/v1; see /api/docs)` },
     };
     return reply.code(404).type('application/json; charset=utf-8').send(body);
+  });
+}
+
+/**
+ * Answers requests Node could not even parse (malformed HTTP, headers too large, timeouts) in the
+ * one error shape, then closes the connection.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const message =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? 'the request took too long to arrive'
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? 'the request headers are too large'
+        : 'malformed HTTP request';
+  const body = JSON.stringify({ error: { code: 'INVALID', message } });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}
+
+/** While the API closes, new requests get 503 UNAVAILABLE in the one error shape. */
+export function installShutdownGuard(app: FastifyInstance): void {
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async (_req, reply) => {
+    if (closing) {
+      reply.header('connection', 'close');
+      throw new ApiError('UNAVAILABLE', 'the node is shutting down; try again shortly or use another node');
+    }
   });
 }
