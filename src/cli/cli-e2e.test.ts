@@ -319,6 +319,10 @@ describe('the five-minute tour of docs/cli.md, run verbatim', () => {
     const clientBlock = /<!-- tour:client -->\s*```sh\n([\s\S]*?)```/.exec(doc)?.[1];
     assert.ok(serveBlock?.includes('npx shoal serve'), 'docs/cli.md has the serve step of the tour');
     assert.ok(clientBlock !== undefined, 'docs/cli.md has the client steps of the tour');
+    // a copy of the tour in README.md (between the same markers) must be the tested one
+    const readme = await readFile(join(ROOT, 'README.md'), 'utf8').catch(() => '');
+    const readmeBlock = /<!-- tour:client -->\s*```sh\n([\s\S]*?)```/.exec(readme)?.[1];
+    if (readmeBlock !== undefined) assert.equal(readmeBlock, clientBlock, 'README.md and docs/cli.md have the same tour');
     dir = await mkdtemp(join(tmpdir(), 'shoal-tour-'));
     node = await serve(dir, true);
     const apiPort = new URL(node.apiUrl).port;
