@@ -66,7 +66,11 @@ export function installErrorHandling(app: FastifyInstance, bodyLimit: number): v
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const m = mapError(err, request, bodyLimit);
     if (m.status >= 500) request.log.error({ err }, 'request failed');
-    else request.log.info({ code: m.body.error.code, status: m.status, reason: m.body.error.message }, 'request refused');
+    else {
+      // auth refusals are worth seeing at info (and are counted in shoal_http_auth_failures_total); other 4xx at debug
+      const level = m.status === 401 || m.status === 429 ? 'info' : 'debug';
+      request.log[level]({ code: m.body.error.code, status: m.status, reason: m.body.error.message }, 'request refused');
+    }
     return reply.code(m.status).headers(m.headers).type('application/json; charset=utf-8').send(m.body);
   });
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
