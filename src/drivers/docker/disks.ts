@@ -6,7 +6,7 @@ import type { DockerDisk, DiskType } from './definition.js';
 import { CLONE_REF } from './definition.js';
 import { detachLoops, isMounted, listMounts, loopMount, mountsUnder, unmount } from './mounts.js';
 import { macFromHex, macHex, slug } from './names.js';
-import { runCommand } from './run-command.js';
+import { CommandError, runCommand } from './run-command.js';
 
 /** A disk prepared for a container: `source` is bind-mounted at `/mnt/<label>`. */
 export interface AttachedDisk {
@@ -214,10 +214,25 @@ export class DiskManager {
       await truncate(image, wanted);
       grow = true;
     }
+    // ext4 grows offline (online resize is refused by some kernels), xfs only online
+    if (grow && disk.type === 'ext4' && !(await isMounted(mnt))) {
+      await this.#fsck(image);
+      await runCommand('resize2fs', [image], { timeoutMs: 600_000 });
+      grow = false;
+    }
     if (!(await isMounted(mnt))) await loopMount(image, mnt, disk.type);
     if (grow) await this.#growMounted(mnt, disk.type);
     if (!existing && !clone) await chmod(mnt, 0o777);
     return { ...out, source: mnt, image };
+  }
+
+  /** e2fsck -f -y: exit 0 (clean) or 1 (fixed, e.g. the journal of a copy made while frozen) are fine. */
+  async #fsck(image: string): Promise<void> {
+    try {
+      await runCommand('e2fsck', ['-f', '-y', image], { timeoutMs: 600_000 });
+    } catch (err) {
+      if (!(err instanceof CommandError) || err.exitCode !== 1) throw err;
+    }
   }
 
   async #growMounted(mnt: string, type: DiskType): Promise<void> {
