@@ -48,7 +48,8 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
     const metaSource: Pick<CoreService, 'metadataFor'> = {
       metadataFor: (identity) => (core ? core.metadataFor(identity) : Promise.resolve(null)),
     };
-    const metaServer = await createMetaServer(metaSource, config.meta);
+    const metaOptions = { onError: (err: unknown) => log.warn({ err: (err as Error).message }, 'meta API request failed') };
+    const metaServer = await createMetaServer(metaSource, config.meta, metaOptions);
     cleanups.push(() => metaServer.close());
     const extraMeta: Array<() => Promise<void>> = [];
     cleanups.push(async () => {
@@ -57,12 +58,12 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
     const meta: MetaAccess = {
       address: metaServer.address,
       async listen(host, port) {
-        const srv = await createMetaServer(metaSource, { host, port });
+        const srv = await createMetaServer(metaSource, { host, port }, metaOptions);
         const close = (): Promise<void> => srv.close();
         extraMeta.push(close);
         return close;
       },
-      handlerFor: (hwaddr) => createMetaHandler(metaSource, () => ({ kind: 'hwaddr', hwaddr })),
+      handlerFor: (hwaddr) => createMetaHandler(metaSource, () => ({ kind: 'hwaddr', hwaddr }), metaOptions),
     };
 
     const drivers = await prepareDrivers({

@@ -5,6 +5,7 @@ export const Timestamp = Type.String({ format: 'date-time', description: 'ISO 86
 /** Metadata: a flat or nested JSON object; values are never logged. */
 export const Metadata = Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_.-]{0,127}$' }), Type.Unknown(), {
   description: 'key → value; keys are letters, digits, "_", "." or "-", starting with a letter or "_"',
+  additionalProperties: false,
 });
 export type Metadata = Static<typeof Metadata>;
 
