@@ -27,7 +27,7 @@ export interface DockerConfig {
   ram: number | undefined;
 }
 
-const KNOWN = [
+export const CONFIG_KEYS = [
   'socket',
   'images_dir',
   'workspace_dir',
@@ -82,7 +82,7 @@ export function parseDockerConfig(json: string, dataDir: string, instance: strin
   if (raw === null) raw = {};
   if (!isRecord(raw)) throw invalidConfig('config', 'must be a JSON object');
   for (const k of Object.keys(raw)) {
-    if (!(KNOWN as readonly string[]).includes(k)) throw invalidConfig(k, `unknown field (known: ${KNOWN.join(', ')})`);
+    if (!(CONFIG_KEYS as readonly string[]).includes(k)) throw invalidConfig(k, `unknown field (known: ${CONFIG_KEYS.join(', ')})`);
   }
   const base = `shoal-${slug(instance).replace(/^-+/, '')}`;
   let networks = { hostonly: `${base}-hostonly`, nat: `${base}-nat` };

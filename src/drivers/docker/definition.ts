@@ -32,7 +32,7 @@ export interface DockerDefinition {
   network: NetworkKind;
 }
 
-const OPTION_KEYS = ['image', 'images', 'command', 'entrypoint', 'env', 'user'] as const;
+export const OPTION_KEYS = ['image', 'images', 'command', 'entrypoint', 'env', 'user'] as const;
 // name[:tag][@digest] with an optional registry host[:port]; or a bare image id
 const IMAGE_REF =
   /^(?:(?:[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*(?::[0-9]+)?)\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$/;

@@ -134,7 +134,7 @@ describe('docker driver: containers, limits, identity, networks', { timeout: 900
     await s.deallocate(other.hwaddr);
   });
 
-  it('nat: loads a docker-save archive (xz) and reaches a host-side server; the Meta API works too', T, async () => {
+  it('nat: loads a docker-save archive (xz), reaches a host-side server and the Meta API, not other containers', T, async () => {
     const def = s.def({ image: s.imgs.saveTag, images: [s.imgs.save] }, { network: 'nat' });
     const r = await s.allocate(def, { K: 'v' }, s.context());
     s.h.meta.register(r.hwaddr, r.ipaddr, { K: 'v' });
@@ -148,6 +148,13 @@ describe('docker driver: containers, limits, identity, networks', { timeout: 900
     assert.ok(server.connections() > before);
     const meta = await execIn(s.h.docker, r.container, ['sh', '-c', fetchCmd('"$SHOAL_META_URL/meta/v1/data"').join(' ')]);
     assert.deepEqual(JSON.parse(meta.out), { K: 'v' });
+    // nat containers are still isolated from each other
+    await execIn(s.h.docker, r.container, ['sh', '-c', 'mkdir -p /www && echo inside > /www/index.html && httpd -p 8080 -h /www']);
+    assert.equal((await execIn(s.h.docker, r.container, fetchCmd('http://127.0.0.1:8080/'))).out.trim(), 'inside');
+    const other = await s.allocate(def, {}, s.context());
+    const cross = await execIn(s.h.docker, other.container, fetchCmd(`http://${r.ipaddr}:8080/`, 4));
+    assert.notEqual(cross.code, 0, `one nat container reached another: ${cross.out}`);
+    await s.deallocate(other.hwaddr);
     await s.deallocate(r.hwaddr);
     assert.equal(await s.driver.status(r.hwaddr), StatusNone);
     const nets = (await s.h.docker.listNetworks()).map((n) => n.Name);
