@@ -66,8 +66,8 @@ export const DEFAULT_LIMITS: Readonly<CoreLimits> = Object.freeze({
 });
 
 /**
- * What `new Core(options)` takes. The composition root owns the store (opens and closes it) and
- * creates + prepares the driver instances; the core closes drivers in stop().
+ * What `new Core(options)` takes. The composition root owns the store and the driver instances
+ * (creates, prepares and closes them); the core only uses them between start() and stop().
  */
 export interface CoreOptions {
   store: Store;

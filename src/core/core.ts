@@ -210,8 +210,9 @@ export class Core implements CoreService {
 
   /**
    * Graceful stop: takes no new work, optionally waits until this node's resources have ended
-   * (`wait`, bounded by `timeoutMs`), waits for driver calls in flight, then closes the drivers.
-   * Interrupted deallocation retries resume at the next start. Does not close the store.
+   * (`wait`, bounded by `timeoutMs`), then waits for driver calls in flight.
+   * Interrupted deallocation retries resume at the next start. Closes neither the store nor the
+   * drivers: whoever created them closes them after stop() resolves.
    */
   stop(options: StopOptions = {}): Promise<void> {
     if (!this.#stopped) this.#stopped = this.#stop(options);
@@ -236,13 +237,6 @@ export class Core implements CoreService {
     this.#feed.close();
     await this.#lifecycle.stop();
     await this.#nodesRefresh?.catch(() => {});
-    for (const inst of this.#drivers.values()) {
-      try {
-        await inst.driver.close?.();
-      } catch (err) {
-        this.#log.warn({ driver: inst.instance, err: (err as Error).message }, 'driver close failed');
-      }
-    }
     this.#log.info('node stopped');
   }
 
