@@ -61,7 +61,9 @@ export function containerSpec(i: SpecInput): Docker.ContainerCreateOptions {
       RestartPolicy: { Name: 'no' },
       // without NET_RAW a container cannot forge source addresses (the Meta API trusts them)
       CapDrop: ['NET_RAW'],
-      ...(hostOnly ? { Sysctls: { 'net.ipv6.conf.all.disable_ipv6': '1' } } : {}),
+      // host-only: no IPv6 (no link-local path to the host); the embedded DNS may only forward to
+      // the gateway, which the firewall drops (no name lookups leave through the daemon)
+      ...(hostOnly ? { Sysctls: { 'net.ipv6.conf.all.disable_ipv6': '1' }, Dns: [i.net.gateway] } : {}),
       Mounts: i.disks.map((d) => ({ Type: 'bind' as const, Source: d.source, Target: mountPathOf(d.label), ReadOnly: false })),
     },
     NetworkingConfig: { EndpointsConfig: { [i.net.name]: { MacAddress: i.hwaddr } as Docker.EndpointSettings } },

@@ -80,6 +80,8 @@ describe('docker driver: containers, limits, identity, networks', { timeout: 900
     assert.ok(ep, 'attached to the host-only network');
     assert.equal(ep.MacAddress, r.hwaddr);
     assert.equal(ep.IPAddress, r.ipaddr);
+    assert.deepEqual(info.HostConfig.Dns, [await gateway(s, s.h.networks.hostonly)], 'host-only DNS goes only to the (firewalled) gateway');
+    assert.deepEqual(info.HostConfig.CapDrop, ['NET_RAW']);
     assert.deepEqual(
       ['shoal.node', 'shoal.instance', 'shoal.application', 'shoal.label'].map((k) => info.Config.Labels[k]),
       [s.h.nodeName, s.h.instance, `app-${s.h.prefix}`, `${s.h.prefix}-label`],
