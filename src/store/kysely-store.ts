@@ -1,4 +1,4 @@
-import { Migrator, type Kysely, type Transaction as KyselyTransaction } from 'kysely';
+import { Migrator, sql, type Kysely, type Transaction as KyselyTransaction } from 'kysely';
 import type { ApplicationStatus } from '../model/index.js';
 import { claimApplications } from './claim.js';
 import type { StoreDialect } from './dialect.js';
@@ -18,6 +18,7 @@ import {
 } from './rows.js';
 import type { Database } from './schema.js';
 import { appendStates } from './state-log.js';
+import { P, PreparedQueries } from './prepared.js';
 import { usageOf } from './usage.js';
 import {
   HOLDING_STATUSES,
@@ -43,9 +44,22 @@ import {
 } from './store.js';
 
 const TX_RETRIES = 8;
+/** at most this many transactions merged into one commit (keeps each SQLite write short) */
+const GROUP_MAX = 64;
 const LIVE_STATUSES: readonly ApplicationStatus[] = ['NEW', 'ELECTED', 'ALLOCATED', 'DEALLOCATE'];
 
 type Tx = KyselyTransaction<Database>;
+interface TxOut<T> {
+  value: T;
+  events: StateRow[];
+  signals?: readonly StoreSignal[];
+}
+type TxBody<T> = (trx: Tx) => Promise<TxOut<T>>;
+interface Queued {
+  fn: TxBody<unknown>;
+  resolve: (v: unknown) => void;
+  reject: (err: unknown) => void;
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -64,6 +78,7 @@ export class KyselyStore implements Store {
   readonly #d: StoreDialect;
   readonly #db: Kysely<Database>;
   readonly #listeners = new Set<(s: StoreSignal) => void>();
+  readonly #prep = new PreparedQueries();
   #closed = false;
 
   private constructor(dialect: StoreDialect) {
@@ -142,8 +157,80 @@ export class KyselyStore implements Store {
     }
   }
 
-  /** Runs `fn` in a transaction (retried on deadlocks), sending `signals` + an events signal on commit. */
-  async #tx<T>(fn: (trx: Tx) => Promise<{ value: T; events: StateRow[]; signals?: readonly StoreSignal[] }>): Promise<T> {
+  readonly #queue: Queued[] = [];
+  #draining = false;
+
+  /**
+   * Runs `fn` in a transaction, sending `signals` and an events signal on commit. With group
+   * commit, transactions started in the same turn of the event loop (or while one is committing)
+   * share one BEGIN…COMMIT, each inside its own savepoint: one failing does not touch the others.
+   */
+  #tx<T>(fn: TxBody<T>): Promise<T> {
+    if (!this.capabilities.groupCommit) return this.#txOnce(fn);
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ fn: fn as TxBody<unknown>, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.#draining) {
+        this.#draining = true;
+        queueMicrotask(() => void this.#drain());
+      }
+    });
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue.splice(0, GROUP_MAX);
+        if (batch.length === 1) {
+          const q = batch[0]!;
+          await this.#txOnce(q.fn).then(q.resolve, q.reject);
+        } else {
+          await this.#txGroup(batch);
+        }
+      }
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  async #txGroup(batch: Queued[]): Promise<void> {
+    const outs: ({ ok: true; out: TxOut<unknown> } | { ok: false; err: unknown })[] = [];
+    try {
+      await this.#db.transaction().execute(async (trx) => {
+        for (let i = 0; i < batch.length; i++) {
+          await sql.raw(`savepoint g${i}`).execute(trx);
+          try {
+            const out = await batch[i]!.fn(trx);
+            await sql.raw(`release g${i}`).execute(trx);
+            outs[i] = { ok: true, out };
+          } catch (err) {
+            await sql.raw(`rollback to g${i}`).execute(trx);
+            await sql.raw(`release g${i}`).execute(trx);
+            outs[i] = { ok: false, err };
+          }
+        }
+      });
+    } catch {
+      // the transaction itself failed (begin or commit): nothing of it stands; run each alone
+      for (const q of batch) await this.#txOnce(q.fn).then(q.resolve, q.reject);
+      return;
+    }
+    const signals: StoreSignal[] = [];
+    for (const o of outs) {
+      if (!o.ok) continue;
+      signals.push(...(o.out.signals ?? []));
+      const last = o.out.events.at(-1);
+      if (last) signals.push({ kind: 'events', lastId: last.id, events: o.out.events });
+    }
+    this.#emit(signals);
+    batch.forEach((q, i) => {
+      const o = outs[i]!;
+      if (o.ok) q.resolve(o.out.value);
+      else q.reject(o.err);
+    });
+  }
+
+  /** One transaction for `fn` (retried on deadlocks and busy errors). */
+  async #txOnce<T>(fn: TxBody<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
         const r = await this.#db.transaction().execute(async (trx) => {
@@ -243,9 +330,13 @@ export class KyselyStore implements Store {
   }
 
   async findLabel(name: string, version: number | 'latest'): Promise<LabelRow | undefined> {
-    let q = this.#db.selectFrom('labels').selectAll().where('name', '=', name).where('deleted_at', 'is', null);
-    q = version === 'latest' ? q.orderBy('version', 'desc').limit(1) : q.where('version', '=', version);
-    const r = await q.executeTakeFirst();
+    const db = this.#db;
+    const base = () => db.selectFrom('labels').selectAll().where('name', '=', P('name')).where('deleted_at', 'is', null);
+    const res =
+      version === 'latest'
+        ? await this.#prep.run(db, 'label.latest', () => base().orderBy('version', 'desc').limit(1), { name })
+        : await this.#prep.run(db, 'label.version', () => base().where('version', '=', P<number>('version')), { name, version });
+    const r = res.rows[0];
     return r ? labelFromDb(r) : undefined;
   }
 
@@ -289,9 +380,11 @@ export class KyselyStore implements Store {
 
   async insertApplication(app: NewApplication, description: string): Promise<Claimed> {
     return this.#tx(async (trx) => {
-      const [event] = await appendStates(trx, [
-        { application_uid: app.uid, owner: app.owner, status: 'NEW', description, created_at: app.created_at },
-      ]);
+      const [event] = await appendStates(
+        trx,
+        [{ application_uid: app.uid, owner: app.owner, status: 'NEW', description, created_at: app.created_at }],
+        this.#prep,
+      );
       const row: ApplicationRow = {
         ...app,
         seq: event!.id,
@@ -305,16 +398,20 @@ export class KyselyStore implements Store {
         cpu: 0,
         ram: 0,
       };
-      await trx
-        .insertInto('applications')
-        .values({ ...row, metadata: JSON.stringify(row.metadata) })
-        .execute();
+      const v = { ...row, metadata: JSON.stringify(row.metadata) };
+      await this.#prep.run(
+        trx,
+        'app.insert',
+        () => trx.insertInto('applications').values(Object.fromEntries(Object.keys(v).map((k) => [k, P(k)])) as unknown as typeof v),
+        v,
+      );
       return { value: { app: row, event: event! }, events: [event!], signals: [{ kind: 'queue' }] };
     });
   }
 
   async getApplication(uid: string): Promise<ApplicationRow | undefined> {
-    const r = await this.#db.selectFrom('applications').selectAll().where('uid', '=', uid).executeTakeFirst();
+    const db = this.#db;
+    const r = (await this.#prep.run(db, 'app.get', () => db.selectFrom('applications').selectAll().where('uid', '=', P('uid')), { uid })).rows[0];
     return r ? applicationFromDb(r) : undefined;
   }
 
@@ -359,23 +456,58 @@ export class KyselyStore implements Store {
       const results: (StateRow | null)[] = new Array<StateRow | null>(transitions.length).fill(null);
       const pending: { i: number; row: Omit<StateRow, 'id'> }[] = [];
       for (const { t, i } of order) {
-        let q = trx
-          .updateTable('applications')
-          .set({ status: t.to, status_description: t.description, status_at: t.at, ...(t.set ?? {}) })
-          .where('uid', '=', t.uid)
-          .where('status', 'in', t.from);
-        if (t.onlyNode !== undefined) q = q.where('node', '=', t.onlyNode);
-        const hit = await q.returning('owner').executeTakeFirst();
+        const setKeys = Object.keys(t.set ?? {}).sort();
+        const key = `tr:${t.from.join(',')}:${setKeys.join(',')}:${t.onlyNode === undefined ? '' : 'n'}`;
+        const params: Record<string, unknown> = {
+          uid: t.uid,
+          to: t.to,
+          description: t.description,
+          at: t.at,
+          node: t.onlyNode ?? null,
+        };
+        for (const k of setKeys) params[`s_${k}`] = (t.set as Record<string, unknown>)[k];
+        const res = await this.#prep.run(
+          trx,
+          key,
+          () => {
+            const set: Record<string, unknown> = { status: P('to'), status_description: P('description'), status_at: P('at') };
+            for (const k of setKeys) set[k] = P(`s_${k}`);
+            let q = trx
+              .updateTable('applications')
+              .set(set)
+              .where('uid', '=', P('uid'))
+              .where('status', 'in', t.from);
+            if (t.onlyNode !== undefined) q = q.where('node', '=', P('node'));
+            return q.returning('owner');
+          },
+          params,
+        );
+        const hit = res.rows[0];
         if (!hit) continue;
-        if (t.deleteResource) await trx.deleteFrom('resources').where('application_uid', '=', t.uid).execute();
-        if (t.insertResource) await trx.insertInto('resources').values(resourceToDb(t.insertResource)).execute();
+        if (t.deleteResource) {
+          await this.#prep.run(trx, 'res.delete', () => trx.deleteFrom('resources').where('application_uid', '=', P('uid')), { uid: t.uid });
+        }
+        if (t.insertResource) {
+          const v = resourceToDb(t.insertResource);
+          await this.#prep.run(
+            trx,
+            'res.insert',
+            () => trx.insertInto('resources').values(Object.fromEntries(Object.keys(v).map((k) => [k, P(k)])) as unknown as typeof v),
+            { ...v },
+          );
+        }
         if (t.failPendingTasks !== undefined) {
-          await trx
-            .updateTable('tasks')
-            .set({ status: 'FAILED', result: t.failPendingTasks, updated_at: t.at })
-            .where('application_uid', '=', t.uid)
-            .where('status', '=', 'PENDING')
-            .execute();
+          await this.#prep.run(
+            trx,
+            'tasks.failPending',
+            () =>
+              trx
+                .updateTable('tasks')
+                .set({ status: 'FAILED', result: P('result'), updated_at: P('at') })
+                .where('application_uid', '=', P('uid'))
+                .where('status', '=', 'PENDING'),
+            { result: t.failPendingTasks, at: t.at, uid: t.uid },
+          );
         }
         pending.push({
           i,
@@ -385,6 +517,7 @@ export class KyselyStore implements Store {
       const events = await appendStates(
         trx,
         pending.map((p) => p.row),
+        this.#prep,
       );
       pending.forEach((p, k) => (results[p.i] = events[k]!));
       return { value: results, events, signals: events.length ? signals : [] };
@@ -393,7 +526,7 @@ export class KyselyStore implements Store {
 
   async claim(request: ClaimRequest, signals: readonly StoreSignal[] = []): Promise<Claimed[]> {
     return this.#tx(async (trx) => {
-      const claimed = await claimApplications(trx, request, this.capabilities.rowLocks, (uid, text) => this.#definitions(uid, text));
+      const claimed = await claimApplications(trx, request, this.capabilities.rowLocks, (uid, text) => this.#definitions(uid, text), this.#prep);
       const events = await appendStates(
         trx,
         claimed.map((c) => ({
@@ -403,6 +536,7 @@ export class KyselyStore implements Store {
           description: c.status_description,
           created_at: request.at,
         })),
+        this.#prep,
       );
       return {
         value: claimed.map((app, k) => ({ app, event: events[k]! })),
@@ -437,7 +571,7 @@ export class KyselyStore implements Store {
   }
 
   async usage(node: string): Promise<NodeUsage> {
-    return usageOf(this.#db, node);
+    return usageOf(this.#db, node, this.#prep);
   }
 
   async usageByNode(): Promise<Map<string, { cpu: number; ram: number }>> {
@@ -483,6 +617,7 @@ export class KyselyStore implements Store {
         moved
           .sort((a, b) => (a.uid < b.uid ? -1 : 1))
           .map((m) => ({ application_uid: m.uid, owner: m.owner, status: 'NEW' as const, description, created_at: at })),
+        this.#prep,
       );
       return { value: moved.length, events, signals: moved.length ? [{ kind: 'queue' }] : [] };
     });
@@ -491,7 +626,11 @@ export class KyselyStore implements Store {
   // ── resources ───────────────────────────────────────────────────────────
 
   async getResource(applicationUid: string): Promise<ResourceRow | undefined> {
-    const r = await this.#db.selectFrom('resources').selectAll().where('application_uid', '=', applicationUid).executeTakeFirst();
+    const db = this.#db;
+    const res = await this.#prep.run(db, 'res.get', () => db.selectFrom('resources').selectAll().where('application_uid', '=', P('uid')), {
+      uid: applicationUid,
+    });
+    const r = res.rows[0];
     return r ? resourceFromDb(r) : undefined;
   }
 
@@ -527,16 +666,26 @@ export class KyselyStore implements Store {
   // ── events ──────────────────────────────────────────────────────────────
 
   async maxEventId(): Promise<number> {
-    const r = await this.#db.selectFrom('shoal_counters').select('value').where('name', '=', 'events').executeTakeFirstOrThrow();
-    return Number(r.value);
+    const db = this.#db;
+    const res = await this.#prep.run(db, 'counter.get', () => db.selectFrom('shoal_counters').select('value').where('name', '=', 'events'));
+    return Number(res.rows[0]!.value);
   }
 
   async eventsAfter(afterId: number, query: { limit: number; owner?: string; upTo?: number }): Promise<StateRow[]> {
-    let q = this.#db.selectFrom('application_states').selectAll().where('id', '>', afterId);
-    if (query.owner !== undefined) q = q.where('owner', '=', query.owner);
-    if (query.upTo !== undefined) q = q.where('id', '<=', query.upTo);
-    const rows = await q.orderBy('id').limit(query.limit).execute();
-    return rows.map(stateFromDb);
+    const db = this.#db;
+    const key = `events:${query.owner === undefined ? '' : 'o'}:${query.upTo === undefined ? '' : 'u'}`;
+    const res = await this.#prep.run(
+      db,
+      key,
+      () => {
+        let q = db.selectFrom('application_states').selectAll().where('id', '>', P<number>('after'));
+        if (query.owner !== undefined) q = q.where('owner', '=', P('owner'));
+        if (query.upTo !== undefined) q = q.where('id', '<=', P<number>('upTo'));
+        return q.orderBy('id').limit(P<number>('limit'));
+      },
+      { after: afterId, owner: query.owner, upTo: query.upTo, limit: query.limit },
+    );
+    return res.rows.map(stateFromDb);
   }
 
   // ── tasks ───────────────────────────────────────────────────────────────
@@ -563,16 +712,24 @@ export class KyselyStore implements Store {
   }
 
   async pendingTasks(node: string, when: TaskWhen, applicationUid?: string): Promise<TaskRow[]> {
-    let q = this.#db
-      .selectFrom('tasks as t')
-      .innerJoin('applications as a', 'a.uid', 't.application_uid')
-      .selectAll('t')
-      .where('t.status', '=', 'PENDING')
-      .where('t.run_when', '=', when)
-      .where('a.node', '=', node);
-    if (applicationUid !== undefined) q = q.where('t.application_uid', '=', applicationUid);
-    const rows = await q.orderBy('t.created_at').orderBy('t.uid').execute();
-    return rows.map(taskFromDb);
+    const db = this.#db;
+    const res = await this.#prep.run(
+      db,
+      `tasks.pending:${applicationUid === undefined ? '' : 'a'}`,
+      () => {
+        let q = db
+          .selectFrom('tasks as t')
+          .innerJoin('applications as a', 'a.uid', 't.application_uid')
+          .selectAll('t')
+          .where('t.status', '=', 'PENDING')
+          .where('t.run_when', '=', P('when'))
+          .where('a.node', '=', P('node'));
+        if (applicationUid !== undefined) q = q.where('t.application_uid', '=', P('app'));
+        return q.orderBy('t.created_at').orderBy('t.uid');
+      },
+      { when, node, app: applicationUid },
+    );
+    return res.rows.map(taskFromDb);
   }
 
   async updateTask(uid: string, from: readonly TaskStatus[], to: TaskStatus, result: string, at: string): Promise<boolean> {

@@ -239,6 +239,11 @@ export interface StoreCapabilities {
   readonly crossProcessSignals: boolean;
   /** several nodes may share this database */
   readonly multiNode: boolean;
+  /**
+   * concurrent transactions are merged into one (each in its own savepoint) so a burst costs a
+   * handful of commits (SQLite: one writer anyway)
+   */
+  readonly groupCommit: boolean;
 }
 
 export interface ListPage {

@@ -5,4 +5,5 @@ export const POSTGRES_CAPABILITIES: StoreCapabilities = Object.freeze({
   rowLocks: true,
   crossProcessSignals: true,
   multiNode: true,
+  groupCommit: false,
 });

@@ -5,4 +5,5 @@ export const SQLITE_CAPABILITIES: StoreCapabilities = Object.freeze({
   rowLocks: false,
   crossProcessSignals: false,
   multiNode: false,
+  groupCommit: true,
 });
