@@ -225,6 +225,21 @@ describe('core lifecycle on the test driver', () => {
     });
   });
 
+  test('an allocation that takes too long counts as failed, and what it makes later is removed', async () => {
+    await alone({ name: 'hung', limits: { allocateTimeoutMs: 100, allocateRetries: 1 } }, async (m) => {
+      await m.core.createLabel(ALICE, testLabel('hung', { options: { delay_allocate: 500 } }));
+      const app = await m.core.createApplication(ALICE, { label: 'hung' });
+      const why = await waitStatus(m.core, app.uid, 'ERROR');
+      assert.match(why, /allocate on test did not finish within 100 ms/);
+      // the allocation finishes after ~500 ms anyway; the core then deallocates what it made
+      await waitFor('the late resource to be removed', async () =>
+        /outcome="success"} 1/.test(await m.registry.getSingleMetricAsString('shoal_deallocations_total')),
+      );
+      assert.deepEqual(await m.driver.listResources(), []);
+      assert.equal((await m.store.usage(m.name)).cpu, 0);
+    });
+  });
+
   test('lifetimes: label, application override, node default; expiry deallocates', async () => {
     const { core } = n;
     await core.createLabel(ALICE, testLabel('short', { lifetime: '300ms' }));

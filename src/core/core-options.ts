@@ -50,6 +50,14 @@ export interface CoreLimits {
   claimMaxScan: number;
   /** how long a verified token is remembered */
   tokenCacheMs: number;
+  /** an allocate() taking longer counts as failed (if it finishes later, its resource is removed) */
+  allocateTimeoutMs: number;
+  /** a deallocate() taking longer counts as a failed attempt */
+  deallocateTimeoutMs: number;
+  /** a snapshot taking longer fails its task */
+  snapshotTimeoutMs: number;
+  /** stop() waits at most this long for driver calls in flight */
+  stopTimeoutMs: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<CoreLimits> = Object.freeze({
@@ -63,6 +71,10 @@ export const DEFAULT_LIMITS: Readonly<CoreLimits> = Object.freeze({
   claimPageSize: 256,
   claimMaxScan: 5_000,
   tokenCacheMs: 30_000,
+  allocateTimeoutMs: 15 * 60_000,
+  deallocateTimeoutMs: 10 * 60_000,
+  snapshotTimeoutMs: 60 * 60_000,
+  stopTimeoutMs: 60_000,
 });
 
 /**

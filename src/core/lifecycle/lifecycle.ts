@@ -40,6 +40,26 @@ export function reasonOf(err: unknown): string {
 }
 
 const now = (): string => new Date().toISOString();
+/** status()/listResources() at restart: a backend that does not answer in a minute is treated as unknown */
+const CHECK_TIMEOUT_MS = 60_000;
+
+/** A driver call that did not answer in time. */
+export class DriverTimeout extends Error {
+  constructor(what: string, ms: number) {
+    super(`${what} did not finish within ${ms < 10_000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`}`);
+    this.name = 'DriverTimeout';
+  }
+}
+
+/** Resolves like `p`, or rejects with DriverTimeout after `ms` (p keeps running). */
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DriverTimeout(what, ms)), ms);
+    timer.unref();
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
 
 /**
  * Everything this node does to applications it elected: allocate (and retry over definitions),
@@ -124,13 +144,17 @@ export class Lifecycle {
       failure = new Error(`driver instance "${app.driver ?? '?'}" of definition ${idx} is not enabled on node ${node}`);
     } else {
       const metadata = { ...label.metadata, ...app.metadata };
+      const call = Promise.resolve().then(() =>
+        inst.driver.allocate(stringifyDefinition(def), metadata, { application: app.uid, label: label.name, node }),
+      );
       try {
-        const r = await inst.driver.allocate(stringifyDefinition(def), metadata, { application: app.uid, label: label.name, node });
+        const r = await withTimeout(call, this.#d.limits.allocateTimeoutMs, `allocate on ${inst.instance}`);
         if (typeof r?.hwaddr !== 'string' || r.hwaddr === '') throw new Error(`driver ${inst.instance} returned no hwaddr`);
         hwaddr = r.hwaddr;
         ipaddr = r.ipaddr ?? '';
       } catch (err) {
         failure = err;
+        if (err instanceof DriverTimeout) this.#removeLate(app.uid, inst, call);
       }
     }
     const driverName = app.driver ?? 'unknown';
@@ -200,6 +224,17 @@ export class Lifecycle {
       }, [{ kind: 'queue', node }]);
     }
     this.#d.wakeScheduler();
+  }
+
+  /** An allocation that timed out may still finish: remove what it makes. */
+  #removeLate(uid: string, inst: DriverInstance, call: Promise<{ hwaddr: string }>): void {
+    void call.then(
+      async (r) => {
+        this.#d.log.warn({ app: uid, driver: inst.instance, hwaddr: r.hwaddr }, 'an allocation finished after its timeout; removing it');
+        await this.#driverDeallocate(uid, inst, r.hwaddr);
+      },
+      () => {},
+    );
   }
 
   /** Removes a resource nobody wants any more, then finishes the application if it is ours. */
@@ -290,7 +325,11 @@ export class Lifecycle {
     const { limits, log, metrics } = this.#d;
     for (let attempt = 1; ; attempt++) {
       try {
-        await inst.driver.deallocate(hwaddr);
+        await withTimeout(
+          Promise.resolve().then(() => inst.driver.deallocate(hwaddr)),
+          limits.deallocateTimeoutMs,
+          `deallocate on ${inst.instance}`,
+        );
         metrics.deallocations.inc({ driver: inst.instance, outcome: 'success' });
         return true;
       } catch (err) {
@@ -352,7 +391,11 @@ export class Lifecycle {
     const inst = this.#d.drivers.get(res.driver);
     try {
       if (!inst) throw new Error(`driver instance ${res.driver} is not configured on node ${this.#d.node}`);
-      const info = await inst.driver.snapshot(res.hwaddr, task.options.full === true);
+      const info = await withTimeout(
+        Promise.resolve().then(() => inst.driver.snapshot(res.hwaddr, task.options.full === true)),
+        this.#d.limits.snapshotTimeoutMs,
+        `snapshot on ${inst.instance}`,
+      );
       await store.updateTask(task.uid, ['RUNNING'], 'DONE', info, now());
     } catch (err) {
       await store.updateTask(task.uid, ['RUNNING'], 'FAILED', reasonOf(err), now());
@@ -467,7 +510,7 @@ export class Lifecycle {
       let status: string | undefined;
       if (inst?.enabled) {
         try {
-          status = await inst.driver.status(res.hwaddr);
+          status = await withTimeout(Promise.resolve().then(() => inst.driver.status(res.hwaddr)), CHECK_TIMEOUT_MS, `status on ${inst.instance}`);
         } catch (err) {
           log.warn({ app: app.uid, driver: res.driver, reason: reasonOf(err) }, 'status check failed after restart; keeping the resource');
         }
@@ -493,7 +536,8 @@ export class Lifecycle {
       if (!inst.enabled || !inst.driver.listResources) continue;
       let listed: string[];
       try {
-        listed = await inst.driver.listResources();
+        const list = inst.driver.listResources.bind(inst.driver);
+        listed = await withTimeout(Promise.resolve().then(list), CHECK_TIMEOUT_MS, `listResources on ${inst.instance}`);
       } catch (err) {
         log.warn({ driver: inst.instance, reason: reasonOf(err) }, 'could not list resources for orphan cleanup');
         continue;
@@ -502,7 +546,7 @@ export class Lifecycle {
         if (known.has(hwaddr)) continue;
         log.info({ driver: inst.instance, hwaddr }, 'deallocating an orphan the store does not know');
         try {
-          await inst.driver.deallocate(hwaddr);
+          await withTimeout(Promise.resolve().then(() => inst.driver.deallocate(hwaddr)), this.#d.limits.deallocateTimeoutMs, `deallocate on ${inst.instance}`);
           out.orphans++;
         } catch (err) {
           log.warn({ driver: inst.instance, hwaddr, reason: reasonOf(err) }, 'orphan deallocation failed; will retry at the next start');
@@ -524,6 +568,17 @@ export class Lifecycle {
       s.resolve();
     }
     this.#sleeps.clear();
-    for (let i = 0; i < 100 && this.#inflight.size > 0; i++) await Promise.allSettled([...this.#inflight]);
+    const deadline = Date.now() + this.#d.limits.stopTimeoutMs;
+    for (let i = 0; i < 100 && this.#inflight.size > 0 && Date.now() < deadline; i++) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled([...this.#inflight]),
+        new Promise<void>((r) => {
+          timer = setTimeout(r, Math.max(0, deadline - Date.now()));
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    if (this.#inflight.size > 0) this.#d.log.warn({ inflight: this.#inflight.size }, 'stopped with driver calls still running');
   }
 }
