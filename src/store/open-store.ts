@@ -1,8 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { StoreError } from './errors.js';
 import { KyselyStore } from './kysely-store.js';
-import { openPostgresDialect, parsePostgresUrl } from './postgres/postgres-dialect.js';
-import { openSqliteDialect } from './sqlite/sqlite-dialect.js';
 import type { Store } from './store.js';
 
 export interface StoreOptions {
@@ -36,8 +34,19 @@ export function describeStoreUrl(url: string): { kind: 'postgres'; url: string }
 /** Opens the store and brings its schema up to date. */
 export async function openStore(url: string, options: StoreOptions = {}): Promise<Store> {
   const where = describeStoreUrl(url);
-  if (where.kind === 'sqlite') return KyselyStore.open(openSqliteDialect(where.path));
-  const { connectionString, schema } = parsePostgresUrl(where.url);
+  // each dialect's client library is loaded only when used (pg alone is ~15 MB of RSS)
+  if (where.kind === 'sqlite') {
+    const { openSqliteDialect } = await import('./sqlite/sqlite-dialect.js');
+    return KyselyStore.open(openSqliteDialect(where.path));
+  }
+  const { openPostgresDialect, parsePostgresUrl } = await import('./postgres/postgres-dialect.js');
+  let parsed: ReturnType<typeof parsePostgresUrl>;
+  try {
+    parsed = parsePostgresUrl(where.url);
+  } catch (err) {
+    throw new StoreError('UNSUPPORTED_URL', (err as Error).message);
+  }
+  const { connectionString, schema } = parsed;
   const dialect = await openPostgresDialect(connectionString, {
     ...(schema === undefined ? {} : { schema }),
     ...(options.poolSize === undefined ? {} : { poolSize: options.poolSize }),
