@@ -1,4 +1,4 @@
-import { Migrator, sql, type Kysely, type Transaction as KyselyTransaction } from 'kysely';
+import { Migrator, type Kysely, type Transaction as KyselyTransaction } from 'kysely';
 import type { ApplicationStatus } from '../model/index.js';
 import { claimApplications } from './claim.js';
 import type { StoreDialect } from './dialect.js';
@@ -49,10 +49,15 @@ const GROUP_MAX = 64;
 const LIVE_STATUSES: readonly ApplicationStatus[] = ['NEW', 'ELECTED', 'ALLOCATED', 'DEALLOCATE'];
 
 type Tx = KyselyTransaction<Database>;
+/**
+ * What a transaction body returns: the state rows to append (ids are handed out after every other
+ * statement, see state-log.ts), the signals to send on commit, and how to build the result once
+ * the rows have their ids.
+ */
 interface TxOut<T> {
-  value: T;
-  events: StateRow[];
+  states?: readonly Omit<StateRow, 'id'>[];
   signals?: readonly StoreSignal[];
+  finish(events: StateRow[]): T;
 }
 type TxBody<T> = (trx: Tx) => Promise<TxOut<T>>;
 interface Queued {
@@ -161,9 +166,10 @@ export class KyselyStore implements Store {
   #draining = false;
 
   /**
-   * Runs `fn` in a transaction, sending `signals` and an events signal on commit. With group
-   * commit, transactions started in the same turn of the event loop (or while one is committing)
-   * share one BEGIN…COMMIT, each inside its own savepoint: one failing does not touch the others.
+   * Runs `fn` in a transaction; its state rows are appended last and its signals sent on commit.
+   * With group commit, transactions started in the same turn of the event loop (or while one is
+   * committing) share one BEGIN…COMMIT, and the whole batch appends its state rows with one
+   * counter update at the end.
    */
   #tx<T>(fn: TxBody<T>): Promise<T> {
     if (!this.capabilities.groupCommit) return this.#txOnce(fn);
@@ -192,40 +198,52 @@ export class KyselyStore implements Store {
     }
   }
 
+  /** Appends the state rows and sends the signals of a committed-to-be transaction; returns what to emit locally. */
+  async #finishTx(trx: Tx, states: readonly Omit<StateRow, 'id'>[], signals: readonly StoreSignal[]): Promise<{ events: StateRow[]; local: StoreSignal[] }> {
+    const events = await appendStates(trx, states, this.#prep);
+    const local: StoreSignal[] = [...signals];
+    const last = events.at(-1);
+    if (this.capabilities.crossProcessSignals) {
+      const wire = [...new Set(signals.map((s) => JSON.stringify(s)))];
+      if (last) wire.push(JSON.stringify({ kind: 'events', lastId: last.id }));
+      if (wire.length) await this.#d.notify(trx, wire);
+    }
+    if (last) local.push({ kind: 'events', lastId: last.id, events });
+    return { events, local };
+  }
+
+  /**
+   * One transaction for the whole batch, optimistically: if any body fails, the batch is rolled
+   * back and every body runs again alone (so one failure never affects the others' outcome).
+   */
   async #txGroup(batch: Queued[]): Promise<void> {
-    const outs: ({ ok: true; out: TxOut<unknown> } | { ok: false; err: unknown })[] = [];
+    const outs: { out: TxOut<unknown>; from: number; to: number }[] = [];
+    let done: { events: StateRow[]; local: StoreSignal[] };
     try {
-      await this.#db.transaction().execute(async (trx) => {
-        for (let i = 0; i < batch.length; i++) {
-          await sql.raw(`savepoint g${i}`).execute(trx);
-          try {
-            const out = await batch[i]!.fn(trx);
-            await sql.raw(`release g${i}`).execute(trx);
-            outs[i] = { ok: true, out };
-          } catch (err) {
-            await sql.raw(`rollback to g${i}`).execute(trx);
-            await sql.raw(`release g${i}`).execute(trx);
-            outs[i] = { ok: false, err };
-          }
+      done = await this.#db.transaction().execute(async (trx) => {
+        const states: Omit<StateRow, 'id'>[] = [];
+        const signals: StoreSignal[] = [];
+        for (const q of batch) {
+          const out = await q.fn(trx);
+          const from = states.length;
+          states.push(...(out.states ?? []));
+          if ((out.states?.length ?? 0) > 0) signals.push(...(out.signals ?? []));
+          outs.push({ out, from, to: states.length });
         }
+        return this.#finishTx(trx, states, signals);
       });
     } catch {
-      // the transaction itself failed (begin or commit): nothing of it stands; run each alone
       for (const q of batch) await this.#txOnce(q.fn).then(q.resolve, q.reject);
       return;
     }
-    const signals: StoreSignal[] = [];
-    for (const o of outs) {
-      if (!o.ok) continue;
-      signals.push(...(o.out.signals ?? []));
-      const last = o.out.events.at(-1);
-      if (last) signals.push({ kind: 'events', lastId: last.id, events: o.out.events });
-    }
-    this.#emit(signals);
+    this.#emit(done.local);
     batch.forEach((q, i) => {
       const o = outs[i]!;
-      if (o.ok) q.resolve(o.out.value);
-      else q.reject(o.err);
+      try {
+        q.resolve(o.out.finish(done.events.slice(o.from, o.to)));
+      } catch (err) {
+        q.reject(err);
+      }
     });
   }
 
@@ -235,15 +253,9 @@ export class KyselyStore implements Store {
       try {
         const r = await this.#db.transaction().execute(async (trx) => {
           const out = await fn(trx);
-          const all: StoreSignal[] = [...(out.signals ?? [])];
-          const last = out.events.at(-1);
-          if (this.capabilities.crossProcessSignals) {
-            const wire = all.map((s) => JSON.stringify(s));
-            if (last) wire.push(JSON.stringify({ kind: 'events', lastId: last.id }));
-            if (wire.length) await this.#d.notify(trx, wire);
-          }
-          if (last) all.push({ kind: 'events', lastId: last.id, events: out.events });
-          return { value: out.value, local: all };
+          const states = out.states ?? [];
+          const done = await this.#finishTx(trx, states, states.length > 0 ? (out.signals ?? []) : []);
+          return { value: out.finish(done.events), local: done.local };
         });
         this.#emit(r.local);
         return r.value;
@@ -314,7 +326,7 @@ export class KyselyStore implements Store {
             deleted_at: null,
           };
           await trx.insertInto('labels').values(row).execute();
-          return { value: { ...label, version, deleted_at: null }, events: [] };
+          return { finish: () => ({ ...label, version, deleted_at: null }) };
         });
       } catch (err) {
         // two nodes creating the same name at once: the loser takes the next version
@@ -380,14 +392,20 @@ export class KyselyStore implements Store {
 
   async insertApplication(app: NewApplication, description: string): Promise<Claimed> {
     return this.#tx(async (trx) => {
-      const [event] = await appendStates(
+      // FIFO position: its own counter (creations are ordered among themselves only)
+      const c = await this.#prep.run(
         trx,
-        [{ application_uid: app.uid, owner: app.owner, status: 'NEW', description, created_at: app.created_at }],
-        this.#prep,
+        'counter.apps',
+        () =>
+          trx
+            .updateTable('shoal_counters')
+            .set((eb) => ({ value: eb('value', '+', 1) }))
+            .where('name', '=', 'apps')
+            .returning('value'),
       );
       const row: ApplicationRow = {
         ...app,
-        seq: event!.id,
+        seq: Number(c.rows[0]!.value),
         status: 'NEW',
         status_description: description,
         status_at: app.created_at,
@@ -405,7 +423,11 @@ export class KyselyStore implements Store {
         () => trx.insertInto('applications').values(Object.fromEntries(Object.keys(v).map((k) => [k, P(k)])) as unknown as typeof v),
         v,
       );
-      return { value: { app: row, event: event! }, events: [event!], signals: [{ kind: 'queue' }] };
+      return {
+        states: [{ application_uid: app.uid, owner: app.owner, status: 'NEW', description, created_at: app.created_at }],
+        signals: [{ kind: 'queue' }],
+        finish: (events) => ({ app: row, event: events[0]! }),
+      };
     });
   }
 
@@ -453,7 +475,6 @@ export class KyselyStore implements Store {
     // a stable lock order (by uid) so two batches never deadlock each other
     const order = transitions.map((t, i) => ({ t, i })).sort((a, b) => (a.t.uid < b.t.uid ? -1 : a.t.uid > b.t.uid ? 1 : a.i - b.i));
     return this.#tx(async (trx) => {
-      const results: (StateRow | null)[] = new Array<StateRow | null>(transitions.length).fill(null);
       const pending: { i: number; row: Omit<StateRow, 'id'> }[] = [];
       for (const { t, i } of order) {
         const setKeys = Object.keys(t.set ?? {}).sort();
@@ -514,34 +535,31 @@ export class KyselyStore implements Store {
           row: { application_uid: t.uid, owner: hit.owner, status: t.to, description: t.description, created_at: t.at },
         });
       }
-      const events = await appendStates(
-        trx,
-        pending.map((p) => p.row),
-        this.#prep,
-      );
-      pending.forEach((p, k) => (results[p.i] = events[k]!));
-      return { value: results, events, signals: events.length ? signals : [] };
+      return {
+        states: pending.map((p) => p.row),
+        signals,
+        finish: (events) => {
+          const results: (StateRow | null)[] = new Array<StateRow | null>(transitions.length).fill(null);
+          pending.forEach((p, k) => (results[p.i] = events[k]!));
+          return results;
+        },
+      };
     });
   }
 
   async claim(request: ClaimRequest, signals: readonly StoreSignal[] = []): Promise<Claimed[]> {
     return this.#tx(async (trx) => {
       const claimed = await claimApplications(trx, request, this.capabilities.rowLocks, (uid, text) => this.#definitions(uid, text), this.#prep);
-      const events = await appendStates(
-        trx,
-        claimed.map((c) => ({
+      return {
+        states: claimed.map((c) => ({
           application_uid: c.uid,
           owner: c.owner,
           status: 'ELECTED' as const,
           description: c.status_description,
           created_at: request.at,
         })),
-        this.#prep,
-      );
-      return {
-        value: claimed.map((app, k) => ({ app, event: events[k]! })),
-        events,
-        signals: events.length ? signals : [],
+        signals,
+        finish: (events) => claimed.map((app, k) => ({ app, event: events[k]! })),
       };
     });
   }
@@ -604,7 +622,7 @@ export class KyselyStore implements Store {
       let q = trx.selectFrom('nodes').select(['name', 'heartbeat_at']).where('name', '=', node);
       if (this.capabilities.rowLocks) q = q.forUpdate();
       const n = await q.executeTakeFirst();
-      if (!n || n.heartbeat_at >= staleBefore) return { value: 0, events: [] };
+      if (!n || n.heartbeat_at >= staleBefore) return { finish: () => 0 };
       const moved = await trx
         .updateTable('applications')
         .set({ status: 'NEW', status_description: description, status_at: at, node: null, driver: null, cpu: 0, ram: 0 })
@@ -612,14 +630,13 @@ export class KyselyStore implements Store {
         .where('status', '=', 'ELECTED')
         .returning(['uid', 'owner'])
         .execute();
-      const events = await appendStates(
-        trx,
-        moved
+      return {
+        states: moved
           .sort((a, b) => (a.uid < b.uid ? -1 : 1))
           .map((m) => ({ application_uid: m.uid, owner: m.owner, status: 'NEW' as const, description, created_at: at })),
-        this.#prep,
-      );
-      return { value: moved.length, events, signals: moved.length ? [{ kind: 'queue' }] : [] };
+        signals: [{ kind: 'queue' }],
+        finish: () => moved.length,
+      };
     });
   }
 

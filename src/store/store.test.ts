@@ -441,6 +441,59 @@ function suite(kind: TestDialect): void {
       assert.equal((await store.expiredResources('tnode', now(), 10)).length, 0, 'only ALLOCATED ones');
     });
 
+    test('concurrent transactions: one failing does not take the others down; ids stay contiguous', async () => {
+      const label = await makeLabel(store, 'group');
+      await store.upsertNode(nodeRow('gnode'));
+      const x = (await store.insertApplication(newApp(label.uid), 'new')).app;
+      await store.claim(greedyClaim('gnode', 100, 1));
+      const res = {
+        application_uid: x.uid,
+        owner: 'alice',
+        node: 'gnode',
+        driver: 'test',
+        definition_index: 0,
+        hwaddr: 'hw-group',
+        ipaddr: '',
+        metadata: {},
+        expires_at: null,
+        created_at: now(),
+      };
+      await store.transition([{ uid: x.uid, from: ['ELECTED'], to: 'ALLOCATED', description: 'ok', at: now(), insertResource: res }]);
+      const start = await store.maxEventId();
+      const seen: number[] = [];
+      const off = store.onSignal((s) => {
+        if (s.kind === 'events' && s.events) seen.push(...s.events.map((e) => e.id));
+      });
+      // submitted in the same turn: they share a commit where the dialect groups them
+      const results = await Promise.allSettled([
+        store.insertApplication(newApp(label.uid), 'new'),
+        store.insertApplication(newApp(label.uid), 'new'),
+        // a second resource row for x: a unique violation
+        store.transition([{ uid: x.uid, from: ['ALLOCATED'], to: 'DEALLOCATE', description: 'dup', at: now(), insertResource: res }]),
+        store.insertApplication(newApp(label.uid), 'new'),
+      ]);
+      off();
+      assert.deepEqual(
+        results.map((r) => r.status),
+        ['fulfilled', 'fulfilled', 'rejected', 'fulfilled'],
+      );
+      assert.equal((await store.getApplication(x.uid))?.status, 'ALLOCATED', 'the failed transition left nothing behind');
+      assert.deepEqual(
+        (await store.listStates(x.uid)).map((s) => s.status),
+        ['NEW', 'ELECTED', 'ALLOCATED'],
+      );
+      assert.equal(await store.maxEventId(), start + 3);
+      assert.deepEqual(
+        seen.sort((a, b) => a - b),
+        [start + 1, start + 2, start + 3],
+      );
+      const seqs = results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<{ app: ApplicationRow }>).value.app.seq);
+      assert.equal(new Set(seqs).size, 3, 'distinct FIFO positions');
+      await store.transition([{ uid: x.uid, from: ['ALLOCATED'], to: 'ERROR', description: 'x', at: now(), deleteResource: true }]);
+      const fresh = await store.listApplications({ limit: 10, status: 'NEW' });
+      await store.transition(fresh.map((a) => ({ uid: a.uid, from: ['NEW'], to: 'DEALLOCATED', description: 'x', at: now() })));
+    });
+
     test('nodes: upsert keeps maintenance, heartbeat, list', async () => {
       await store.upsertNode(nodeRow('mnode'));
       assert.equal(await store.setMaintenance('mnode', true), true);

@@ -239,10 +239,7 @@ export interface StoreCapabilities {
   readonly crossProcessSignals: boolean;
   /** several nodes may share this database */
   readonly multiNode: boolean;
-  /**
-   * concurrent transactions are merged into one (each in its own savepoint) so a burst costs a
-   * handful of commits (SQLite: one writer anyway)
-   */
+  /** concurrent transactions are merged into one, so a burst costs a handful of commits */
   readonly groupCommit: boolean;
 }
 

@@ -1,9 +1,11 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import { migration001Initial } from './001-initial.js';
+import { migration002AppsCounter } from './002-apps-counter.js';
 
 /** Every migration, by name; names sort in the order they run. Never edit one that shipped: add the next. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '001-initial': migration001Initial,
+  '002-apps-counter': migration002AppsCounter,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,9 +1,9 @@
 import type { StoreCapabilities } from '../store.js';
 
-/** PostgreSQL: row locks (FOR UPDATE, SKIP LOCKED), LISTEN/NOTIFY between nodes, many nodes. */
+/** PostgreSQL: row locks (FOR UPDATE, SKIP LOCKED), LISTEN/NOTIFY between nodes, many nodes, group commit. */
 export const POSTGRES_CAPABILITIES: StoreCapabilities = Object.freeze({
   rowLocks: true,
   crossProcessSignals: true,
   multiNode: true,
-  groupCommit: false,
+  groupCommit: true,
 });

@@ -120,7 +120,8 @@ export async function openPostgresDialect(connectionString: string, options: Pos
       watch(client, onPayload, onReconnect);
     },
     notify: async (exec, payloads) => {
-      for (const p of payloads) await sql`select pg_notify(${channel}, ${p})`.execute(exec);
+      if (payloads.length === 0) return;
+      await sql`select ${sql.join(payloads.map((p) => sql`pg_notify(${channel}, ${p})`))}`.execute(exec);
     },
     close: async () => {
       if (closed) return;
