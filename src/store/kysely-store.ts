@@ -1,4 +1,5 @@
-import { Migrator, type Kysely, type Transaction as KyselyTransaction } from 'kysely';
+import type { Kysely, Transaction as KyselyTransaction } from 'kysely';
+import { kysely } from './kysely-runtime.js';
 import type { ApplicationStatus } from '../model/index.js';
 import { claimApplications } from './claim.js';
 import type { StoreDialect } from './dialect.js';
@@ -97,7 +98,7 @@ export class KyselyStore implements Store {
   static async open(dialect: StoreDialect): Promise<KyselyStore> {
     const store = new KyselyStore(dialect);
     try {
-      const migrator = new Migrator({
+      const migrator = new kysely.Migrator({
         db: dialect.db,
         provider: migrationProvider,
         ...(dialect.migrationTableSchema ? { migrationTableSchema: dialect.migrationTableSchema } : {}),

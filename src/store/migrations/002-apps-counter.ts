@@ -1,4 +1,7 @@
-import { sql, type Kysely, type Migration } from 'kysely';
+import type { Kysely, Migration } from 'kysely';
+import { kysely } from '../kysely-runtime.js';
+
+const { sql } = kysely;
 
 /** Applications take their FIFO position from a counter of their own (no longer from the state ids). */
 export const migration002AppsCounter: Migration = {

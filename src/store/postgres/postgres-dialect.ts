@@ -1,4 +1,5 @@
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import type { Kysely as KyselyDb } from 'kysely';
+import { kysely } from '../kysely-runtime.js';
 import pg from 'pg';
 import type { StoreDialect } from '../dialect.js';
 import type { Database } from '../schema.js';
@@ -49,7 +50,7 @@ export async function openPostgresDialect(connectionString: string, options: Pos
   }
   const pool = new pg.Pool({ ...clientConfig, max: options.poolSize ?? 10, idleTimeoutMillis: 30_000 });
   pool.on('error', (err) => options.onError?.(err));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db: KyselyDb<Database> = new kysely.Kysely<Database>({ dialect: new kysely.PostgresDialect({ pool }) });
   const channel = `shoal_${schema ?? 'public'}`;
 
   let listener: pg.Client | undefined;
@@ -121,6 +122,7 @@ export async function openPostgresDialect(connectionString: string, options: Pos
     },
     notify: async (exec, payloads) => {
       if (payloads.length === 0) return;
+      const { sql } = kysely;
       await sql`select ${sql.join(payloads.map((p) => sql`pg_notify(${channel}, ${p})`))}`.execute(exec);
     },
     close: async () => {

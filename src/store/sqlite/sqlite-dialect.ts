@@ -1,7 +1,8 @@
 import { mkdirSync, realpathSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Sqlite from 'better-sqlite3';
-import { Kysely, SqliteAdapter, SqliteIntrospector, SqliteQueryCompiler, type Dialect } from 'kysely';
+import type { Dialect, Kysely } from 'kysely';
+import { kysely } from '../kysely-runtime.js';
 import type { StoreDialect } from '../dialect.js';
 import type { Database } from '../schema.js';
 import { AsyncMutex } from './async-mutex.js';
@@ -37,23 +38,23 @@ export function openSqliteDialect(path: string): StoreDialect {
   const shared = entry;
   const driver = new SqliteDriver(db, shared.mutex);
   const dialect: Dialect = {
-    createAdapter: () => new SqliteAdapter(),
+    createAdapter: () => new kysely.SqliteAdapter(),
     createDriver: () => driver,
-    createIntrospector: (k) => new SqliteIntrospector(k),
-    createQueryCompiler: () => new SqliteQueryCompiler(),
+    createIntrospector: (k) => new kysely.SqliteIntrospector(k),
+    createQueryCompiler: () => new kysely.SqliteQueryCompiler(),
   };
-  const kysely = new Kysely<Database>({ dialect });
+  const kdb: Kysely<Database> = new kysely.Kysely<Database>({ dialect });
   let closed = false;
   return {
     name: 'sqlite',
     capabilities: SQLITE_CAPABILITIES,
-    db: kysely,
+    db: kdb,
     listen: async () => {},
     notify: async () => {},
     close: async () => {
       if (closed) return;
       closed = true;
-      await kysely.destroy();
+      await kdb.destroy();
       if (db.open) db.close();
       shared.users--;
       if (shared.users === 0) fileMutexes.delete(key);

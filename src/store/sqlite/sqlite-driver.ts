@@ -1,5 +1,8 @@
 import type BetterSqlite3 from 'better-sqlite3';
-import { CompiledQuery, type DatabaseConnection, type Driver, type QueryResult } from 'kysely';
+import type { CompiledQuery as Compiled, DatabaseConnection, Driver, QueryResult } from 'kysely';
+import { kysely } from '../kysely-runtime.js';
+
+const raw = (sql: string): Compiled => kysely.CompiledQuery.raw(sql);
 import { AsyncMutex } from './async-mutex.js';
 
 const STATEMENT_CACHE_SIZE = 512;
@@ -30,15 +33,15 @@ export class SqliteDriver implements Driver {
   }
 
   async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    await connection.executeQuery(raw('begin immediate'));
   }
 
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw('commit'));
+    await connection.executeQuery(raw('commit'));
   }
 
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw('rollback'));
+    await connection.executeQuery(raw('rollback'));
   }
 
   async releaseConnection(): Promise<void> {
@@ -76,7 +79,7 @@ class SqliteConnection implements DatabaseConnection {
     this.#cache.clear();
   }
 
-  async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
+  async executeQuery<R>(compiled: Compiled): Promise<QueryResult<R>> {
     const stmt = this.#prepare(compiled.sql);
     const params = compiled.parameters as unknown[];
     if (stmt.reader) return { rows: stmt.all(params) as R[] };
