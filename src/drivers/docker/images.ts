@@ -52,6 +52,8 @@ export class ImageStore {
   readonly #log: DriverLogger;
   readonly #archives = new Map<string, Promise<ArchiveImages>>();
   readonly #inspected = new Map<string, ResolvedImage>();
+  /** "<id>><name>" pairs tagged already (a rootfs import is tagged with the label's image name) */
+  readonly #tagged = new Set<string>();
 
   constructor(docker: Docker, cache: ImageCache, log: DriverLogger) {
     this.#docker = docker;
@@ -63,6 +65,7 @@ export class ImageStore {
   forget(): void {
     this.#archives.clear();
     this.#inspected.clear();
+    this.#tagged.clear();
   }
 
   /** Make sure the image to run is present; resolves to its id. Throws DriverError IMAGE. */
@@ -79,11 +82,16 @@ export class ImageStore {
     if (id === undefined && !opts.image.startsWith('sha256:')) {
       const rootfs = archives.find((a) => a.kind === 'rootfs');
       if (rootfs) {
-        id = rootfs.images[0]!.id;
-        const { repo, tag } = splitRef(opts.image);
-        await this.#docker.getImage(id).tag({ repo, tag }).catch((err: unknown) => {
-          throw backendError(`cannot tag image ${id} as ${opts.image}`, err);
-        });
+        const rootId = rootfs.images[0]!.id;
+        id = rootId;
+        const key = `${rootId}>${opts.image}`;
+        if (!this.#tagged.has(key)) {
+          const { repo, tag } = splitRef(opts.image);
+          await this.#docker.getImage(rootId).tag({ repo, tag }).catch((err: unknown) => {
+            throw backendError(`cannot tag image ${rootId} as ${opts.image}`, err);
+          });
+          this.#tagged.add(key);
+        }
       }
     }
     if (id === undefined) {
