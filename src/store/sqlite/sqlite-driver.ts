@@ -6,23 +6,62 @@ const raw = (sql: string): Compiled => kysely.CompiledQuery.raw(sql);
 import { AsyncMutex } from './async-mutex.js';
 
 const STATEMENT_CACHE_SIZE = 512;
+/** checkpoint when writes pause this long… */
+const CHECKPOINT_IDLE_MS = 200;
+/** …or after this many writes without a pause (bounds the WAL during long bursts) */
+const CHECKPOINT_EVERY_WRITES = 20_000;
 
 /**
  * A Kysely driver over one better-sqlite3 connection that
  * - caches prepared statements by SQL text (Kysely prepares on every query otherwise),
  * - starts transactions with BEGIN IMMEDIATE (take the write lock up front: no upgrade deadlocks),
  * - serialises through a mutex that every store opened on the same file in this process shares,
- *   so several in-process stores on one file never busy-wait on each other's write lock.
+ *   so several in-process stores on one file never busy-wait on each other's write lock,
+ * - checkpoints the WAL when writes pause instead of inside a commit (SQLite's autocheckpoint
+ *   fsyncs in whichever commit crosses the threshold: a 10 ms stall in the middle of a burst).
  */
 export class SqliteDriver implements Driver {
   readonly #db: BetterSqlite3.Database;
   readonly #mutex: AsyncMutex;
   readonly #connection: SqliteConnection;
 
+  #writes = 0;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+
   constructor(db: BetterSqlite3.Database, mutex: AsyncMutex) {
     this.#db = db;
     this.#mutex = mutex;
-    this.#connection = new SqliteConnection(db);
+    this.#connection = new SqliteConnection(db, () => this.#wrote());
+    db.pragma('wal_autocheckpoint = 0');
+  }
+
+  #wrote(): void {
+    this.#writes++;
+    if (this.#writes >= CHECKPOINT_EVERY_WRITES) {
+      void this.#checkpoint();
+      return;
+    }
+    if (this.#idleTimer) this.#idleTimer.refresh();
+    else {
+      this.#idleTimer = setTimeout(() => void this.#checkpoint(), CHECKPOINT_IDLE_MS);
+      this.#idleTimer.unref();
+    }
+  }
+
+  async #checkpoint(): Promise<void> {
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+    if (this.#writes === 0 || this.#closed) return;
+    this.#writes = 0;
+    await this.#mutex.lock();
+    try {
+      if (!this.#closed) this.#db.pragma('wal_checkpoint(PASSIVE)');
+    } catch {
+      // busy or closed: the next pause tries again
+    } finally {
+      this.#mutex.unlock();
+    }
   }
 
   async init(): Promise<void> {}
@@ -49,6 +88,8 @@ export class SqliteDriver implements Driver {
   }
 
   async destroy(): Promise<void> {
+    this.#closed = true;
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
     this.#connection.clear();
     this.#db.close();
   }
@@ -57,9 +98,11 @@ export class SqliteDriver implements Driver {
 class SqliteConnection implements DatabaseConnection {
   readonly #db: BetterSqlite3.Database;
   readonly #cache = new Map<string, BetterSqlite3.Statement>();
+  readonly #onWrite: () => void;
 
-  constructor(db: BetterSqlite3.Database) {
+  constructor(db: BetterSqlite3.Database, onWrite: () => void) {
     this.#db = db;
+    this.#onWrite = onWrite;
   }
 
   #prepare(sql: string): BetterSqlite3.Statement {
@@ -84,6 +127,7 @@ class SqliteConnection implements DatabaseConnection {
     const params = compiled.parameters as unknown[];
     if (stmt.reader) return { rows: stmt.all(params) as R[] };
     const { changes, lastInsertRowid } = stmt.run(params);
+    if (changes > 0) this.#onWrite();
     return { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
   }
 
