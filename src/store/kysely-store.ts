@@ -631,12 +631,24 @@ export class KyselyStore implements Store {
         .where('status', '=', 'ELECTED')
         .returning(['uid', 'owner'])
         .execute();
+      // deallocations requested while it was allocating: nothing was recorded, nothing to wait for
+      const ended = `deallocated; node ${node} stopped answering before its allocation completed`;
+      const finished = await trx
+        .updateTable('applications')
+        .set({ status: 'DEALLOCATED', status_description: ended, status_at: at, cpu: 0, ram: 0 })
+        .where('node', '=', node)
+        .where('status', '=', 'DEALLOCATE')
+        .where((eb) => eb.not(eb.exists(eb.selectFrom('resources as r').select('r.application_uid').whereRef('r.application_uid', '=', 'applications.uid'))))
+        .returning(['uid', 'owner'])
+        .execute();
+      const byUid = (a: { uid: string }, b: { uid: string }) => (a.uid < b.uid ? -1 : 1);
       return {
-        states: moved
-          .sort((a, b) => (a.uid < b.uid ? -1 : 1))
-          .map((m) => ({ application_uid: m.uid, owner: m.owner, status: 'NEW' as const, description, created_at: at })),
+        states: [
+          ...moved.sort(byUid).map((m) => ({ application_uid: m.uid, owner: m.owner, status: 'NEW' as const, description, created_at: at })),
+          ...finished.sort(byUid).map((m) => ({ application_uid: m.uid, owner: m.owner, status: 'DEALLOCATED' as const, description: ended, created_at: at })),
+        ],
         signals: [{ kind: 'queue' }],
-        finish: () => moved.length,
+        finish: () => moved.length + finished.length,
       };
     });
   }

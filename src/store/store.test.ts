@@ -369,28 +369,61 @@ function suite(kind: TestDialect): void {
       }
     });
 
-    test('dead node: its ELECTED applications go back to NEW, a live node keeps them', async () => {
+    test('dead node: its ELECTED applications go back to NEW, unfinished deallocations end; a live node keeps its own', async () => {
       const label = await makeLabel(store, 'dead');
       const old = new Date(Date.now() - 60_000).toISOString();
       await store.upsertNode(nodeRow('dead-node', { heartbeat_at: old }));
       await store.upsertNode(nodeRow('live-node'));
       const a = (await store.insertApplication(newApp(label.uid), 'new')).app;
-      const [c] = await store.claim(greedyClaim('dead-node', 10, 1));
-      assert.equal(c?.app.uid, a.uid);
+      const undone = (await store.insertApplication(newApp(label.uid), 'new')).app;
+      const held = (await store.insertApplication(newApp(label.uid), 'new')).app;
+      const claimed = await store.claim(greedyClaim('dead-node', 10, 3));
+      assert.deepEqual(
+        claimed.map((c) => c.app.uid),
+        [a.uid, undone.uid, held.uid],
+      );
+      // `undone`: deallocation requested while allocating; `held`: allocated, then deallocation requested
+      await store.transition([
+        { uid: undone.uid, from: ['ELECTED'], to: 'DEALLOCATE', description: 'requested', at: now() },
+        {
+          uid: held.uid,
+          from: ['ELECTED'],
+          to: 'ALLOCATED',
+          description: 'ok',
+          at: now(),
+          insertResource: {
+            application_uid: held.uid,
+            owner: 'alice',
+            node: 'dead-node',
+            driver: 'test',
+            definition_index: 0,
+            hwaddr: 'hw-held',
+            ipaddr: '',
+            metadata: {},
+            expires_at: null,
+            created_at: now(),
+          },
+        },
+      ]);
+      await store.transition([{ uid: held.uid, from: ['ALLOCATED'], to: 'DEALLOCATE', description: 'requested', at: now() }]);
       const b = (await store.insertApplication(newApp(label.uid), 'new')).app;
       const [d] = await store.claim(greedyClaim('live-node', 10, 1));
       assert.equal(d?.app.uid, b.uid);
       const stale = new Date(Date.now() - 20_000).toISOString();
       assert.equal(await store.reelectFromDeadNode('live-node', stale, 're-elect', now()), 0);
-      assert.equal(await store.reelectFromDeadNode('dead-node', stale, 'node dead-node stopped answering', now()), 1);
+      assert.equal(await store.reelectFromDeadNode('dead-node', stale, 'node dead-node stopped answering', now()), 2);
       const back = await store.getApplication(a.uid);
       assert.equal(back?.status, 'NEW');
       assert.equal(back?.node, null);
       assert.equal(back?.status_description, 'node dead-node stopped answering');
+      assert.equal((await store.getApplication(undone.uid))?.status, 'DEALLOCATED');
+      assert.equal((await store.getApplication(held.uid))?.status, 'DEALLOCATE', 'its resource may still exist: it waits for its node');
       assert.equal((await store.getApplication(b.uid))?.status, 'ELECTED');
+      assert.equal((await store.usage('dead-node')).cpu, 1, 'only the held resource still counts');
       await store.transition([
         { uid: a.uid, from: ['NEW'], to: 'DEALLOCATED', description: 'x', at: now() },
         { uid: b.uid, from: ['ELECTED'], to: 'DEALLOCATED', description: 'x', at: now() },
+        { uid: held.uid, from: ['DEALLOCATE'], to: 'DEALLOCATED', description: 'x', at: now(), deleteResource: true },
       ]);
     });
 

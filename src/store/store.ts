@@ -298,7 +298,8 @@ export interface Store {
   waitExpired(now: string, limit: number): Promise<ApplicationRow[]>;
   /**
    * If `node`'s heartbeat is older than `staleBefore`, moves its ELECTED applications back to NEW
-   * (one transaction, node row locked). Returns how many moved.
+   * and finishes its DEALLOCATE applications that never got a resource (one transaction, node row
+   * locked). Returns how many changed.
    */
   reelectFromDeadNode(node: string, staleBefore: string, description: string, at: string): Promise<number>;
 
