@@ -52,6 +52,7 @@ describe('qemu driver: a node killed mid-allocation', { timeout: 600_000 }, () =
     const script = join(dirname(fileURLToPath(import.meta.url)), 'test-fixtures', 'allocate-child.js');
     const def = kernelDefinition(guest, { disks: { tmp: { type: 'ext4', size: 1 } } });
     child = spawn(process.execPath, [script, dataDir, JSON.stringify({ accel: 'tcg', qemu_system: slow }), def], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const childExit = new Promise<void>((r) => child!.once('exit', () => r()));
     child.stdout!.on('data', (d: Buffer) => (childOut += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (childOut += d.toString()));
 
@@ -64,7 +65,7 @@ describe('qemu driver: a node killed mid-allocation', { timeout: 600_000 }, () =
       await sleep(20);
     }
     child.kill('SIGKILL');
-    await new Promise((r) => child!.once('exit', r));
+    await childExit;
     assert.doesNotMatch(childOut, /ALLOCATED/, 'allocate returned before the kill: not mid-allocation');
 
     const fresh = new QemuDriver(testContext(dataDir, new FakeMeta()));

@@ -56,6 +56,10 @@ export function buildArgs(spec: VmSpec): string[] {
     '-smp', String(spec.cpu),
     '-m', `${spec.ramGb}G`,
     '-nodefaults', '-no-user-config', '-display', 'none', '-vga', 'none',
+    // seccomp: no obsolete syscalls, no scheduler/affinity games. Spawning stays allowed (the Meta
+    // API relay and the memory snapshot's `exec:` need it); elevateprivileges=deny would also
+    // forbid what -daemonize does (QEMU 7.2 then exits 1 without a message)
+    '-sandbox', 'on,obsolete=deny,resourcecontrol=deny',
     '-chardev', `file,id=console,path=${q(spec.consoleLog)},append=on`,
     '-serial', 'chardev:console',
     '-qmp', `unix:${q(spec.qmpSocket)},server=on,wait=off`,
