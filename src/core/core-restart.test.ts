@@ -103,3 +103,30 @@ test('graceful stop with wait: returns once the node holds nothing (lifetimes en
     await h.close();
   }
 });
+
+test('an ELECTED application no allocation works on (lost bookkeeping) goes back to NEW and is allocated', async () => {
+  const h = await Harness.create('sqlite');
+  try {
+    const n = await h.node();
+    await n.core.setMaintenance(ADMIN, true);
+    await n.core.createLabel(ALICE, testLabel('stuck'));
+    const app = await n.core.createApplication(ALICE, { label: 'stuck' });
+    // elected for this node behind the core's back: nothing is allocating it
+    const [c] = await n.store.claim({
+      node: 'node-1',
+      at: new Date().toISOString(),
+      pageSize: 10,
+      maxScan: 10,
+      choose: (cs, u) => choosePlacement(cs, u, { node: 'node-1', cpu: 4, ram: 8, drivers: new Map([['test', undefined]]) }),
+    });
+    assert.equal(c?.app.uid, app.uid);
+    await n.core.setMaintenance(ADMIN, false);
+    await waitStatus(n.core, app.uid, 'ALLOCATED');
+    const states = await n.core.listStates(ALICE, app.uid);
+    assert.match(states[2]!.description, /was interrupted; waiting for a node again/);
+    await n.core.deallocate(ALICE, app.uid);
+    await waitStatus(n.core, app.uid, 'DEALLOCATED');
+  } finally {
+    await h.close();
+  }
+});

@@ -280,6 +280,7 @@ export class Core implements CoreService {
         if (moved > 0) this.#log.warn({ deadNode: n.name, moved }, 're-electing the work of a dead node');
       }
       if (this.#stopping) return;
+      await this.#lifecycle.sweepStuck(Math.max(1_000, 2 * this.#limits.heartbeatMs));
       this.#lifecycle.scanWork();
       this.#scheduler.wake();
     } catch (err) {

@@ -40,6 +40,8 @@ export function reasonOf(err: unknown): string {
 }
 
 const now = (): string => new Date().toISOString();
+/** how often a state change is tried when the store fails (about 6 s in all) */
+const MOVE_ATTEMPTS = 6;
 /** status()/listResources() at restart: a backend that does not answer in a minute is treated as unknown */
 const CHECK_TIMEOUT_MS = 60_000;
 
@@ -102,7 +104,12 @@ export class Lifecycle {
     return p;
   }
 
-  #move(
+  /**
+   * A conditional transition of an application of this node, group-committed. A store error
+   * (database briefly unreachable…) is retried with backoff: a transition that is lost would leave
+   * a resource nobody tracks.
+   */
+  async #move(
     uid: string,
     from: readonly ApplicationStatus[],
     to: ApplicationStatus,
@@ -110,10 +117,16 @@ export class Lifecycle {
     extra: { set?: ApplicationPatch; insertResource?: ResourceRow; deleteResource?: boolean; failPendingTasks?: string } = {},
     signals: readonly StoreSignal[] = [],
   ): Promise<StateRow | null> {
-    return this.#batch.submit(
-      { uid, from: checkedFrom(from, to), to, description, at: now(), onlyNode: this.#d.node, ...extra },
-      signals,
-    );
+    checkedFrom(from, to);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#batch.submit({ uid, from, to, description, at: now(), onlyNode: this.#d.node, ...extra }, signals);
+      } catch (err) {
+        if (attempt >= MOVE_ATTEMPTS) throw err;
+        this.#d.log.warn({ app: uid, to, attempt, err: (err as Error).message }, 'recording a state change failed; retrying');
+        await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+      }
+    }
   }
 
   // ── allocation ──────────────────────────────────────────────────────────
@@ -174,9 +187,23 @@ export class Lifecycle {
         expires_at: lifetime === null ? null : new Date(Date.now() + lifetime).toISOString(),
         created_at: at,
       };
-      const row = await this.#move(app.uid, ['ELECTED'], 'ALLOCATED', `allocated by ${driverName} on node ${node} (definition ${idx})`, {
-        insertResource: resource,
-      });
+      let row: StateRow | null;
+      try {
+        row = await this.#move(app.uid, ['ELECTED'], 'ALLOCATED', `allocated by ${driverName} on node ${node} (definition ${idx})`, {
+          insertResource: resource,
+        });
+      } catch (err) {
+        // the store cannot record it: do not leave a resource nobody knows about
+        log.error({ app: app.uid, driver: driverName, err: (err as Error).message }, 'could not record an allocation; removing the resource');
+        await this.#driverDeallocate(app.uid, inst!, hwaddr);
+        throw err;
+      }
+      if (!row) {
+        // an earlier try may have committed before its answer was lost
+        const rec = await this.#d.store.getResource(app.uid);
+        const cur = rec?.hwaddr === hwaddr ? await this.#d.store.getApplication(app.uid) : undefined;
+        if (cur?.status === 'ALLOCATED') row = { id: 0, application_uid: app.uid, owner: app.owner, status: 'ALLOCATED', description: '', created_at: cur.status_at };
+      }
       this.#d.metrics.allocations.inc({ driver: driverName, outcome: 'success' });
       if (row) {
         this.#d.meta.add(resource);
@@ -469,6 +496,24 @@ export class Lifecycle {
       this.expire().catch((err: Error) => this.#d.log.error({ err: err.message }, 'lifetime check failed'));
     }, delay);
     this.#expiryTimer.unref();
+  }
+
+  /**
+   * ELECTED applications of this node that no allocation is working on (its bookkeeping failed,
+   * e.g. the database was away) go back to NEW; called from the heartbeat.
+   */
+  async sweepStuck(graceMs: number): Promise<number> {
+    if (this.#stopping) return 0;
+    const before = Date.now() - graceMs;
+    let n = 0;
+    for (const app of await this.#d.store.applicationsOn(this.#d.node, ['ELECTED'])) {
+      if (this.#allocating.has(app.uid) || Date.parse(app.status_at) > before) continue;
+      const row = await this.#move(app.uid, ['ELECTED'], 'NEW', `allocation on node ${this.#d.node} was interrupted; waiting for a node again`, {
+        set: { node: null, driver: null, cpu: 0, ram: 0 },
+      }, [{ kind: 'queue' }]);
+      if (row) n++;
+    }
+    return n;
   }
 
   // ── restart reconciliation ──────────────────────────────────────────────
