@@ -233,6 +233,7 @@ export class Core implements CoreService {
     }
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
     if (this.#tickTimer) clearInterval(this.#tickTimer);
+    for (let i = 0; i < 500 && (this.#beating || this.#ticking); i++) await sleep(10);
     this.#offSignal?.();
     this.#feed.close();
     await this.#lifecycle.stop();
@@ -264,7 +265,12 @@ export class Core implements CoreService {
     }
   }
 
+  #beating = false;
+  #ticking = false;
+
   async #heartbeat(): Promise<void> {
+    if (this.#beating) return; // the previous one is still running (slow database)
+    this.#beating = true;
     try {
       await this.#store.heartbeat(this.#node.name, now());
       await this.#refreshNodes();
@@ -285,10 +291,14 @@ export class Core implements CoreService {
       this.#scheduler.wake();
     } catch (err) {
       this.#log.error({ err: (err as Error).message }, 'heartbeat failed');
+    } finally {
+      this.#beating = false;
     }
   }
 
   async #tick(): Promise<void> {
+    if (this.#ticking) return;
+    this.#ticking = true;
     try {
       await this.#lifecycle.expire();
       const expired = await this.#store.waitExpired(now(), 500);
@@ -306,6 +316,8 @@ export class Core implements CoreService {
       }
     } catch (err) {
       this.#log.error({ err: (err as Error).message }, 'timer check failed');
+    } finally {
+      this.#ticking = false;
     }
   }
 
