@@ -26,6 +26,14 @@ describe('qemu driver: a node killed mid-allocation', { timeout: 600_000 }, () =
   let child: ChildProcess | undefined;
   let childOut = '';
   let leftover: string | undefined;
+  const drivers: QemuDriver[] = [];
+  /** a driver on the test's data dir, closed in after() whatever happens */
+  const freshDriver = async (cfg = config): Promise<QemuDriver> => {
+    const d = new QemuDriver(testContext(dataDir, new FakeMeta()));
+    drivers.push(d);
+    await d.prepare(cfg);
+    return d;
+  };
   const config = JSON.stringify({ accel: 'tcg' });
 
   before(async () => {
@@ -35,6 +43,7 @@ describe('qemu driver: a node killed mid-allocation', { timeout: 600_000 }, () =
 
   after(async () => {
     if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    for (const d of drivers) await d.close();
     const cleaner = new QemuDriver(testContext(dataDir, new FakeMeta()));
     await cleaner.prepare(config);
     for (const h of await cleaner.listResources()) await cleaner.deallocate(h);
@@ -68,8 +77,7 @@ describe('qemu driver: a node killed mid-allocation', { timeout: 600_000 }, () =
     await childExit;
     assert.doesNotMatch(childOut, /ALLOCATED/, 'allocate returned before the kill: not mid-allocation');
 
-    const fresh = new QemuDriver(testContext(dataDir, new FakeMeta()));
-    await fresh.prepare(config);
+    const fresh = await freshDriver();
     const list = await fresh.listResources();
     assert.equal(list.length, 1, `listResources: ${list.join(', ')}`);
     leftover = list[0]!;
@@ -90,8 +98,7 @@ describe('qemu driver: a node killed mid-allocation', { timeout: 600_000 }, () =
     assert.ok(leftover, 'the previous test failed');
     const vm = await qemuByMac(leftover);
     assert.ok(vm);
-    const fresh = new QemuDriver(testContext(dataDir, new FakeMeta()));
-    await fresh.prepare(JSON.stringify({ accel: 'tcg', qmp_timeout_seconds: 2 }));
+    const fresh = await freshDriver(JSON.stringify({ accel: 'tcg', qmp_timeout_seconds: 2 }));
     process.kill(vm.pid, 'SIGSTOP');
     try {
       await assert.rejects(fresh.status(leftover), (err: unknown) => err instanceof DriverError && err.code === 'BACKEND' && /cannot tell/.test(err.message));
@@ -104,8 +111,7 @@ describe('qemu driver: a node killed mid-allocation', { timeout: 600_000 }, () =
 
   it('a fresh driver\'s deallocate removes every trace of it', T, async () => {
     assert.ok(leftover, 'the previous test failed');
-    const fresh = new QemuDriver(testContext(dataDir, new FakeMeta()));
-    await fresh.prepare(config);
+    const fresh = await freshDriver();
     const vm = await qemuByMac(leftover);
     assert.ok(vm, 'the leftover VM is gone already');
     await fresh.deallocate(leftover);

@@ -89,6 +89,7 @@ describe('qemu driver: real VMs', { timeout: 1_500_000 }, () => {
   let driver: QemuDriver;
   let service: Awaited<ReturnType<typeof hostService>>;
   const live = new Set<string>();
+  const extraDrivers: QemuDriver[] = [];
   let a: string | undefined;
   let b: string | undefined;
   let bSnapshot: SnapshotInfo | undefined;
@@ -113,6 +114,8 @@ describe('qemu driver: real VMs', { timeout: 1_500_000 }, () => {
   after(async () => {
     const problems: string[] = [];
     try {
+      await driver?.close();
+      for (const d of extraDrivers) await d.close();
       // a fresh instance: works whatever state the test driver is in
       const cleaner = new QemuDriver(testContext(dataDir, new FakeMeta()));
       await cleaner.prepare(config);
@@ -127,7 +130,6 @@ describe('qemu driver: real VMs', { timeout: 1_500_000 }, () => {
       for (const pid of stray.values()) process.kill(pid, 'SIGKILL');
       if (stray.size > 0) problems.push(`stray qemu processes: ${[...stray.keys()].join(', ')}`);
       await cleaner.close();
-      await driver?.close();
     } finally {
       await service?.close();
       if (dataDir) await removeDir(dataDir);
@@ -348,6 +350,7 @@ describe('qemu driver: real VMs', { timeout: 1_500_000 }, () => {
     const junk = join(brokenDir, 'junk.rom');
     await writeFile(junk, 'not a bios');
     const broken = new QemuDriver(testContext(brokenDir, meta));
+    extraDrivers.push(broken);
     await broken.prepare(JSON.stringify({ firmware: { junk } }));
     const def = JSON.stringify({
       options: { images: [{ url: guest.bootQcow2.url, sum: guest.bootQcow2.sum }], firmware: 'junk' },

@@ -53,6 +53,8 @@ export class MetaChannel {
       });
     });
     await chmod(path, 0o600);
+    // the node's own servers decide when the process may exit; VMs outlive it anyway
+    server.unref();
     channel = new MetaChannel(path, server);
     channel.#inode = (await stat(path)).ino;
     return channel;
