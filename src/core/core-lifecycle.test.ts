@@ -184,10 +184,19 @@ describe('core lifecycle on the test driver', () => {
 
   test('deallocate while ELECTED (allocation in flight): the allocation is undone', async () => {
     const { core, driver } = n;
-    await core.createLabel(ALICE, testLabel('slow', { options: { delay_allocate: 400 } }));
+    // a slow allocation leaves a wide window; the request goes out the moment ELECTED is seen
+    await core.createLabel(ALICE, testLabel('slow', { options: { delay_allocate: 2000 } }));
+    let requested: Promise<{ status: string }> | undefined;
+    let uid = '';
+    const off = core.subscribe(ADMIN, undefined, (e) => {
+      if (e.application_uid === uid && e.status === 'ELECTED' && !requested) requested = core.deallocate(ALICE, uid);
+    });
+    await new Promise((r) => setTimeout(r, 50));
     const app = await core.createApplication(ALICE, { label: 'slow' });
-    await waitStatus(core, app.uid, 'ELECTED');
-    assert.deepEqual(await core.deallocate(ALICE, app.uid), { status: 'DEALLOCATE' });
+    uid = app.uid;
+    await waitFor('the deallocation request', () => requested);
+    off();
+    assert.deepEqual(await requested, { status: 'DEALLOCATE' });
     assert.deepEqual(await core.deallocate(ALICE, app.uid), { status: 'DEALLOCATE' }, 'twice is fine');
     const why = await waitStatus(core, app.uid, 'DEALLOCATED');
     assert.match(why, /allocation undone/);

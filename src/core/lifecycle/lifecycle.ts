@@ -493,7 +493,7 @@ export class Lifecycle {
     this.#expiryTimer = setTimeout(() => {
       this.#expiryTimer = undefined;
       this.#expiryAt = Infinity;
-      this.expire().catch((err: Error) => this.#d.log.error({ err: err.message }, 'lifetime check failed'));
+      void this.#track(this.expire().catch((err: Error) => this.#d.log.error({ err: err.message }, 'lifetime check failed')));
     }, delay);
     this.#expiryTimer.unref();
   }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { Registry } from 'prom-client';
-import type { DriverContext, MetaAccess, ResourceDriver } from '../../contract/index.js';
+import type { DriverContext, MetaAccess } from '../../contract/index.js';
 import { TestDriver, type TestDriverOptions } from '../../drivers/test/index.js';
 import type { ApplicationStatus } from '../../model/index.js';
 import { openStore } from '../../store/index.js';
@@ -186,27 +186,4 @@ export function testLabel(
     ...(opts.lifetime ? { lifetime: opts.lifetime } : {}),
     ...(opts.wait_timeout ? { wait_timeout: opts.wait_timeout } : {}),
   };
-}
-
-/** A driver wrapper whose allocate waits until released (to hold an allocation in flight). */
-export function gatedDriver(inner: ResourceDriver): { driver: ResourceDriver; release(): void; started: Promise<void> } {
-  let release!: () => void;
-  let started!: () => void;
-  const gate = new Promise<void>((r) => (release = r));
-  const startedP = new Promise<void>((r) => (started = r));
-  const driver: ResourceDriver = {
-    name: () => inner.name(),
-    prepare: (c) => inner.prepare(c),
-    validateDefinition: (d) => inner.validateDefinition(d),
-    allocate: async (d, m, c) => {
-      started();
-      await gate;
-      return inner.allocate(d, m, c);
-    },
-    status: (h) => inner.status(h),
-    snapshot: (h, f) => inner.snapshot(h, f),
-    deallocate: (h) => inner.deallocate(h),
-    ...(inner.listResources ? { listResources: () => inner.listResources!() } : {}),
-  };
-  return { driver, release, started: startedP };
 }
