@@ -5,7 +5,7 @@ import { parseQemuDefinition } from './definition.js';
 
 const SUM = `sha256:${'ab'.repeat(32)}`;
 const img = { url: 'file:///var/lib/images/debian.qcow2', sum: SUM };
-const FIRMWARE = ['qboot', 'seabios', 'ovmf-custom'];
+const FIRMWARE = { qboot: '/usr/share/qemu/qboot.rom', seabios: '', 'ovmf-custom': '/srv/fw/OVMF.fd' };
 
 function def(options: Record<string, unknown>, requirements: Record<string, unknown> = {}): string {
   return JSON.stringify({ options, requirements: { cpu: 1, ram: 1, ...requirements } });
@@ -47,6 +47,10 @@ describe('qemu definition', () => {
     assert.equal(d.images.length, 0);
   });
 
+  it('accepts an allowed firmware by its path', () => {
+    assert.equal(parseQemuDefinition(def({ images: [img], firmware: '/srv/fw/OVMF.fd' }), FIRMWARE).firmware, 'ovmf-custom');
+  });
+
   it('accepts clone references and every disk type', () => {
     const d = parseQemuDefinition(
       def({ images: [img] }, { disks: { a: { type: 'qcow2', size: 1, clone: '525400aabbcc-20250101T000000Z-abcdef/ws' }, b: { type: 'raw', size: 2 }, c: { type: 'ext4', size: 3 } } }),
@@ -69,6 +73,7 @@ describe('qemu definition', () => {
     rejects(def({ kernel: img, append: 'a\nb' }), 'options.append');
     rejects(def({ images: [img], firmware: 'coreboot' }), 'options.firmware');
     rejects(def({ images: [img], firmware: '/usr/share/ovmf/OVMF.fd' }), 'options.firmware');
+    rejects(def({ images: [img], firmware: '/usr/share/qemu/qboot.rom' }), 'options.firmware');
     rejects(def({ images: [img], firmware: 'qboot' }), 'options.firmware');
   });
 

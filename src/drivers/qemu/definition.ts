@@ -6,7 +6,8 @@
  *   options.kernel   {url,sum}       a kernel to boot directly (with or without images)
  *   options.initrd   {url,sum}       its initramfs (needs kernel)
  *   options.append   string          its command line (needs kernel; console=ttyS0 is added when absent)
- *   options.firmware string          a firmware name the node allows (qboot, seabios, or one from its config)
+ *   options.firmware string          a firmware the node allows: qboot, seabios, a name from its config, or
+ *                                     the absolute path of one of the config's firmware files
  *
  * requirements: cpu → vCPUs, ram → GB of memory, disks of type qcow2 | raw | ext4, network "" | "nat".
  */
@@ -41,10 +42,11 @@ export interface QemuDefinition {
 const CLONE_REF = /^([A-Za-z0-9][A-Za-z0-9_.-]{0,127}\/[A-Za-z0-9][A-Za-z0-9_.-]{0,127}|\/[^\0]+)$/;
 
 /**
- * Parse and check a definition. `firmwareNames` are the names this node allows; throws DriverError
- * INVALID_DEFINITION naming the field.
+ * Parse and check a definition. `firmware` is what this node allows (name → file, '' = QEMU's
+ * default); throws DriverError INVALID_DEFINITION naming the field.
  */
-export function parseQemuDefinition(json: string, firmwareNames: readonly string[]): QemuDefinition {
+export function parseQemuDefinition(json: string, firmware: Readonly<Record<string, string>>): QemuDefinition {
+  const firmwareNames = Object.keys(firmware);
   const { options, requirements } = parseDefinition(json);
   for (const k of Object.keys(options)) {
     if (!(OPTION_KEYS as readonly string[]).includes(k)) {
@@ -75,18 +77,21 @@ export function parseQemuDefinition(json: string, firmwareNames: readonly string
     append = options.append;
   }
 
-  let firmware = '';
+  let firmwareName = '';
   if (options.firmware !== undefined && options.firmware !== null) {
     if (typeof options.firmware !== 'string' || options.firmware === '') {
       throw invalidDefinition('options.firmware', `must be one of ${firmwareNames.join(', ')}`);
     }
-    if (!firmwareNames.includes(options.firmware)) {
-      throw invalidDefinition('options.firmware', `"${options.firmware}" is not allowed on this node (allowed: ${firmwareNames.join(', ')})`);
+    const wanted = options.firmware;
+    // a name, or the path of an allowed file (given as its name)
+    const name = firmwareNames.includes(wanted) ? wanted : firmwareNames.find((n) => wanted.startsWith('/') && firmware[n] === wanted);
+    if (!name) {
+      throw invalidDefinition('options.firmware', `"${wanted}" is not allowed on this node (allowed: ${firmwareNames.join(', ')})`);
     }
-    if (options.firmware === 'qboot' && !kernel) {
+    if (firmware[name] === firmware.qboot && !kernel) {
       throw invalidDefinition('options.firmware', 'qboot cannot boot from a disk: use seabios, or give options.kernel');
     }
-    firmware = options.firmware;
+    firmwareName = name;
   }
 
   if (!(GUEST_NETWORKS as readonly string[]).includes(requirements.network)) {
@@ -110,7 +115,7 @@ export function parseQemuDefinition(json: string, firmwareNames: readonly string
     if (other) throw invalidDefinition(`${field}.label`, `the guest would see the same disk name "${serial}" as ${other}`);
     serials.set(serial, field);
   }
-  return { images, kernel, initrd, append, firmware, requirements };
+  return { images, kernel, initrd, append, firmware: firmwareName, requirements };
 }
 
 /** The name the guest sees for a disk (virtio serial, /sys/block/vdX/serial). */

@@ -33,7 +33,7 @@ describe('docs/drivers/qemu.md', () => {
     assert.ok(blocks.length >= 3, 'a node config and at least two labels');
     const node = parseAllDocuments(blocks[0]!)[0]!.toJS() as { drivers: Record<string, object> };
     const config = parseConfig(JSON.stringify(node.drivers.qemu), '/var/lib/shoal/qemu');
-    const firmware = Object.keys(config.firmware);
+    const firmware = config.firmware;
     let definitions = 0;
     const used = new Set<string>();
     for (const b of blocks.slice(1)) {

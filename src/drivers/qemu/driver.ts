@@ -21,7 +21,7 @@ import {
 } from '../../contract/index.js';
 import { ImageCache } from '../shared/index.js';
 import { chooseAccel, type AccelChoice } from './accel.js';
-import { parseConfig, type QemuConfig } from './config.js';
+import { BUILTIN_FIRMWARE, parseConfig, type QemuConfig } from './config.js';
 import { diskSerial, imageSerial, parseQemuDefinition, type QemuDefinition } from './definition.js';
 import { GIB, ReusePool, cloneDisk, createBlank, createExt4, createOverlay, exists, formatFor, imageInfo } from './disks.js';
 import { run, which } from './exec.js';
@@ -175,8 +175,7 @@ export class QemuDriver implements ResourceDriver {
   }
 
   #parse(definition: string): QemuDefinition {
-    const firmwareNames = Object.keys(this.#prepared?.config.firmware ?? { qboot: '', seabios: '' });
-    return parseQemuDefinition(definition, firmwareNames);
+    return parseQemuDefinition(definition, this.#prepared?.config.firmware ?? BUILTIN_FIRMWARE);
   }
 
   async allocate(definition: string, _metadata: Record<string, unknown>, context?: AllocateContext): Promise<AllocateResult> {
