@@ -42,6 +42,8 @@ export async function waitForStatus(spec: WaitSpec): Promise<WaitOutcome> {
   let description = '';
   let settle: () => void = () => undefined;
   const settled = new Promise<void>((resolve) => (settle = resolve));
+  // read through a function: `kind` changes in callbacks, which TypeScript's narrowing cannot see
+  const outcome = (): WaitOutcome['kind'] | undefined => kind;
 
   const finish = (k: WaitOutcome['kind']): void => {
     if (kind !== undefined) return;
@@ -79,8 +81,8 @@ export async function waitForStatus(spec: WaitSpec): Promise<WaitOutcome> {
   });
   try {
     await Promise.race([stream.connected(), settled]);
-    if (kind !== undefined) {
-      if (kind === 'timeout') {
+    if (outcome() !== undefined) {
+      if (outcome() === 'timeout') {
         throw new CliFailure('TIMEOUT', `the event stream of ${spec.client.url} did not connect within ${formatDuration(spec.timeoutMs)}; nothing was started`);
       }
       throw new CliFailure('INTERRUPTED', 'interrupted; nothing was started', EXIT.INTERRUPTED);
@@ -89,16 +91,17 @@ export async function waitForStatus(spec: WaitSpec): Promise<WaitOutcome> {
     const first = await spec.start();
     uid = first.uid;
     if (first.state !== undefined) consider(first.state);
-    if (first.state === undefined || kind === undefined) void refresh();
+    // one read in case the state moved on before the stream saw this application
+    if (outcome() === undefined) void refresh();
     const follow = (async () => {
       for await (const event of stream) {
         if (event.application_uid === uid) consider(event);
-        if (kind !== undefined) break;
+        if (outcome() !== undefined) break;
       }
     })();
     let lost: unknown;
     await Promise.race([settled, follow.catch((err: unknown) => (lost = err))]);
-    if (kind === undefined) {
+    if (outcome() === undefined) {
       // the stream ended for good (e.g. gave up reconnecting): say so, naming the application
       const why = lost instanceof Error ? `: ${lost.message}` : '';
       throw new CliFailure(
@@ -112,5 +115,7 @@ export async function waitForStatus(spec: WaitSpec): Promise<WaitOutcome> {
     stream.close();
     abort.abort();
   }
-  return { kind, uid, status, description, elapsedMs: Date.now() - started };
+  const k = outcome();
+  if (k === undefined) throw new CliFailure('INTERNAL', 'the wait ended without an outcome');
+  return { kind: k, uid, status, description, elapsedMs: Date.now() - started };
 }
