@@ -147,7 +147,7 @@ export class QemuDriver implements ResourceDriver {
     return this.#prepared;
   }
 
-  /** Re-attach running VMs after a restart: count their capacity and serve their Meta API channels again. */
+  /** Re-attach running VMs after a restart: serve their Meta API channels again (same socket paths). */
   async #reattach(): Promise<void> {
     const p = this.#need();
     for (const hwaddr of await p.states.list()) {
