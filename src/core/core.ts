@@ -1,53 +1,39 @@
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DriverCapacity } from '../contract/index.js';
-import {
-  isApplicationStatus,
-  type Application,
-  type ApplicationCreate,
-  type ApplicationState,
-  type DriverInstanceInfo,
-  type Label,
-  type LabelCreate,
-  type NodeInfo,
-  type PageOf,
-  type Resource,
-  type StateEvent,
-  type Task,
-  type TaskCreate,
-  type User,
-  type UserCreate,
-  type UserCreated,
+import type {
+  Application,
+  ApplicationCreate,
+  ApplicationState,
+  DriverInstanceInfo,
+  Label,
+  LabelCreate,
+  NodeInfo,
+  PageOf,
+  Resource,
+  StateEvent,
+  Task,
+  TaskCreate,
+  User,
+  UserCreate,
+  UserCreated,
 } from '../model/index.js';
-import { ConflictError } from '../store/errors.js';
-import {
-  HOLDING_STATUSES,
-  type ApplicationRow,
-  type LabelRow,
-  type NodeRow,
-  type Store,
-  type StoreSignal,
-} from '../store/store.js';
+import { HOLDING_STATUSES, type ApplicationRow, type LabelRow, type NodeRow, type Store, type StoreSignal } from '../store/store.js';
+import { ApplicationService } from './applications/application-service.js';
 import { checkedFrom } from './applications/states.js';
 import { DEFAULT_LIMITS, type CoreLimits, type CoreOptions, type DriverInstance, type NodeConfig, type StopOptions } from './core-options.js';
 import type { ApplicationQuery, Caller, CoreService, LabelQuery, MetaIdentity, PageRequest } from './core-service.js';
 import { parseDuration, parseOptionalDuration } from './durations.js';
 import { CoreError } from './errors.js';
 import { EventFeed } from './events/event-feed.js';
-import { checkLabel, checkMetadata } from './labels/label-validation.js';
+import { LabelService } from './labels/label-service.js';
 import { Lifecycle } from './lifecycle/lifecycle.js';
-import { toApplication, toLabel, toResource, toState, toTask, toUser } from './mappers.js';
 import { MetaIndex } from './meta/meta-index.js';
 import { createCoreMetrics, type CoreMetrics } from './metrics.js';
-import { decodeCursor, encodeCursor, isNameVersion, isNumber, isString, pageLimit } from './pagination.js';
-import { offerOfNode, unsatisfiableReason } from './scheduler/capacity-check.js';
+import { offerOfNode } from './scheduler/capacity-check.js';
 import type { NodeOffer } from './scheduler/placement.js';
 import { Scheduler } from './scheduler/scheduler.js';
-import { TokenCache } from './users/token-cache.js';
-import { hashSecret, newToken, splitToken, tokenKey, verifySecret } from './users/tokens.js';
+import { requireAdmin, UserService } from './users/user-service.js';
 
-const USER_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
-const UID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const EVENT_ID = /^[0-9]{1,15}$/;
 
 const now = (): string => new Date().toISOString();
@@ -79,13 +65,13 @@ export class Core implements CoreService {
   readonly #defaultLifetime: string | null;
   readonly #meta: MetaIndex;
   readonly #feed: EventFeed;
-  readonly #tokens: TokenCache;
   readonly #metrics: CoreMetrics;
   readonly #scheduler: Scheduler;
   readonly #lifecycle: Lifecycle;
-  readonly #labels = new Map<string, LabelRow>();
+  readonly #users: UserService;
+  readonly #labels: LabelService;
+  readonly #apps: ApplicationService;
   readonly #caps = new Map<string, DriverCapacity | undefined>();
-  readonly #verifying = new Map<string, Promise<Caller | null>>();
   #offer: NodeOffer;
   #nodes: NodeRow[] = [];
   #maintenance = false;
@@ -122,7 +108,14 @@ export class Core implements CoreService {
     this.#offer = this.#makeOffer();
     this.#meta = new MetaIndex(options.arpTablePath);
     this.#feed = new EventFeed(this.#store, this.#log);
-    this.#tokens = new TokenCache(this.#limits.tokenCacheMs);
+    this.#users = new UserService(this.#store, this.#log, this.#limits.tokenCacheMs);
+    this.#labels = new LabelService({
+      store: this.#store,
+      log: this.#log,
+      node: n.name,
+      drivers: this.#drivers,
+      liveOffers: () => this.#liveOffers(),
+    });
     this.#metrics = createCoreMetrics(options.metrics, {
       node: n.name,
       queueLength: async () => (await this.#store.countByStatus()).NEW ?? 0,
@@ -141,7 +134,7 @@ export class Core implements CoreService {
       drivers: this.#drivers,
       meta: this.#meta,
       metrics: this.#metrics,
-      label: (uid) => this.#label(uid),
+      label: (uid) => this.#labels.get(uid),
       lifetimeMs: (app, label) => this.#lifetimeMs(app, label),
       wakeScheduler: () => this.#scheduler.wake(),
     });
@@ -153,23 +146,21 @@ export class Core implements CoreService {
       offer: () => this.#offer,
       onClaimed: (app) => this.#lifecycle.allocate(app),
     });
+    this.#apps = new ApplicationService({
+      store: this.#store,
+      log: this.#log,
+      node: n.name,
+      drivers: this.#drivers,
+      labels: this.#labels,
+      lifecycle: this.#lifecycle,
+      meta: this.#meta,
+      liveOffers: () => this.#liveOffers(),
+      nodes: () => this.#nodes,
+      stopping: () => this.#stopping,
+    });
   }
 
   // ── lifecycle of the node ───────────────────────────────────────────────
-
-  /** Creates user `admin` if there is no user at all; returns its token (only then), else null. */
-  async bootstrapAdmin(): Promise<string | null> {
-    if ((await this.#store.countUsers()) > 0) return null;
-    const t = newToken();
-    try {
-      await this.#store.insertUser({ name: 'admin', role: 'admin', token_id: t.id, token_hash: await hashSecret(t.secret), created_at: now() });
-    } catch (err) {
-      if (err instanceof ConflictError) return null; // another node made it first
-      throw err;
-    }
-    this.#log.info({ user: 'admin' }, 'created the first user');
-    return t.token;
-  }
 
   /**
    * Registers this node (heartbeat), reconciles its resources with the drivers (kept / vanished /
@@ -385,356 +376,78 @@ export class Core implements CoreService {
     return [this.#offer, ...others];
   }
 
-  async #label(uid: string): Promise<LabelRow> {
-    let l = this.#labels.get(uid);
-    if (!l) {
-      l = await this.#store.getLabel(uid);
-      if (!l) throw new Error(`label ${uid} is missing from the store`);
-      if (this.#labels.size >= 10_000) this.#labels.clear();
-      this.#labels.set(uid, l);
-    }
-    return l;
-  }
-
   #lifetimeMs(app: ApplicationRow, label: LabelRow): number | null {
     if (app.lifetime) return parseDuration(app.lifetime, 'lifetime');
     if (label.lifetime) return parseDuration(label.lifetime, 'lifetime');
     return this.#defaultLifetimeMs;
   }
 
-  // ── access checks ───────────────────────────────────────────────────────
+  // ── users, labels, applications: see the services ──────────────────────
 
-  #requireAdmin(caller: Caller, what: string): void {
-    if (caller.role !== 'admin') throw new CoreError('FORBIDDEN', `only admins may ${what}`);
+  bootstrapAdmin(): Promise<string | null> {
+    return this.#users.bootstrapAdmin();
+  }
+  authenticate(token: string, name?: string): Promise<Caller | null> {
+    return this.#users.authenticate(token, name);
+  }
+  createUser(caller: Caller, body: UserCreate): Promise<UserCreated> {
+    return this.#users.createUser(caller, body);
+  }
+  listUsers(caller: Caller, page: PageRequest): Promise<PageOf<User>> {
+    return this.#users.listUsers(caller, page);
+  }
+  getUser(caller: Caller, name: string): Promise<User> {
+    return this.#users.getUser(caller, name);
+  }
+  deleteUser(caller: Caller, name: string): Promise<void> {
+    return this.#users.deleteUser(caller, name);
   }
 
-  async #visibleApp(caller: Caller, uid: string): Promise<ApplicationRow> {
-    const app = UID.test(uid) ? await this.#store.getApplication(uid) : undefined;
-    if (!app || (caller.role !== 'admin' && app.owner !== caller.name)) {
-      throw new CoreError('NOT_FOUND', `application ${uid} not found`);
-    }
-    return app;
+  createLabel(caller: Caller, body: LabelCreate): Promise<Label> {
+    return this.#labels.createLabel(caller, body);
+  }
+  listLabels(caller: Caller, query: LabelQuery): Promise<PageOf<Label>> {
+    return this.#labels.listLabels(caller, query);
+  }
+  getLabel(caller: Caller, uid: string): Promise<Label> {
+    return this.#labels.getLabel(caller, uid);
+  }
+  deleteLabel(caller: Caller, uid: string): Promise<void> {
+    return this.#labels.deleteLabel(caller, uid);
   }
 
-  // ── users ───────────────────────────────────────────────────────────────
-
-  async authenticate(token: string, name?: string): Promise<Caller | null> {
-    const cached = this.#tokens.get(token);
-    if (cached) return name === undefined || cached.name === name ? cached : null;
-    const parts = splitToken(token);
-    if (!parts) return null;
-    const key = tokenKey(token);
-    let pending = this.#verifying.get(key);
-    if (!pending) {
-      pending = (async () => {
-        const user = await this.#store.getUserByTokenId(parts.id);
-        if (!user || !(await verifySecret(user.token_hash, parts.secret))) return null;
-        const caller: Caller = { name: user.name, role: user.role };
-        this.#tokens.set(token, caller);
-        return caller;
-      })().finally(() => this.#verifying.delete(key));
-      this.#verifying.set(key, pending);
-    }
-    const caller = await pending;
-    if (!caller) return null;
-    return name === undefined || caller.name === name ? caller : null;
+  createApplication(caller: Caller, body: ApplicationCreate): Promise<Application> {
+    return this.#apps.createApplication(caller, body);
   }
-
-  async createUser(caller: Caller, body: UserCreate): Promise<UserCreated> {
-    this.#requireAdmin(caller, 'create users');
-    if (typeof body.name !== 'string' || !USER_NAME.test(body.name)) {
-      throw new CoreError('INVALID', 'name: must be 1–63 lowercase letters, digits, "_" or "-", starting with a letter', { field: 'name' });
-    }
-    const role = body.role ?? 'user';
-    if (role !== 'admin' && role !== 'user') throw new CoreError('INVALID', 'role: must be "admin" or "user"', { field: 'role' });
-    const t = newToken();
-    const created_at = now();
-    try {
-      await this.#store.insertUser({ name: body.name, role, token_id: t.id, token_hash: await hashSecret(t.secret), created_at });
-    } catch (err) {
-      if (err instanceof ConflictError) throw new CoreError('CONFLICT', `user "${body.name}" already exists`);
-      throw err;
-    }
-    this.#log.info({ user: body.name, role, by: caller.name }, 'user created');
-    return { name: body.name, role, token: t.token, created_at };
+  listApplications(caller: Caller, query: ApplicationQuery): Promise<PageOf<Application>> {
+    return this.#apps.listApplications(caller, query);
   }
-
-  async listUsers(caller: Caller, page: PageRequest): Promise<PageOf<User>> {
-    this.#requireAdmin(caller, 'list users');
-    const limit = pageLimit(page.limit);
-    const after = decodeCursor(page.cursor, isString);
-    const rows = await this.#store.listUsers({ limit, ...(after === undefined ? {} : { after }) });
-    return { items: rows.map(toUser), ...(rows.length === limit ? { next_cursor: encodeCursor(rows.at(-1)!.name) } : {}) };
+  getApplication(caller: Caller, uid: string): Promise<Application> {
+    return this.#apps.getApplication(caller, uid);
   }
-
-  async getUser(caller: Caller, name: string): Promise<User> {
-    if (caller.role !== 'admin' && caller.name !== name) throw new CoreError('NOT_FOUND', `user "${name}" not found`);
-    const u = await this.#store.getUser(name);
-    if (!u) throw new CoreError('NOT_FOUND', `user "${name}" not found`);
-    return toUser(u);
+  getState(caller: Caller, uid: string): Promise<ApplicationState> {
+    return this.#apps.getState(caller, uid);
   }
-
-  async deleteUser(caller: Caller, name: string): Promise<void> {
-    this.#requireAdmin(caller, 'delete users');
-    if (name === caller.name) throw new CoreError('CONFLICT', 'you cannot delete yourself; ask another admin');
-    if (!(await this.#store.deleteUser(name))) throw new CoreError('NOT_FOUND', `user "${name}" not found`);
-    this.#tokens.dropUser(name);
-    this.#log.info({ user: name, by: caller.name }, 'user deleted');
+  listStates(caller: Caller, uid: string): Promise<ApplicationState[]> {
+    return this.#apps.listStates(caller, uid);
   }
-
-  // ── labels ──────────────────────────────────────────────────────────────
-
-  async createLabel(caller: Caller, body: LabelCreate): Promise<Label> {
-    const remote = new Set<string>();
-    for (const o of this.#liveOffers()) if (o.node !== this.#node.name) for (const d of o.drivers.keys()) remote.add(d);
-    const definitions = await checkLabel(body, { local: this.#drivers, remote });
-    const row = await this.#store.insertLabel({
-      uid: randomUUID(),
-      name: body.name,
-      definitions,
-      metadata: checkMetadata(body.metadata, 'metadata'),
-      lifetime: body.lifetime ?? null,
-      wait_timeout: body.wait_timeout ?? null,
-      owner: caller.name,
-      created_at: now(),
-    });
-    this.#labels.set(row.uid, { ...row, deleted_at: null });
-    this.#log.info({ label: row.name, version: row.version, by: caller.name }, 'label created');
-    return toLabel(row);
+  getResource(caller: Caller, uid: string): Promise<Resource> {
+    return this.#apps.getResource(caller, uid);
   }
-
-  async listLabels(_caller: Caller, query: LabelQuery): Promise<PageOf<Label>> {
-    const limit = pageLimit(query.limit);
-    const after = decodeCursor(query.cursor, isNameVersion);
-    let version: number | 'latest' | undefined = query.version;
-    if (typeof version === 'string' && version !== 'latest') {
-      const n = Number(version);
-      if (!Number.isInteger(n) || n < 1) throw new CoreError('INVALID', 'version: a version number or "latest"', { field: 'version' });
-      version = n;
-    }
-    const rows = await this.#store.listLabels({
-      limit,
-      ...(query.name === undefined ? {} : { name: query.name }),
-      ...(version === undefined ? {} : { version }),
-      ...(after ? { after } : {}),
-    });
-    const last = rows.at(-1);
-    return {
-      items: rows.map(toLabel),
-      ...(rows.length === limit && last ? { next_cursor: encodeCursor({ name: last.name, version: last.version }) } : {}),
-    };
+  deallocate(caller: Caller, uid: string): Promise<{ status: 'DEALLOCATE' | 'DEALLOCATED' }> {
+    return this.#apps.deallocate(caller, uid);
   }
-
-  async getLabel(_caller: Caller, uid: string): Promise<Label> {
-    const l = UID.test(uid) ? await this.#store.getLabel(uid) : undefined;
-    if (!l || l.deleted_at) throw new CoreError('NOT_FOUND', `label ${uid} not found`);
-    return toLabel(l);
+  listTasks(caller: Caller, uid: string): Promise<Task[]> {
+    return this.#apps.listTasks(caller, uid);
   }
-
-  async deleteLabel(caller: Caller, uid: string): Promise<void> {
-    const l = UID.test(uid) ? await this.#store.getLabel(uid) : undefined;
-    if (!l || l.deleted_at) throw new CoreError('NOT_FOUND', `label ${uid} not found`);
-    if (caller.role !== 'admin' && l.owner !== caller.name) {
-      throw new CoreError('FORBIDDEN', `label ${l.name} version ${l.version} belongs to ${l.owner}; only its owner or an admin may delete it`);
-    }
-    if (!(await this.#store.deleteLabel(uid, now()))) throw new CoreError('NOT_FOUND', `label ${uid} not found`);
-    this.#log.info({ label: l.name, version: l.version, by: caller.name }, 'label deleted');
+  createTask(caller: Caller, uid: string, body: TaskCreate): Promise<Task> {
+    return this.#apps.createTask(caller, uid, body);
   }
-
-  // ── applications ────────────────────────────────────────────────────────
-
-  async createApplication(caller: Caller, body: ApplicationCreate): Promise<Application> {
-    if (this.#stopping) throw new CoreError('UNAVAILABLE', `node ${this.#node.name} is shutting down; try another node`);
-    if (typeof body.label !== 'string' || body.label === '') throw new CoreError('INVALID', 'label: name the label to use', { field: 'label' });
-    if (body.version !== undefined && (!Number.isInteger(body.version) || body.version < 1)) {
-      throw new CoreError('INVALID', 'version: must be a whole number ≥ 1 (omit it for the latest)', { field: 'version' });
-    }
-    const metadata = checkMetadata(body.metadata, 'metadata');
-    if (body.lifetime !== undefined) parseDuration(body.lifetime, 'lifetime');
-    const label = await this.#store.findLabel(body.label, body.version ?? 'latest');
-    if (!label) {
-      throw new CoreError(
-        'NOT_FOUND',
-        body.version === undefined ? `label "${body.label}" not found` : `label "${body.label}" version ${body.version} not found`,
-        { field: 'label' },
-      );
-    }
-    const waitTimeout = body.wait_timeout ?? label.wait_timeout ?? null;
-    const waitMs = parseOptionalDuration(waitTimeout, 'wait_timeout');
-    const why = unsatisfiableReason(label.definitions, this.#liveOffers());
-    if (why) throw new CoreError('UNSATISFIABLE', `label ${label.name} version ${label.version}: ${why}`);
-    this.#labels.set(label.uid, label);
-    const created_at = now();
-    const { app } = await this.#store.insertApplication(
-      {
-        uid: randomUUID(),
-        label_uid: label.uid,
-        owner: caller.name,
-        metadata,
-        lifetime: body.lifetime ?? null,
-        wait_timeout: waitTimeout,
-        wait_deadline: waitMs === null ? null : new Date(Date.parse(created_at) + waitMs).toISOString(),
-        created_at,
-      },
-      `waiting for a node with capacity (label ${label.name} version ${label.version})`,
-    );
-    this.#log.debug({ app: app.uid, label: label.name, version: label.version, by: caller.name }, 'application created');
-    return toApplication(app);
+  getConsole(caller: Caller, uid: string): Promise<string> {
+    return this.#apps.getConsole(caller, uid);
   }
-
-  async listApplications(caller: Caller, query: ApplicationQuery): Promise<PageOf<Application>> {
-    const limit = pageLimit(query.limit);
-    const before = decodeCursor(query.cursor, isNumber);
-    if (query.status !== undefined && !isApplicationStatus(query.status)) {
-      throw new CoreError('INVALID', 'status: one of NEW, ELECTED, ALLOCATED, DEALLOCATE, DEALLOCATED, ERROR', { field: 'status' });
-    }
-    const rows = await this.#store.listApplications({
-      limit,
-      ...(caller.role === 'admin' ? {} : { owner: caller.name }),
-      ...(query.status === undefined ? {} : { status: query.status }),
-      ...(before === undefined ? {} : { beforeSeq: before }),
-    });
-    return { items: rows.map(toApplication), ...(rows.length === limit ? { next_cursor: encodeCursor(rows.at(-1)!.seq) } : {}) };
-  }
-
-  async getApplication(caller: Caller, uid: string): Promise<Application> {
-    return toApplication(await this.#visibleApp(caller, uid));
-  }
-
-  async getState(caller: Caller, uid: string): Promise<ApplicationState> {
-    const app = await this.#visibleApp(caller, uid);
-    return { status: app.status, description: app.status_description, created_at: app.status_at };
-  }
-
-  async listStates(caller: Caller, uid: string): Promise<ApplicationState[]> {
-    await this.#visibleApp(caller, uid);
-    return (await this.#store.listStates(uid)).map(toState);
-  }
-
-  async getResource(caller: Caller, uid: string): Promise<Resource> {
-    const app = await this.#visibleApp(caller, uid);
-    const res = await this.#store.getResource(uid);
-    if (!res) throw new CoreError('NOT_FOUND', `application ${uid} has no resource (it is ${app.status})`);
-    return toResource(res);
-  }
-
-  async deallocate(caller: Caller, uid: string): Promise<{ status: 'DEALLOCATE' | 'DEALLOCATED' }> {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const app = await this.#visibleApp(caller, uid);
-      const by = `deallocation requested by ${caller.name}`;
-      switch (app.status) {
-        case 'NEW': {
-          const [row] = await this.#store.transition([
-            {
-              uid,
-              from: checkedFrom(['NEW'], 'DEALLOCATED'),
-              to: 'DEALLOCATED',
-              description: `${by} before any node took it`,
-              at: now(),
-              failPendingTasks: 'the application was never allocated',
-            },
-          ]);
-          if (row) return { status: 'DEALLOCATED' };
-          continue; // a node just claimed it: look again
-        }
-        case 'ELECTED':
-        case 'ALLOCATED': {
-          const local = app.node === this.#node.name;
-          const [row] = await this.#store.transition(
-            [
-              {
-                uid,
-                from: checkedFrom([app.status], 'DEALLOCATE'),
-                to: 'DEALLOCATE',
-                description: app.status === 'ELECTED' ? `${by} while allocating; the allocation will be undone` : by,
-                at: now(),
-              },
-            ],
-            local || !app.node ? [] : [{ kind: 'work', node: app.node }],
-          );
-          if (!row) continue;
-          if (local) {
-            this.#meta.remove(uid);
-            this.#lifecycle.deallocate(uid);
-          }
-          return { status: 'DEALLOCATE' };
-        }
-        case 'DEALLOCATE':
-          return { status: 'DEALLOCATE' };
-        case 'DEALLOCATED':
-          return { status: 'DEALLOCATED' };
-        case 'ERROR':
-          throw new CoreError('CONFLICT', `application ${uid} is in ERROR (${app.status_description}); there is nothing to deallocate`);
-      }
-    }
-    throw new CoreError('CONFLICT', `application ${uid} keeps changing state; try again`);
-  }
-
-  async listTasks(caller: Caller, uid: string): Promise<Task[]> {
-    await this.#visibleApp(caller, uid);
-    return (await this.#store.listTasks(uid)).map(toTask);
-  }
-
-  async createTask(caller: Caller, uid: string, body: TaskCreate): Promise<Task> {
-    const app = await this.#visibleApp(caller, uid);
-    if (body.task !== 'snapshot') throw new CoreError('INVALID', 'task: the only task is "snapshot"', { field: 'task' });
-    const when = body.when ?? 'NOW';
-    if (when !== 'NOW' && when !== 'DEALLOCATE') throw new CoreError('INVALID', 'when: "NOW" or "DEALLOCATE"', { field: 'when' });
-    const full = body.options?.full;
-    if (full !== undefined && typeof full !== 'boolean') throw new CoreError('INVALID', 'options.full: true or false', { field: 'options.full' });
-    if (when === 'NOW' && app.status !== 'ALLOCATED') {
-      throw new CoreError('CONFLICT', `a snapshot NOW needs an ALLOCATED application; ${uid} is ${app.status}`);
-    }
-    if (when === 'DEALLOCATE' && !['NEW', 'ELECTED', 'ALLOCATED'].includes(app.status)) {
-      throw new CoreError('CONFLICT', `application ${uid} is ${app.status}; a task at deallocation can no longer be added`);
-    }
-    const at = now();
-    const task = {
-      uid: randomUUID(),
-      application_uid: uid,
-      owner: app.owner,
-      task: 'snapshot' as const,
-      options: full === undefined ? {} : { full },
-      when,
-      status: 'PENDING' as const,
-      result: '',
-      created_at: at,
-      updated_at: at,
-    };
-    const local = app.node === this.#node.name;
-    await this.#store.insertTask(task, when === 'NOW' && !local && app.node ? [{ kind: 'work', node: app.node }] : []);
-    if (when === 'NOW' && local) {
-      const res = await this.#store.getResource(uid);
-      if (res) this.#lifecycle.runTaskNow(task, res);
-    }
-    return toTask(task);
-  }
-
-  async getConsole(caller: Caller, uid: string): Promise<string> {
-    await this.#visibleApp(caller, uid);
-    const res = await this.#store.getResource(uid);
-    if (!res) throw new CoreError('NOT_FOUND', `application ${uid} has no resource`);
-    if (res.node !== this.#node.name) {
-      const other = this.#nodes.find((n) => n.name === res.node);
-      throw new CoreError('UNAVAILABLE', `the resource runs on node ${res.node}; ask that node${other ? ` (${other.address})` : ''}`);
-    }
-    const inst = this.#drivers.get(res.driver);
-    if (!inst?.driver.console) throw new CoreError('NOT_FOUND', `driver ${res.driver} keeps no console output`);
-    return inst.driver.console(res.hwaddr);
-  }
-
-  async listResources(caller: Caller, page: PageRequest): Promise<PageOf<Resource>> {
-    const limit = pageLimit(page.limit);
-    const after = decodeCursor(page.cursor, isString);
-    const rows = await this.#store.listResources({
-      limit,
-      ...(caller.role === 'admin' ? {} : { owner: caller.name }),
-      ...(after === undefined ? {} : { after }),
-    });
-    return {
-      items: rows.map(toResource),
-      ...(rows.length === limit ? { next_cursor: encodeCursor(rows.at(-1)!.application_uid) } : {}),
-    };
+  listResources(caller: Caller, page: PageRequest): Promise<PageOf<Resource>> {
+    return this.#apps.listResources(caller, page);
   }
 
   // ── nodes ───────────────────────────────────────────────────────────────
@@ -767,7 +480,7 @@ export class Core implements CoreService {
   }
 
   async setMaintenance(caller: Caller, on: boolean): Promise<NodeInfo> {
-    this.#requireAdmin(caller, 'change maintenance mode');
+    requireAdmin(caller, 'change maintenance mode');
     if (typeof on !== 'boolean') throw new CoreError('INVALID', 'enabled: true or false', { field: 'enabled' });
     if (!this.#started) await this.#store.upsertNode(this.#nodeRow());
     await this.#store.setMaintenance(this.#node.name, on);
