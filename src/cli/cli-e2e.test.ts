@@ -38,11 +38,17 @@ interface Served {
   stop(): Promise<number | null>;
 }
 
-/** `shoal serve` in `cwd` (data in ./shoal-data), waiting until it says how to log in. */
-async function serve(cwd: string, tls: boolean, extra: string[] = []): Promise<Served> {
+/**
+ * `shoal serve` in `cwd` (data in ./shoal-data), waiting until it says how to log in. Only the
+ * test driver runs (a config file says so): these tests are about the CLI, and must not touch
+ * the Docker daemon or QEMU that other tests use at the same time.
+ */
+async function serve(cwd: string, tls: boolean): Promise<Served> {
   const apiPort = await freePort();
   const metaPort = await freePort();
-  const args = [BIN, 'serve', '--api', `127.0.0.1:${apiPort}`, '--meta', `127.0.0.1:${metaPort}`, ...(tls ? [] : ['--no-tls']), ...extra];
+  const config = join(cwd, 'test-node.yml');
+  await writeFile(config, 'drivers:\n  test: {}\n');
+  const args = [BIN, 'serve', '-c', config, '--api', `127.0.0.1:${apiPort}`, '--meta', `127.0.0.1:${metaPort}`, ...(tls ? [] : ['--no-tls'])];
   const proc = spawn(process.execPath, args, { cwd, env: { ...process.env, SHOAL_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -287,7 +293,10 @@ for (const tls of [false, true]) {
       );
       assert.equal(nodes.items.length, 1);
       assert.equal(nodes.items[0]!.alive, true);
-      assert.ok(nodes.items[0]!.drivers.some((d) => d.instance === 'test' && d.enabled));
+      assert.deepEqual(
+        nodes.items[0]!.drivers.filter((d) => d.enabled).map((d) => d.instance),
+        ['test'],
+      );
       const table = await shoal(['node', 'show']);
       assert.equal(table.code, 0, table.stderr);
       assert.match(table.stdout, /\nINSTANCE\s+DRIVER\s+ENABLED\s+HEALTH/);

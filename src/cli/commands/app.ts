@@ -83,7 +83,10 @@ export function registerApp(program: Command, io: CliIo): void {
       if (!flags.wait) {
         const created = await client.createApplication(body);
         if (flags.quiet && !globals(cmd).json) io.out(`${created.uid}\n`);
-        else emit(io, cmd, { json: created, human: () => `application ${created.uid} created: ${created.state.status}\n` });
+        else {
+          const why = created.state.description !== '' ? ` (${created.state.description})` : '';
+          emit(io, cmd, { json: created, human: () => `application ${created.uid} created: ${created.state.status}${why}\n` });
+        }
         return;
       }
       const progress = new ProgressLine(io, labelRef);
