@@ -138,4 +138,11 @@ describe('core users and ownership', () => {
     await core.deallocate(ALICE, app.uid);
     await waitStatus(core, app.uid, 'DEALLOCATED');
   });
+
+  test('a node that stopped is shown as not alive at once', async () => {
+    const other = await h.node({ name: 'leaving' });
+    assert.equal((await n.core.listNodes(ADMIN)).find((x) => x.name === 'leaving')?.alive, true);
+    await other.close();
+    assert.equal((await n.core.listNodes(ADMIN)).find((x) => x.name === 'leaving')?.alive, false);
+  });
 });

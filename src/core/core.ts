@@ -228,6 +228,10 @@ export class Core implements CoreService {
     this.#offSignal?.();
     this.#feed.close();
     await this.#lifecycle.stop();
+    if (this.#started) {
+      // a node that stopped on purpose is not alive: others see it at once, not after deadAfterMs
+      await this.#store.heartbeat(this.#node.name, new Date(0).toISOString()).catch(() => {});
+    }
     await this.#nodesRefresh?.catch(() => {});
     this.#log.info('node stopped');
   }
