@@ -4,7 +4,9 @@ import { after, before, describe, test } from 'node:test';
 import { ConflictError } from './errors.js';
 import { describeStoreUrl, openStore } from './open-store.js';
 import type { ApplicationRow, ClaimChoice, ClaimRequest, NewApplication, NodeRow, Store, StoreSignal } from './store.js';
-import { createTestDatabase, TEST_DIALECTS, type TestDatabase, type TestDialect } from './testing/index.js';
+import pg from 'pg';
+import { LISTENER_NAME } from './postgres/postgres-dialect.js';
+import { createTestDatabase, TEST_DIALECTS, TEST_PG_URL, type TestDatabase, type TestDialect } from './testing/index.js';
 
 const now = () => new Date().toISOString();
 
@@ -594,6 +596,37 @@ test('postgres: another node hears NOTIFY wake-ups', async () => {
     const ev = got.find((s) => s.kind === 'events');
     assert.ok(ev && ev.kind === 'events' && ev.lastId === event.id);
   } finally {
+    await a.close();
+    await b.close();
+    await tdb.drop();
+  }
+});
+
+test('postgres: a lost LISTEN connection comes back, says "resync", and hears wake-ups again', async () => {
+  const tdb = await createTestDatabase('postgres');
+  const a = await openStore(tdb.url);
+  const b = await openStore(tdb.url);
+  const admin = new pg.Client({ connectionString: TEST_PG_URL });
+  await admin.connect();
+  try {
+    const got: StoreSignal[] = [];
+    b.onSignal((s) => got.push(s));
+    const schema = new URL(tdb.url).searchParams.get('schema')!;
+    // kill b's listener (both stores listen on this schema's channel; kill them all, then watch b)
+    const killed = await admin.query(
+      `select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1 and query = $2`,
+      [LISTENER_NAME, `LISTEN shoal_${schema}`],
+    );
+    assert.ok(killed.rowCount! >= 2, 'the listeners were found');
+    const deadline = Date.now() + 20_000;
+    while (!got.some((s) => s.kind === 'resync') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(got.some((s) => s.kind === 'resync'), 'resync after reconnecting');
+    const label = await makeLabel(a, 'relisten');
+    const { event } = await a.insertApplication(newApp(label.uid), 'new');
+    while (!got.some((s) => s.kind === 'events' && s.lastId === event.id) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(got.some((s) => s.kind === 'events' && s.lastId === event.id), 'hears the other node again');
+  } finally {
+    await admin.end();
     await a.close();
     await b.close();
     await tdb.drop();

@@ -8,6 +8,8 @@ import { POSTGRES_CAPABILITIES } from './postgres-capabilities.js';
 const INT8_OID = 20;
 const NUMERIC_OID = 1700;
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+/** application_name of the LISTEN connection (visible in pg_stat_activity) */
+export const LISTENER_NAME = 'shoal-listener';
 
 /** int8 and numeric as JS numbers (ids, sums and counters stay far below 2^53). */
 const types = {
@@ -59,7 +61,7 @@ export async function openPostgresDialect(connectionString: string, options: Pos
   const onError = (err: Error) => options.onError?.(err);
 
   async function listenOnce(onPayload: (payload: string) => void): Promise<pg.Client> {
-    const client = new pg.Client(clientConfig);
+    const client = new pg.Client({ ...clientConfig, application_name: LISTENER_NAME });
     client.on('error', () => {}); // reported through watch()
     client.on('notification', (msg) => {
       if (msg.channel === channel && msg.payload !== undefined) onPayload(msg.payload);
