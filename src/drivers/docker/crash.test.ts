@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { bridgeName } from './firewall.js';
 import { listMounts } from './mounts.js';
+import { runCommand } from './run-command.js';
 import { LABELS } from './names.js';
 import { traces } from './test-helpers/harness.js';
 import { createSuite, type Suite } from './test-helpers/suite.js';
@@ -70,6 +72,17 @@ describe('docker driver: crash mid-allocation', { timeout: 900_000 }, () => {
     } finally {
       await fresh.close();
     }
+  });
+
+  it('rules and a bridge that an interrupted network create left behind are removed by the next clean-up', T, async () => {
+    const bridge = bridgeName(s.h.networks.hostonly);
+    // what Docker leaves when a network create is cut off: its isolation rules and maybe the bridge
+    await runCommand('iptables', ['-w', '30', '-A', 'DOCKER-ISOLATION-STAGE-1', '!', '-s', '10.255.255.0/24', '-o', bridge, '-j', 'DROP']);
+    await runCommand('ip', ['link', 'add', bridge, 'type', 'bridge']);
+    const left = await traces(s.h);
+    assert.ok(left.some((t) => t.startsWith('rule ')) && left.includes(`bridge ${bridge}`), JSON.stringify(left));
+    await s.driver.deallocate('02:00:00:00:00:01');
+    assert.deepEqual(await traces(s.h), []);
   });
 
   it('killed once its container existed: a fresh driver lists it and deallocate removes container, network, rules, mount, loop, files', T, async () => {

@@ -104,6 +104,27 @@ export class Firewall {
     this.#log.debug({ network: r.network }, 'host-only firewall rules removed');
   }
 
+  /**
+   * Delete rules in any chain (Docker's included) that name one of these bridges as in/out
+   * interface. Used only for bridges whose network no longer exists: Docker leaves its isolation
+   * rules behind when a network create is interrupted (e.g. the node was killed mid-request).
+   */
+  async removeStale(bridges: string[]): Promise<number> {
+    let removed = 0;
+    for (const tool of TOOLS) {
+      const { stdout } = await runCommand(tool, ['-w', '30', '-S'], { timeoutMs: 60_000 });
+      for (const line of stdout.split('\n')) {
+        if (!line.startsWith('-A ') || line.includes('"')) continue;
+        const words = line.split(' ');
+        const stale = words.some((w, i) => (w === '-i' || w === '-o') && bridges.includes(words[i + 1] ?? ''));
+        if (!stale) continue;
+        if (await this.#try(tool, ['-D', ...words.slice(1)])) removed++;
+      }
+    }
+    if (removed > 0) this.#log.warn({ bridges, removed }, 'removed stale rules of vanished networks');
+    return removed;
+  }
+
   /** Every rule line (iptables -S and ip6tables -S) that mentions this network's chains or bridge. */
   static async listRules(r: { network: string; bridge: string }): Promise<string[]> {
     const c = chainNames(r.network);

@@ -1,3 +1,4 @@
+import { access } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import { DriverError, type DriverContext } from '../../contract/index.js';
 import type { DockerConfig } from './config.js';
@@ -6,6 +7,16 @@ import { backendError, isConflict, isNotFound } from './engine.js';
 import { bridgeName, Firewall } from './firewall.js';
 import { Mutex } from './mutex.js';
 import { LABELS } from './names.js';
+import { runCommand } from './run-command.js';
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** A network a container is attached to, ready for use (rules and Meta API listener in place). */
 export interface NetInfo {
@@ -132,6 +143,7 @@ export class NetworkManager {
   /** Remove networks (with their rules and listeners) that no container and no allocation uses. */
   async collect(): Promise<void> {
     await this.#lock.run(async () => {
+      const vanished: string[] = [];
       for (const kind of ['hostonly', 'nat'] as const) {
         if ((this.#users.get(kind) ?? 0) > 0) continue;
         const name = this.nameOf(kind);
@@ -153,8 +165,21 @@ export class NetworkManager {
           try {
             await this.#docker.getNetwork(name).remove();
             this.#ctx.log.info({ network: name }, 'network removed');
+            // Docker 20.10 can leave its isolation rules behind under concurrent network changes
+            vanished.push(info.bridge);
           } catch (err) {
             if (!isNotFound(err)) this.#ctx.log.warn({ network: name, err: String(err) }, 'network not removed (still in use?)');
+          }
+        } else {
+          vanished.push(bridgeName(name));
+        }
+      }
+      // what an interrupted network create or remove may have left: Docker's rules and the bridge itself
+      if (vanished.length > 0) {
+        await this.#firewall.removeStale(vanished);
+        for (const bridge of vanished) {
+          if (await exists(`/sys/class/net/${bridge}`)) {
+            await runCommand('ip', ['link', 'delete', bridge]).catch((err: unknown) => this.#ctx.log.warn({ bridge, err: String(err) }, 'cannot delete a stale bridge'));
           }
         }
       }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -94,6 +94,9 @@ export async function traces(h: Harness): Promise<string[]> {
   for (const name of Object.values(h.networks)) {
     for (const rule of await Firewall.listRules({ network: name, bridge: bridgeName(name) })) out.push(`rule ${rule}`);
   }
+  for (const name of Object.values(h.networks)) {
+    if (existsSync(`/sys/class/net/${bridgeName(name)}`)) out.push(`bridge ${bridgeName(name)}`);
+  }
   for (const m of await listMounts()) if (m.mountPoint.startsWith(h.dataDir)) out.push(`mount ${m.mountPoint}`);
   const { stdout } = await runCommand('losetup', ['-l', '-n', '-O', 'NAME,BACK-FILE']);
   for (const line of stdout.split('\n')) if (line.includes(h.dataDir)) out.push(`loop ${line.trim()}`);
@@ -117,6 +120,7 @@ export async function destroyHarness(h: Harness, images: string[] = []): Promise
   for (const name of Object.values(h.networks)) {
     await h.docker.getNetwork(name).remove().catch(() => undefined);
     await new Firewall(h.log).remove({ network: name, bridge: bridgeName(name) }).catch(() => undefined);
+    await new Firewall(h.log).removeStale([bridgeName(name)]).catch(() => undefined);
   }
   const mounts = (await listMounts().catch(() => [])).filter((m) => m.mountPoint.startsWith(h.dataDir));
   for (const m of mounts.sort((a, b) => b.mountPoint.length - a.mountPoint.length)) await unmount(m.mountPoint).catch(() => undefined);
