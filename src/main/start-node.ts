@@ -78,7 +78,7 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
       await Promise.all(drivers.map((d) => d.driver.close?.().catch(() => undefined)));
     });
     for (const d of drivers) {
-      log.info({ driver: d.instance, enabled: d.enabled, health: d.fingerprint.health, why: d.fingerprint.description }, 'driver');
+      log.info({ driver: d.instance, health: d.fingerprint.health, why: d.fingerprint.description }, d.enabled ? 'driver enabled' : 'driver disabled');
     }
 
     const metrics = new Registry();
