@@ -138,3 +138,24 @@ test('event feed: a subscriber far behind a small ring still gets every event ex
     await db.drop();
   }
 });
+
+test('subscribe without a resume id is live at once: an application created right after is seen from NEW', async () => {
+  const h = await Harness.create('sqlite');
+  try {
+    const n = await h.node({ cpu: 10, ram: 10, driverConfig: { cpu: 10, ram: 10 } });
+    const { core } = n;
+    await core.createLabel(ALICE, testLabel('live'));
+    const seen: StateEvent[] = [];
+    const off = core.subscribe(ALICE, undefined, (e) => seen.push(e));
+    // no await between subscribing and creating: the classic "open stream, then create" client
+    const app = await core.createApplication(ALICE, { label: 'live' });
+    await waitFor('allocated seen', () => seen.some((e) => e.application_uid === app.uid && e.status === 'ALLOCATED'));
+    off();
+    assert.deepEqual(
+      seen.filter((e) => e.application_uid === app.uid).map((e) => e.status),
+      ['NEW', 'ELECTED', 'ALLOCATED'],
+    );
+  } finally {
+    await h.close();
+  }
+});

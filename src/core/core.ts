@@ -184,6 +184,7 @@ export class Core implements CoreService {
     this.#maintenance = existing?.maintenance ?? false;
     await this.#store.upsertNode(this.#nodeRow(), [{ kind: 'nodes' }]);
     this.#offSignal = this.#store.onSignal((s) => this.#onSignal(s));
+    await this.#feed.pin();
     const r = await this.#lifecycle.reconcile();
     this.#log.info(r, 'reconciled resources with the drivers');
     await this.#refreshNodes();

@@ -48,6 +48,7 @@ export class EventFeed {
   #ring: StateRow[] = [];
   #ringBase = 0;
   readonly #subs = new Set<Subscriber>();
+  #pinned = false;
   #activating: Promise<void> | null = null;
   #tailing = false;
   #tailAgain = false;
@@ -78,20 +79,36 @@ export class EventFeed {
     if (this.#lastId !== null) this.#tail();
   }
 
+  /**
+   * Keeps the feed following the state log even with no subscriber, so that a subscription
+   * without a resume id is live at once: it gets every event committed after subscribe() returns.
+   */
+  async pin(): Promise<void> {
+    this.#pinned = true;
+    await this.#activate();
+  }
+
   subscribe(caller: Caller, afterId: number | undefined, onEvent: (event: StateEvent) => void): () => void {
     const sub: Subscriber = { caller, cursor: afterId ?? 0, live: false, closed: false, onEvent };
     this.#subs.add(sub);
-    this.#join(sub, afterId).catch((err: Error) => {
-      this.#log.error({ err: err.message }, 'event replay failed');
-    });
+    if (afterId === undefined && this.#lastId !== null) {
+      // live from now: synchronous, so nothing committed after this call is missed
+      sub.cursor = this.#lastId;
+      sub.live = true;
+    } else {
+      this.#join(sub, afterId).catch((err: Error) => {
+        this.#log.error({ err: err.message }, 'event replay failed');
+      });
+    }
     return () => {
       sub.closed = true;
       this.#subs.delete(sub);
-      if (this.#subs.size === 0) this.#deactivate();
+      if (this.#subs.size === 0 && !this.#pinned) this.#deactivate();
     };
   }
 
   close(): void {
+    this.#pinned = false;
     for (const s of this.#subs) s.closed = true;
     this.#subs.clear();
     this.#deactivate();
@@ -109,7 +126,7 @@ export class EventFeed {
     if (!this.#activating) {
       this.#activating = (async () => {
         const max = await this.#store.maxEventId();
-        if (this.#lastId === null && this.#subs.size > 0) {
+        if (this.#lastId === null && (this.#subs.size > 0 || this.#pinned)) {
           this.#lastId = max;
           this.#ringBase = max;
           this.#ring = [];
