@@ -7,6 +7,7 @@ const MODULES: Record<string, () => Promise<BenchModule>> = {
   core: () => import('./core-bench.js'),
   docker: () => import('./docker-bench.js'),
   qemu: () => import('./qemu-bench.js'),
+  api: () => import('./drivers-api-bench.js'),
 };
 
 const only = process.env.BENCH?.split(',').map((s) => s.trim()).filter(Boolean);

@@ -33,6 +33,8 @@ describe('node restart, lifetimes and retries', { timeout: 180_000 }, () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'shoal-restart-'));
     cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
     let { node, client } = await start(dataDir);
+    // one node per data dir: a second one is refused, saying why, and the first keeps working
+    await assert.rejects(startNodeProcess({ dataDir, config: CONFIG }), /in use by another shoal serve/);
     await client.createLabel({ name: 'quick', definitions: [{ driver: 'test', options: {}, requirements: { cpu: 1, ram: 1 } }] });
     await client.createLabel({ name: 'slow', definitions: [{ driver: 'test', options: { delay_allocate: 4000 }, requirements: { cpu: 1, ram: 1 } }] });
     const kept = await client.createApplication({ label: 'quick' });

@@ -7,6 +7,8 @@ import type { StateEvent } from '../../src/model/index.js';
 
 export interface Session {
   request<T>(method: string, path: string, body?: unknown): Promise<T>;
+  /** GET a text answer (e.g. a console) */
+  text(path: string): Promise<string>;
   /** resolves with the event when `uid` reaches `status` (or rejects after timeoutMs) */
   waitFor(uid: string, status: string, timeoutMs?: number): Promise<StateEvent>;
   onEvent(fn: (e: StateEvent) => void): void;
@@ -20,7 +22,7 @@ export async function openSession(apiUrl: string, token: string, ca: string | un
   const doRequest = tls ? httpsRequest : httpRequest;
   const headers = { authorization: `Bearer ${token}` };
 
-  function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  function request<T>(method: string, path: string, body?: unknown, raw = false): Promise<T> {
     return new Promise((resolve, reject) => {
       const data = body === undefined ? undefined : JSON.stringify(body);
       const req = doRequest(
@@ -32,7 +34,7 @@ export async function openSession(apiUrl: string, token: string, ca: string | un
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString();
             if ((res.statusCode ?? 500) >= 300) reject(new Error(`${method} ${path} → ${res.statusCode}: ${text}`));
-            else resolve((text ? JSON.parse(text) : undefined) as T);
+            else resolve((raw ? text : text ? JSON.parse(text) : undefined) as T);
           });
         },
       );
@@ -73,7 +75,8 @@ export async function openSession(apiUrl: string, token: string, ca: string | un
   stream.on('data', (c: Buffer) => parser.feed(c));
 
   return {
-    request,
+    request: (method, path, body) => request(method, path, body),
+    text: (path) => request<string>('GET', path, undefined, true),
     waitFor(uid, status, timeoutMs = 30000) {
       const hit = seen.get(uid)?.get(status);
       if (hit) return Promise.resolve(hit);

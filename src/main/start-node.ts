@@ -8,6 +8,7 @@ import { DriversList } from '../drivers/registry.js';
 import { openStore } from '../store/index.js';
 import { loadConfig, type NodeConfig, type ServeOptions } from './config.js';
 import { prepareDrivers } from './driver-instances.js';
+import { lockDataDir } from './data-dir-lock.js';
 import { createLogger } from './logger.js';
 
 export interface RunningNode {
@@ -40,7 +41,8 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
   };
 
   try {
-    const store = await openStore(config.db);
+    cleanups.push(await lockDataDir(config.dataDir));
+    const store = await openStore(config.db, { onError: (err) => log.warn({ err: err.message }, 'database connection error') });
     cleanups.push(() => store.close());
 
     // Drivers get a MetaAccess before the core exists; it answers through the core once started.
