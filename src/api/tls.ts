@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import forge from 'node-forge';
+import type forgeModule from 'node-forge';
 
 export interface TlsMaterial {
   /** PEM private key of the node certificate */
@@ -174,7 +174,13 @@ function serialNumber(): string {
   return b.toString('hex');
 }
 
+/** node-forge is loaded only when a certificate has to be made (first start, renewal). */
+async function loadForge(): Promise<typeof forgeModule> {
+  return (await import('node-forge')).default;
+}
+
 async function makeCa(): Promise<{ cert: string; key: string }> {
+  const forge = await loadForge();
   const keys = await rsaKeyPair();
   const cert = forge.pki.createCertificate();
   cert.publicKey = forge.pki.publicKeyFromPem(keys.publicPem);
@@ -199,6 +205,7 @@ async function makeCa(): Promise<{ cert: string; key: string }> {
 }
 
 async function makeNodeCert(caCertPem: string, caKeyPem: string, names: SanNames): Promise<{ cert: string; key: string }> {
+  const forge = await loadForge();
   const keys = await rsaKeyPair();
   const ca = forge.pki.certificateFromPem(caCertPem);
   const caKey = forge.pki.privateKeyFromPem(caKeyPem);

@@ -1,5 +1,6 @@
 import http from 'node:http';
-import Docker from 'dockerode';
+import { createRequire } from 'node:module';
+import type Docker from 'dockerode';
 import { DriverError } from '../../contract/index.js';
 
 /** dockerode errors carry the HTTP status of the Engine API answer. */
@@ -50,9 +51,15 @@ export function readProgress(docker: Docker, stream: NodeJS.ReadableStream): Pro
   });
 }
 
-/** A client for the Engine API on a unix socket. */
+const requireCjs = createRequire(import.meta.url);
+
+/**
+ * A client for the Engine API on a unix socket. dockerode (~25 MB of modules) is loaded on first
+ * use, so a node that does not run the docker driver never pays for it.
+ */
 export function connectEngine(socket: string): Docker {
-  return new Docker({ socketPath: socket });
+  const DockerClient = requireCjs('dockerode') as typeof Docker;
+  return new DockerClient({ socketPath: socket });
 }
 
 /** Resolve within `ms` or reject with a BACKEND error saying the daemon does not answer. */
