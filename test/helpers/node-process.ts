@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -65,6 +65,7 @@ async function waitHealthy(url: string, ca: string | undefined, proc: ChildProce
 /** Starts a real `shoal serve` process on free loopback ports in a temp data dir. */
 export async function startNodeProcess(opts: NodeProcessOptions = {}): Promise<NodeProcess> {
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'shoal-node-')));
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const apiPort = opts.apiPort ?? (await freePort());
   const metaPort = opts.metaPort ?? (await freePort());
   const tls = opts.tls ?? false;
