@@ -97,7 +97,8 @@ export async function startNodeProcess(opts: NodeProcessOptions = {}): Promise<N
       }
     }
     await waitHealthy(apiUrl, ca, proc, output, 30000);
-    const token = (await readFile(join(dataDir, 'admin.token'), 'utf8')).trim();
+    // absent when the admin already existed in a shared database (a second node of a cluster)
+    const token = (await readFile(join(dataDir, 'admin.token'), 'utf8').catch(() => '')).trim();
     return {
       proc,
       dataDir,
