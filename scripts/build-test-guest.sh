@@ -49,6 +49,14 @@ if [ -z "$DEB" ]; then
   echo "build-test-guest: downloading $PKG"
   (cd "$OUT" && apt-get download -qq "$PKG" 2>&1 | grep -v 'unsandboxed' || true)
   DEB=$(ls "$OUT"/linux-image-*-cloud-amd64_*.deb 2>/dev/null | sort -V | tail -1 || true)
+  if [ -z "$DEB" ]; then
+    # stale package lists name a version the mirror no longer has: refresh once and retry
+    apt-get update -qq >/dev/null 2>&1 || true
+    PKG=$(pick_kernel_pkg)
+    echo "build-test-guest: downloading $PKG (after apt-get update)"
+    (cd "$OUT" && apt-get download -qq "$PKG" 2>&1 | grep -v 'unsandboxed' || true)
+    DEB=$(ls "$OUT"/linux-image-*-cloud-amd64_*.deb 2>/dev/null | sort -V | tail -1 || true)
+  fi
   [ -n "$DEB" ] || { echo "build-test-guest: apt-get download $PKG produced no .deb" >&2; exit 1; }
 fi
 
