@@ -1,3 +1,4 @@
+import { parseConfigDocument } from '../shared/index.js';
 import { isAbsolute, join } from 'node:path';
 import { invalidConfig } from '../../contract/index.js';
 import { slug } from './names.js';
@@ -71,19 +72,7 @@ function int(doc: Record<string, unknown>, key: string, min: number, max: number
 
 /** Parse the JSON config ("" or "{}" = all defaults); throws DriverError INVALID_CONFIG naming the field. */
 export function parseDockerConfig(json: string, dataDir: string, instance: string): DockerConfig {
-  let raw: unknown = {};
-  if (json.trim() !== '') {
-    try {
-      raw = JSON.parse(json);
-    } catch (err) {
-      throw invalidConfig('config', `is not valid JSON (${(err as Error).message})`);
-    }
-  }
-  if (raw === null) raw = {};
-  if (!isRecord(raw)) throw invalidConfig('config', 'must be a JSON object');
-  for (const k of Object.keys(raw)) {
-    if (!(CONFIG_KEYS as readonly string[]).includes(k)) throw invalidConfig(k, `unknown field (known: ${CONFIG_KEYS.join(', ')})`);
-  }
+  const raw = parseConfigDocument(json, CONFIG_KEYS);
   const base = `shoal-${slug(instance).replace(/^-+/, '')}`;
   let networks = { hostonly: `${base}-hostonly`, nat: `${base}-nat` };
   if (raw.networks !== undefined && raw.networks !== null) {

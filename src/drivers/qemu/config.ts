@@ -3,6 +3,7 @@
  * network mode, boot concurrency and capacity. Every key is optional; unknown keys are refused
  * naming the key. See docs/drivers/qemu.md.
  */
+import { parseConfigDocument } from '../shared/index.js';
 import { cpus, totalmem } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { invalidConfig } from '../../contract/index.js';
@@ -96,19 +97,7 @@ const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 
 /** Parse the config document; `dataDir` is the instance's data directory from the node. */
 export function parseConfig(json: string, dataDir: string): QemuConfig {
-  let raw: unknown = {};
-  if (json.trim() !== '') {
-    try {
-      raw = JSON.parse(json);
-    } catch (err) {
-      throw invalidConfig('config', `is not valid JSON (${(err as Error).message})`);
-    }
-  }
-  if (raw === null) raw = {};
-  if (!isRecord(raw)) throw invalidConfig('config', 'must be a JSON object');
-  for (const k of Object.keys(raw)) {
-    if (!(CONFIG_KEYS as readonly string[]).includes(k)) throw invalidConfig(k, `unknown key (known: ${CONFIG_KEYS.join(', ')})`);
-  }
+  const raw = parseConfigDocument(json, CONFIG_KEYS);
   const data = absPath(raw, 'data_dir', dataDir);
   const accel = str(raw, 'accel', 'auto');
   if (!(ACCELS as readonly string[]).includes(accel)) throw invalidConfig('accel', `must be one of ${ACCELS.join(', ')}, got "${accel}"`);

@@ -8,3 +8,4 @@ export {
   type FetchOptions,
   type Compression,
 } from './image-cache.js';
+export { parseConfigDocument, isRecord } from './config-document.js';

@@ -1,3 +1,4 @@
+import { parseConfigDocument } from '../shared/index.js';
 import { DriverError, invalidConfig } from '../../contract/index.js';
 
 /** The calls whose failure and delay can be injected. */
@@ -52,17 +53,7 @@ export function isInjectionKey(key: string): key is InjectionKey {
 
 /** Parses the node-side config (prepare); "" means all defaults. Throws DriverError INVALID_CONFIG naming the key. */
 export function parseConfig(config: string): TestDriverConfig {
-  let raw: unknown = {};
-  if (config.trim() !== '') {
-    try {
-      raw = JSON.parse(config);
-    } catch (err) {
-      throw invalidConfig('config', `is not valid JSON (${(err as Error).message})`);
-    }
-  }
-  if (raw === null) raw = {};
-  if (typeof raw !== 'object' || Array.isArray(raw)) throw invalidConfig('config', 'must be a JSON object');
-  const doc = raw as Record<string, unknown>;
+  const doc = parseConfigDocument(config);
   const out: TestDriverConfig = { ...CAPACITY_DEFAULTS, ...NO_INJECTION };
   for (const [key, value] of Object.entries(doc)) {
     if (key === 'cpu' || key === 'ram') {
