@@ -6,7 +6,7 @@ import { mkdtemp, readdir, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ShoalClient } from '../src/client/index.js';
+import { ShoalApiError, ShoalClient } from '../src/client/index.js';
 import { startNodeProcess, type NodeProcess } from './helpers/node-process.js';
 import { waitForState } from './helpers/wait.js';
 
@@ -110,5 +110,24 @@ describe('node restart, lifetimes and retries', { timeout: 180_000 }, () => {
     await waitForState(client, fb.uid, ['DEALLOCATED']);
     assert.deepEqual(await resourceFiles(dataDir), []);
     await node.stop();
+  });
+
+  it('with shutdown_wait, SIGTERM takes no new work but keeps serving until the resources have ended', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'shoal-drain-'));
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    const node = await startNodeProcess({ dataDir, config: { ...CONFIG, shutdown_wait: '60s' } });
+    cleanups.push(() => node.kill());
+    const client = new ShoalClient({ url: node.apiUrl, token: node.token });
+    await client.createLabel({ name: 'held', definitions: [{ driver: 'test', options: {}, requirements: { cpu: 1, ram: 1 } }] });
+    const app = await client.createApplication({ label: 'held' });
+    await waitForState(client, app.uid, ['ALLOCATED']);
+    const exited = node.stop();
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(node.proc.exitCode, null, 'still running while a resource is held');
+    await assert.rejects(client.createApplication({ label: 'held' }), (e: unknown) => e instanceof ShoalApiError && e.status === 503);
+    assert.equal((await client.getState(app.uid)).status, 'ALLOCATED');
+    await client.deallocate(app.uid);
+    assert.equal(await exited, 0, node.output());
+    assert.deepEqual(await resourceFiles(dataDir), []);
   });
 });

@@ -37,6 +37,8 @@ export interface NodeConfig {
   lifetime?: string;
   /** driver instance → its config; undefined = auto-detect every built-in driver */
   drivers?: Record<string, Record<string, unknown> | false>;
+  /** on SIGTERM/SIGINT, wait up to this long for the node's resources to end (0 = don't wait; they are reconciled at the next start) */
+  shutdownWait?: string;
   /** largest request body, bytes */
   bodyLimit: number;
   logLevel: string;
@@ -76,7 +78,7 @@ function num(raw: Record<string, unknown>, key: string, field: string, min: numb
   return v;
 }
 
-const KNOWN_KEYS = new Set(['name', 'data_dir', 'db', 'api', 'meta', 'tls', 'capacity', 'tags', 'lifetime', 'drivers', 'body_limit', 'log_level']);
+const KNOWN_KEYS = new Set(['name', 'data_dir', 'db', 'api', 'meta', 'tls', 'capacity', 'tags', 'lifetime', 'drivers', 'body_limit', 'log_level', 'shutdown_wait']);
 
 /** Reads the YAML/JSON config file (if any), applies defaults, then the flags. */
 export async function loadConfig(opts: ServeOptions, env: NodeJS.ProcessEnv = process.env): Promise<NodeConfig> {
@@ -143,6 +145,10 @@ export async function loadConfig(opts: ServeOptions, env: NodeJS.ProcessEnv = pr
   if (lifetime !== undefined && !/^[0-9]+(ms|s|m|h|d)?$/.test(lifetime)) {
     throw new ConfigError('lifetime', `must be a duration like 90s, 30m, 2h, 1d; got "${lifetime}"`);
   }
+  const shutdownWait = str(raw, 'shutdown_wait');
+  if (shutdownWait !== undefined && !/^[0-9]+(ms|s|m|h|d)?$/.test(shutdownWait)) {
+    throw new ConfigError('shutdown_wait', `must be a duration like 30s, 10m; got "${shutdownWait}"`);
+  }
   const name = opts.name ?? str(raw, 'name') ?? hostname();
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name)) throw new ConfigError('name', `"${name}" must be letters, digits, ".", "_" or "-"`);
 
@@ -156,6 +162,7 @@ export async function loadConfig(opts: ServeOptions, env: NodeJS.ProcessEnv = pr
     capacity,
     tags,
     ...(lifetime ? { lifetime } : {}),
+    ...(shutdownWait ? { shutdownWait } : {}),
     ...(drivers ? { drivers } : {}),
     bodyLimit: num(raw, 'body_limit', 'body_limit', 1024) ?? 1024 * 1024,
     logLevel: env.SHOAL_LOG_LEVEL ?? str(raw, 'log_level') ?? 'info',

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { MetaAccess } from '../contract/index.js';
 import { buildApi, createMetaHandler, createMetaServer, ensureTls } from '../api/index.js';
-import { Core, type CoreService } from '../core/index.js';
+import { Core, parseDuration, type CoreService } from '../core/index.js';
 import { DriversList } from '../drivers/registry.js';
 import { openStore } from '../store/index.js';
 import { loadConfig, type NodeConfig, type ServeOptions } from './config.js';
@@ -110,6 +110,8 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
     });
     const running = core;
     cleanups.push(() => running.stop());
+    const waitMs =
+      config.shutdownWait && !/^0+(ms|s|m|h|d)?$/.test(config.shutdownWait) ? parseDuration(config.shutdownWait, 'shutdown_wait') : 0;
 
     const adminTokenPath = join(config.dataDir, 'admin.token');
     const adminToken = await core.bootstrapAdmin();
@@ -149,7 +151,12 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
       metaAddress: metaServer.address,
       adminTokenPath,
       caPath: tls?.caPath,
-      stop: closeAll,
+      // graceful: no new work; with shutdown_wait the API stays up (deallocations, events) until
+      // this node's resources have ended or the wait is over; then everything closes
+      stop: async () => {
+        await running.stop(waitMs > 0 ? { wait: true, timeoutMs: waitMs } : {});
+        await closeAll();
+      },
     };
   } catch (err) {
     await closeAll();
