@@ -1,3 +1,5 @@
+import type { ApplicationRow } from './store.js';
+
 /**
  * Table shapes as Kysely sees them. Dialect-neutral column types: TEXT for strings, times (ISO 8601)
  * and JSON documents; INTEGER 0/1 for booleans; BIGINT ids (parsed to numbers on PostgreSQL).
@@ -28,26 +30,11 @@ export interface LabelsTable {
   deleted_at: string | null;
 }
 
-export interface ApplicationsTable {
-  uid: string;
-  seq: number;
-  label_uid: string;
-  owner: string;
+/** The applications table: the store's ApplicationRow with metadata as JSON text and status as text. */
+export type ApplicationsTable = Omit<ApplicationRow, 'metadata' | 'status'> & {
   metadata: string;
-  lifetime: string | null;
-  wait_timeout: string | null;
-  wait_deadline: string | null;
-  created_at: string;
   status: string;
-  status_description: string;
-  status_at: string;
-  node: string | null;
-  driver: string | null;
-  definition_index: number;
-  attempts: number;
-  cpu: number;
-  ram: number;
-}
+};
 
 export interface ApplicationStatesTable {
   id: number;
