@@ -15,6 +15,8 @@ const ROUTES: Array<[method: string, path: string, success: number, body?: true]
   ['post', '/api/v1/labels', 201, true],
   ['get', '/api/v1/labels/{uid}', 200],
   ['delete', '/api/v1/labels/{uid}', 204],
+  ['get', '/api/v1/label-names/{name}', 200],
+  ['put', '/api/v1/label-names/{name}', 200, true],
   ['get', '/api/v1/applications', 200],
   ['post', '/api/v1/applications', 201, true],
   ['get', '/api/v1/applications/{uid}', 200],

@@ -14,8 +14,13 @@ export interface AllocateResult {
 export interface AllocateContext {
   /** uid of the application the resource is for */
   application: string;
-  /** label name (reused disks are kept per label + disk name) */
+  /** label name (reused disks are kept per label owner + label name + disk name) */
   label: string;
+  /**
+   * the user who owns the label version (label names are owned: only the owner or an admin
+   * publishes them); reused disks are keyed by it. Absent = "" (drivers called without it).
+   */
+  labelOwner?: string;
   /** the node's name */
   node: string;
 }

@@ -4,6 +4,7 @@ import type {
   ApplicationState,
   Label,
   LabelCreate,
+  LabelNameOwner,
   NodeInfo,
   PageOf,
   Resource,
@@ -60,6 +61,10 @@ export interface CoreService {
   listLabels(caller: Caller, query: LabelQuery): Promise<PageOf<Label>>;
   getLabel(caller: Caller, uid: string): Promise<Label>;
   deleteLabel(caller: Caller, uid: string): Promise<void>;
+  /** who owns a label name (NOT_FOUND when it was never published) */
+  getLabelOwner(caller: Caller, name: string): Promise<LabelNameOwner>;
+  /** admin only: give a label name to another user */
+  setLabelOwner(caller: Caller, name: string, owner: string): Promise<LabelNameOwner>;
 
   createApplication(caller: Caller, body: ApplicationCreate): Promise<Application>;
   listApplications(caller: Caller, query: ApplicationQuery): Promise<PageOf<Application>>;

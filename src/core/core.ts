@@ -7,6 +7,7 @@ import type {
   DriverInstanceInfo,
   Label,
   LabelCreate,
+  LabelNameOwner,
   NodeInfo,
   PageOf,
   Resource,
@@ -419,6 +420,12 @@ export class Core implements CoreService {
   }
   deleteLabel(caller: Caller, uid: string): Promise<void> {
     return this.#labels.deleteLabel(caller, uid);
+  }
+  getLabelOwner(caller: Caller, name: string): Promise<LabelNameOwner> {
+    return this.#labels.getLabelOwner(caller, name);
+  }
+  setLabelOwner(caller: Caller, name: string, owner: string): Promise<LabelNameOwner> {
+    return this.#labels.setLabelOwner(caller, name, owner);
   }
 
   createApplication(caller: Caller, body: ApplicationCreate): Promise<Application> {

@@ -17,6 +17,7 @@ export function toLabel(l: LabelRow): Label {
     ...(l.lifetime ? { lifetime: l.lifetime } : {}),
     ...(l.wait_timeout ? { wait_timeout: l.wait_timeout } : {}),
     owner: l.owner,
+    ...(l.published_by !== l.owner ? { published_by: l.published_by } : {}),
     created_at: l.created_at,
   };
 }

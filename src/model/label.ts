@@ -43,9 +43,24 @@ export const Label = Type.Object(
     metadata: Metadata,
     lifetime: Type.Optional(Duration),
     wait_timeout: Type.Optional(Duration),
-    owner: Type.String(),
+    owner: Type.String({ description: "the name's owner when this version was published (reused disks are kept per owner + name)" }),
+    published_by: Type.Optional(Type.String({ description: 'who published this version when not its owner (an admin)' })),
     created_at: Timestamp,
   },
   { $id: 'Label' },
 );
 export type Label = Static<typeof Label>;
+
+/** Who owns a label name: the publisher of its first version, or whom an admin gave it to. */
+export const LabelNameOwner = Type.Object(
+  {
+    name: LabelName,
+    owner: Type.String(),
+    created_at: Timestamp,
+  },
+  { $id: 'LabelNameOwner' },
+);
+export type LabelNameOwner = Static<typeof LabelNameOwner>;
+
+export const LabelOwnerSet = Type.Object({ owner: Type.String({ minLength: 1, description: 'the user who owns the name from now on' }) });
+export type LabelOwnerSet = Static<typeof LabelOwnerSet>;

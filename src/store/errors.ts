@@ -4,6 +4,7 @@ export const STORE_ERROR_CODES = [
   'CONFLICT', // a unique key is taken (user name, label version)
   'UNSUPPORTED_URL', // openStore() got a URL it cannot open
   'MIGRATION', // the schema could not be brought up to date
+  'NOT_OWNER', // a label name belongs to another user
 ] as const;
 export type StoreErrorCode = (typeof STORE_ERROR_CODES)[number];
 
@@ -28,6 +29,19 @@ export class ConflictError extends StoreError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('CONFLICT', message, options);
     this.name = 'ConflictError';
+  }
+}
+
+/** A label version refused: its name belongs to another user. */
+export class LabelNameOwnedError extends StoreError {
+  readonly labelName: string;
+  readonly owner: string;
+
+  constructor(name: string, owner: string) {
+    super('NOT_OWNER', `label name "${name}" belongs to ${owner}`);
+    this.name = 'LabelNameOwnedError';
+    this.labelName = name;
+    this.owner = owner;
   }
 }
 

@@ -3,7 +3,7 @@ import { kysely } from './kysely-runtime.js';
 import type { ApplicationStatus } from '../model/index.js';
 import { claimApplications } from './claim.js';
 import type { StoreDialect } from './dialect.js';
-import { ConflictError, StoreError, isUniqueViolation } from './errors.js';
+import { ConflictError, LabelNameOwnedError, StoreError, isUniqueViolation } from './errors.js';
 import { migrationProvider } from './migrations/index.js';
 import {
   applicationFromDb,
@@ -26,6 +26,7 @@ import {
   type ApplicationRow,
   type Claimed,
   type ClaimRequest,
+  type LabelNameRow,
   type LabelRow,
   type ListPage,
   type NewApplication,
@@ -186,10 +187,21 @@ export class KyselyStore implements Store {
 
   // ── labels ──────────────────────────────────────────────────────────────
 
-  async insertLabel(label: NewLabel): Promise<LabelRow> {
+  async insertLabel(label: NewLabel, options: { asAdmin?: boolean } = {}): Promise<LabelRow> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.#tx(async (trx) => {
+          // claim the name if nobody has it; then read (and on PostgreSQL lock) its owner. A
+          // concurrent first publisher waits on the name's key and then finds it taken.
+          await trx
+            .insertInto('label_names')
+            .values({ name: label.name, owner: label.owner, created_at: label.created_at })
+            .onConflict((oc) => oc.column('name').doNothing())
+            .execute();
+          let q = trx.selectFrom('label_names').select('owner').where('name', '=', label.name);
+          if (this.capabilities.rowLocks) q = q.forUpdate();
+          const owner = (await q.executeTakeFirstOrThrow()).owner;
+          if (owner !== label.owner && !options.asAdmin) throw new LabelNameOwnedError(label.name, owner);
           const r = await trx
             .selectFrom('labels')
             .select((eb) => eb.fn.max<number>('version').as('v'))
@@ -198,13 +210,15 @@ export class KyselyStore implements Store {
           const version = Number(r?.v ?? 0) + 1;
           const row = {
             ...label,
+            owner,
             version,
             definitions: JSON.stringify(label.definitions),
             metadata: JSON.stringify(label.metadata),
             deleted_at: null,
+            published_by: owner === label.owner ? null : label.owner,
           };
           await trx.insertInto('labels').values(row).execute();
-          return { finish: () => ({ ...label, version, deleted_at: null }) };
+          return { finish: () => ({ ...label, owner, version, deleted_at: null, published_by: label.owner }) };
         });
       } catch (err) {
         // two nodes creating the same name at once: the loser takes the next version
@@ -212,6 +226,22 @@ export class KyselyStore implements Store {
         throw err;
       }
     }
+  }
+
+  async getLabelName(name: string): Promise<LabelNameRow | undefined> {
+    return this.#db.selectFrom('label_names').selectAll().where('name', '=', name).executeTakeFirst();
+  }
+
+  async setLabelNameOwner(name: string, owner: string, at: string): Promise<LabelNameRow> {
+    return this.#tx(async (trx) => {
+      await trx
+        .insertInto('label_names')
+        .values({ name, owner, created_at: at })
+        .onConflict((oc) => oc.column('name').doUpdateSet({ owner }))
+        .execute();
+      const row = await trx.selectFrom('label_names').selectAll().where('name', '=', name).executeTakeFirstOrThrow();
+      return { finish: () => row };
+    });
   }
 
   async getLabel(uid: string): Promise<LabelRow | undefined> {

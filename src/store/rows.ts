@@ -44,6 +44,7 @@ export function labelFromDb(r: LabelsTable): LabelRow {
     owner: r.owner,
     created_at: r.created_at,
     deleted_at: r.deleted_at,
+    published_by: r.published_by ?? r.owner,
   };
 }
 

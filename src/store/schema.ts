@@ -28,6 +28,15 @@ export interface LabelsTable {
   owner: string;
   created_at: string;
   deleted_at: string | null;
+  /** who published the version when not its owner (an admin); null = the owner */
+  published_by: string | null;
+}
+
+/** One row per label name ever published: its owner (names stay owned when their versions are deleted). */
+export interface LabelNamesTable {
+  name: string;
+  owner: string;
+  created_at: string;
 }
 
 /** The applications table: the store's ApplicationRow with metadata as JSON text and status as text. */
@@ -89,6 +98,7 @@ export interface Database {
   shoal_counters: CountersTable;
   users: UsersTable;
   labels: LabelsTable;
+  label_names: LabelNamesTable;
   applications: ApplicationsTable;
   application_states: ApplicationStatesTable;
   resources: ResourcesTable;

@@ -32,12 +32,23 @@ export interface LabelRow {
   metadata: Record<string, unknown>;
   lifetime: string | null;
   wait_timeout: string | null;
+  /** the name's owner when this version was published (reused disks are kept per owner + name) */
   owner: string;
   created_at: string;
   deleted_at: string | null;
+  /** who published this version: the owner, or an admin publishing for the owner */
+  published_by: string;
 }
 
-export type NewLabel = Omit<LabelRow, 'version' | 'deleted_at'>;
+/** A new label version; `owner` is the user publishing it (see Store.insertLabel). */
+export type NewLabel = Omit<LabelRow, 'version' | 'deleted_at' | 'published_by'>;
+
+/** Who owns a label name (the publisher of its first version, or whom an admin gave it to). */
+export interface LabelNameRow {
+  name: string;
+  owner: string;
+  created_at: string;
+}
 
 export interface ApplicationRow {
   uid: string;
@@ -267,8 +278,16 @@ export interface Store {
   deleteUser(name: string): Promise<boolean>;
 
   // labels
-  /** assigns the next version of `name` atomically */
-  insertLabel(label: NewLabel): Promise<LabelRow>;
+  /**
+   * Assigns the next version of `name` atomically. The name's first publisher becomes its owner;
+   * later versions only by the owner, or by an admin (`asAdmin`: the version keeps the name's owner,
+   * `published_by` records the admin). Throws LabelNameOwnedError otherwise.
+   */
+  insertLabel(label: NewLabel, options?: { asAdmin?: boolean }): Promise<LabelRow>;
+  /** the owner of a label name (also when every version is deleted) */
+  getLabelName(name: string): Promise<LabelNameRow | undefined>;
+  /** gives a name (owned or not) to `owner`; versions already published keep theirs */
+  setLabelNameOwner(name: string, owner: string, at: string): Promise<LabelNameRow>;
   getLabel(uid: string): Promise<LabelRow | undefined>;
   /** the given or the latest version, deleted ones excluded */
   findLabel(name: string, version: number | 'latest'): Promise<LabelRow | undefined>;

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Label, LabelCreate, PageOf } from '../../model/index.js';
+import type { Label, LabelCreate, LabelNameOwner, PageOf } from '../../model/index.js';
+import { LabelNameOwnedError } from '../../store/errors.js';
 import type { LabelRow, Store } from '../../store/store.js';
 import type { DriverInstance } from '../core-options.js';
 import type { Caller, LabelQuery } from '../core-service.js';
@@ -8,7 +9,7 @@ import { CoreError } from '../errors.js';
 import { toLabel } from '../mappers.js';
 import { decodeCursor, encodeCursor, isNameVersion, pageLimit } from '../pagination.js';
 import type { NodeOffer } from '../scheduler/placement.js';
-import { checkLabel, checkMetadata } from './label-validation.js';
+import { checkLabel, checkMetadata, LABEL_NAME } from './label-validation.js';
 
 const UID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const now = (): string => new Date().toISOString();
@@ -55,20 +56,51 @@ export class LabelService {
   async createLabel(caller: Caller, body: LabelCreate): Promise<Label> {
     const remote = new Set<string>();
     for (const o of this.#d.liveOffers()) if (o.node !== this.#d.node) for (const d of o.drivers.keys()) remote.add(d);
+    // refuse early (before drivers look at the definitions); the store checks again atomically
+    if (typeof body.name === 'string' && caller.role !== 'admin') {
+      const named = await this.#store.getLabelName(body.name);
+      if (named && named.owner !== caller.name) throw notOwner(body.name, named.owner, 'publish a new version of');
+    }
     const definitions = await checkLabel(body, { local: this.#d.drivers, remote });
-    const row = await this.#store.insertLabel({
-      uid: randomUUID(),
-      name: body.name,
-      definitions,
-      metadata: checkMetadata(body.metadata, 'metadata'),
-      lifetime: body.lifetime ?? null,
-      wait_timeout: body.wait_timeout ?? null,
-      owner: caller.name,
-      created_at: now(),
-    });
+    let row: LabelRow;
+    try {
+      row = await this.#store.insertLabel(
+        {
+          uid: randomUUID(),
+          name: body.name,
+          definitions,
+          metadata: checkMetadata(body.metadata, 'metadata'),
+          lifetime: body.lifetime ?? null,
+          wait_timeout: body.wait_timeout ?? null,
+          owner: caller.name,
+          created_at: now(),
+        },
+        { asAdmin: caller.role === 'admin' },
+      );
+    } catch (err) {
+      if (err instanceof LabelNameOwnedError) throw notOwner(err.labelName, err.owner, 'publish a new version of');
+      throw err;
+    }
     this.#labels.set(row.uid, { ...row, deleted_at: null });
-    this.#log.info({ label: row.name, version: row.version, by: caller.name }, 'label created');
+    this.#log.info({ label: row.name, version: row.version, owner: row.owner, by: caller.name }, 'label created');
     return toLabel(row);
+  }
+
+  /** Who owns a label name (any user may ask: GET /labels shows owners too). */
+  async getLabelOwner(_caller: Caller, name: string): Promise<LabelNameOwner> {
+    const named = LABEL_NAME.test(name) ? await this.#store.getLabelName(name) : undefined;
+    if (!named) throw new CoreError('NOT_FOUND', `label name ${name} is not owned by anyone (never published)`);
+    return { name: named.name, owner: named.owner, created_at: named.created_at };
+  }
+
+  /** Admin only: gives a label name to another user (published versions keep their owner and disks). */
+  async setLabelOwner(caller: Caller, name: string, owner: string): Promise<LabelNameOwner> {
+    if (caller.role !== 'admin') throw new CoreError('FORBIDDEN', 'only an admin may give a label name to another user');
+    if (!LABEL_NAME.test(name)) throw new CoreError('INVALID', 'name: not a label name', { field: 'name' });
+    if (!(await this.#store.getUser(owner))) throw new CoreError('INVALID', `owner: no user "${owner}"`, { field: 'owner' });
+    const row = await this.#store.setLabelNameOwner(name, owner, now());
+    this.#log.info({ label: name, owner, by: caller.name }, 'label name owner set');
+    return { name: row.name, owner: row.owner, created_at: row.created_at };
   }
 
   async listLabels(_caller: Caller, query: LabelQuery): Promise<PageOf<Label>> {
@@ -102,10 +134,19 @@ export class LabelService {
   async deleteLabel(caller: Caller, uid: string): Promise<void> {
     const l = UID.test(uid) ? await this.#store.getLabel(uid) : undefined;
     if (!l || l.deleted_at) throw new CoreError('NOT_FOUND', `label ${uid} not found`);
-    if (caller.role !== 'admin' && l.owner !== caller.name) {
-      throw new CoreError('FORBIDDEN', `label ${l.name} version ${l.version} belongs to ${l.owner}; only its owner or an admin may delete it`);
+    if (caller.role !== 'admin') {
+      const owner = (await this.#store.getLabelName(l.name))?.owner ?? l.owner;
+      if (owner !== caller.name) throw notOwner(l.name, owner, `delete version ${l.version} of`);
     }
     if (!(await this.#store.deleteLabel(uid, now()))) throw new CoreError('NOT_FOUND', `label ${uid} not found`);
     this.#log.info({ label: l.name, version: l.version, by: caller.name }, 'label deleted');
   }
+}
+
+function notOwner(name: string, owner: string, action: string): CoreError {
+  return new CoreError(
+    'FORBIDDEN',
+    `label name "${name}" belongs to ${owner}: only its owner or an admin may ${action} it (names are owned by their first publisher)`,
+    { name, owner },
+  );
 }

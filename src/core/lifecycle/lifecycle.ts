@@ -158,7 +158,7 @@ export class Lifecycle {
     } else {
       const metadata = { ...label.metadata, ...app.metadata };
       const call = Promise.resolve().then(() =>
-        inst.driver.allocate(stringifyDefinition(def), metadata, { application: app.uid, label: label.name, node }),
+        inst.driver.allocate(stringifyDefinition(def), metadata, { application: app.uid, label: label.name, labelOwner: label.owner, node }),
       );
       try {
         const r = await withTimeout(call, this.#d.limits.allocateTimeoutMs, `allocate on ${inst.instance}`);

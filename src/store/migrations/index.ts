@@ -1,11 +1,13 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import { migration001Initial } from './001-initial.js';
 import { migration002AppsCounter } from './002-apps-counter.js';
+import { migration003LabelNames } from './003-label-names.js';
 
 /** Every migration, by name; names sort in the order they run. Never edit one that shipped: add the next. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '001-initial': migration001Initial,
   '002-apps-counter': migration002AppsCounter,
+  '003-label-names': migration003LabelNames,
 };
 
 export const migrationProvider: MigrationProvider = {

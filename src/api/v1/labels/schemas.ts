@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { Label, LabelCreate, LabelName, Page, PageQuery } from '../../../model/index.js';
+import { Label, LabelCreate, LabelName, LabelNameOwner, LabelOwnerSet, Page, PageQuery } from '../../../model/index.js';
 import { closed } from '../../closed-schema.js';
 
 export const LabelCreateBody = closed(LabelCreate);
@@ -11,4 +11,6 @@ export const LabelListQuery = Type.Object({
   ),
 });
 export const LabelPage = Page(Label);
-export { Label };
+export const LabelNameParams = Type.Object({ name: LabelName });
+export const LabelOwnerSetBody = closed(LabelOwnerSet);
+export { Label, LabelNameOwner };
