@@ -23,6 +23,11 @@ export interface AllocateContext {
   labelOwner?: string;
   /** the node's name */
   node: string;
+  /**
+   * Aborted when nobody wants the allocation any more (the application was deallocated while it
+   * was allocating, or the node is stopping): a driver stops downloads and waits, and rejects.
+   */
+  signal?: AbortSignal;
 }
 
 /** What a driver instance can hold at once (totals, not what is free). */
@@ -63,6 +68,19 @@ export interface MetaAccess {
   handlerFor(hwaddr: string): MetaHandler;
 }
 
+/**
+ * Where drivers may fetch files (images, kernels…) from: the node config's `fetch` section, as plain
+ * data. Absent = the safe default (no file://, no loopback/private/link-local http).
+ */
+export interface FetchPolicy {
+  /** absolute directories whose regular files file:// URLs may name (symlinks resolved) */
+  readonly allowFiles: readonly string[];
+  /** host names, IP addresses or CIDR networks http(s) may reach although they are not public */
+  readonly allowHosts: readonly string[];
+  /** largest file one URL may deliver, bytes */
+  readonly maxImageBytes: number;
+}
+
 /** What the node hands a driver instance when it creates it. */
 export interface DriverContext {
   /** instance name: the driver name, or "driver/suffix" for extra instances ("docker/ssd") */
@@ -72,6 +90,8 @@ export interface DriverContext {
   readonly dataDir: string;
   readonly log: DriverLogger;
   readonly meta: MetaAccess;
+  /** the node's URL fetch policy; absent = the safe default */
+  readonly fetch?: FetchPolicy;
 }
 
 /**

@@ -10,6 +10,7 @@ export type {
   DriverContext,
   DriverFactory,
   DriverLogger,
+  FetchPolicy,
   Fingerprint,
   MetaAccess,
   MetaHandler,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { DriverError, type DriverLogger } from '../../contract/index.js';
+import { DriverError, type DriverLogger, type FetchPolicy } from '../../contract/index.js';
 import { ImageCache, parseImageRef, redactUrl } from './image-cache.js';
 
 interface LogLine {
@@ -73,8 +73,12 @@ describe('ImageCache', () => {
   const payload = randomBytes(300_000);
   const files = new Map<string, Buffer>();
 
+  // the test's loopback server and its temp dir are allowed explicitly (both are refused by default)
+  let policy: FetchPolicy;
+
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'shoal-imgcache-'));
+    policy = { allowFiles: [work], allowHosts: ['127.0.0.1'], maxImageBytes: 10 * 2 ** 20 };
     files.set('/payload.bin', payload);
     server = http.createServer((req, res) => {
       const path = (req.url ?? '').split('?')[0]!;
@@ -107,7 +111,7 @@ describe('ImageCache', () => {
   it('downloads over http once: concurrent fetches share one request, later fetches hit the cache', async () => {
     const dir = join(work, 'c1');
     const log = memoryLog();
-    const cache = new ImageCache({ dir, log });
+    const cache = new ImageCache({ dir, log, policy });
     const ref = { url: `${base}/payload.bin?token=s3cret`, sum: sha256(payload) };
     const paths = await Promise.all(Array.from({ length: 5 }, () => cache.fetch(ref)));
     assert.equal(requests.get('/payload.bin'), 1);
@@ -117,7 +121,7 @@ describe('ImageCache', () => {
     assert.equal(await cache.fetch({ url: `${base}/other`, sum: ref.sum }), paths[0]);
     assert.equal(requests.get('/payload.bin'), 1);
     // a fresh cache object on the same dir (node restart) also reuses the file
-    assert.equal(await new ImageCache({ dir, log }).fetch(ref), paths[0]);
+    assert.equal(await new ImageCache({ dir, log, policy }).fetch(ref), paths[0]);
     assert.equal(requests.get('/payload.bin'), 1);
     assert.ok(!JSON.stringify(log.lines).includes('s3cret'), 'the url query must not be logged');
     assert.ok(log.lines.some((l) => l.msg === 'image downloaded and verified' && (l.obj as { bytes?: number }).bytes === payload.length));
@@ -125,45 +129,59 @@ describe('ImageCache', () => {
       readdirSync(dir).filter((n) => n.startsWith('.tmp')),
       [],
     );
+    // cached files and their directory are private to the node's user
+    assert.equal(statSync(dir).mode & 0o777, 0o700);
+    assert.equal(statSync(paths[0]!).mode & 0o777, 0o600);
   });
 
   it('follows redirects and verifies sha512', async () => {
-    const cache = new ImageCache({ dir: join(work, 'c2'), log: memoryLog() });
+    const cache = new ImageCache({ dir: join(work, 'c2'), log: memoryLog(), policy });
     const p = await cache.fetch({ url: `${base}/redirect`, sum: sha512(payload) });
     assert.ok(readFileSync(p).equals(payload));
   });
 
-  it('rejects a checksum mismatch naming both sums and deletes the file', async () => {
+  it('rejects a checksum mismatch naming only the expected sum (never what the file was) and deletes the file', async () => {
     const dir = join(work, 'c3');
-    const cache = new ImageCache({ dir, log: memoryLog() });
+    const cache = new ImageCache({ dir, log: memoryLog(), policy });
     const wrong = sha256(Buffer.from('something else'));
-    await assert.rejects(cache.fetch({ url: `${base}/payload.bin`, sum: wrong }), (err: unknown) => {
+    const actualHex = sha256(payload).slice('sha256:'.length);
+    await assert.rejects(cache.fetch({ url: `${base}/payload.bin`, sum: wrong }, { field: 'options.images[0]' }), (err: unknown) => {
       assert.ok(err instanceof DriverError);
       assert.equal(err.code, 'IMAGE');
       assert.match(err.message, new RegExp(wrong));
-      assert.match(err.message, new RegExp(sha256(payload)));
+      assert.match(err.message, /^options\.images\[0\]: /);
+      assert.ok(!err.message.includes(actualHex), `the real checksum must not be told: ${err.message}`);
       return true;
     });
     assert.deepEqual(readdirSync(dir), [], 'nothing is left in the cache');
-    // the same happens for file:// urls
+    // the same happens for file:// urls, with sha512 too
     const src = join(work, 'local.bin');
     writeFileSync(src, payload);
-    await assert.rejects(cache.fetch({ url: pathToFileURL(src).toString(), sum: wrong }), /expected sha256:/);
+    await assert.rejects(cache.fetch({ url: pathToFileURL(src).toString(), sum: wrong }), (err: unknown) => {
+      assert.match((err as Error).message, /expected checksum sha256:/);
+      assert.ok(!(err as Error).message.includes(actualHex));
+      return true;
+    });
+    const wrong512 = sha512(Buffer.from('x'));
+    await assert.rejects(cache.fetch({ url: pathToFileURL(src).toString(), sum: wrong512 }), (err: unknown) => {
+      assert.ok(!(err as Error).message.includes(sha512(payload).slice(7)));
+      return true;
+    });
     assert.deepEqual(readdirSync(dir), []);
   });
 
   it('reports http errors and missing files as IMAGE errors', async () => {
-    const cache = new ImageCache({ dir: join(work, 'c4'), log: memoryLog() });
+    const cache = new ImageCache({ dir: join(work, 'c4'), log: memoryLog(), policy });
     await assert.rejects(cache.fetch({ url: `${base}/missing`, sum: sha256(payload) }), (e: unknown) => e instanceof DriverError && e.code === 'IMAGE' && /HTTP 404/.test(e.message));
     await assert.rejects(
       cache.fetch({ url: pathToFileURL(join(work, 'nope.tar')).toString(), sum: sha256(payload) }),
-      (e: unknown) => e instanceof DriverError && e.code === 'IMAGE' && /cannot read/.test(e.message),
+      (e: unknown) => e instanceof DriverError && e.code === 'IMAGE' && /does not exist/.test(e.message),
     );
     assert.deepEqual(readdirSync(join(work, 'c4')), []);
   });
 
   it('copies file:// images into the cache and decompresses gzip, xz and zstd', async () => {
-    const cache = new ImageCache({ dir: join(work, 'c5'), log: memoryLog() });
+    const cache = new ImageCache({ dir: join(work, 'c5'), log: memoryLog(), policy });
     const plain = join(work, 'plain.tar');
     writeFileSync(plain, payload);
     const gz = join(work, 'img.tar.gz');
@@ -185,7 +203,7 @@ describe('ImageCache', () => {
 
   it('reports a corrupt compressed file as an IMAGE error and leaves no temp file', async () => {
     const dir = join(work, 'c6');
-    const cache = new ImageCache({ dir, log: memoryLog() });
+    const cache = new ImageCache({ dir, log: memoryLog(), policy });
     const bad = Buffer.concat([Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]), randomBytes(100)]);
     const path = join(work, 'bad.xz');
     writeFileSync(path, bad);

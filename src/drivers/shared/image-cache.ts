@@ -1,27 +1,28 @@
 /**
  * A per-node cache of image files (`{url, sum}` pairs from label definitions), shared by the
- * docker and qemu drivers.
- *
- * API (kept stable; other drivers import it):
+ * docker and qemu drivers. Every URL goes through the node's UrlPolicy (url-policy.ts) and the
+ * fetcher (fetcher.ts): nothing outside the allowed import directories, no non-public address,
+ * at most the size limit.
  *
  *   parseImageRef(raw, field) -> ImageRef
  *     Checks one `{url, sum}` value of a definition. `url` is `file://…`, `http://…` or `https://…`;
  *     `sum` is `sha256:<64 hex>` or `sha512:<128 hex>`. Throws DriverError INVALID_DEFINITION whose
- *     `field` names the bad part, e.g. `options.images[0].sum`.
+ *     `field` names the bad part, e.g. `options.images[0].sum`. (The policy is applied by the
+ *     drivers' validateDefinition through `UrlPolicy.checkForLabel`.)
  *
- *   new ImageCache({ dir, log })
- *     `dir` is created when missing. Files are kept as `<dir>/<algo>-<hex>` (the verified original)
- *     and `<dir>/<algo>-<hex>.unpacked` (its decompressed copy).
+ *   new ImageCache({ dir, log, policy? })
+ *     `dir` is created (0700) when missing. Files (0600) are kept as `<dir>/<algo>-<hex>` (the
+ *     verified original) and `<dir>/<algo>-<hex>.unpacked` (its decompressed copy).
  *
- *   cache.fetch(ref, { decompress? }) -> Promise<string>  (absolute path of a local file)
+ *   cache.fetch(ref, { decompress?, signal?, field? }) -> Promise<string>  (path of a local file)
  *     - downloads once per node: http(s) is streamed, file:// is copied into the cache;
  *     - the checksum is verified BEFORE the file is used; a mismatch rejects with DriverError
- *       'IMAGE' naming the expected and actual checksum, and the bad file is deleted;
- *     - cached by checksum: a second fetch of the same sum does not download again (even from
- *       another url);
- *     - concurrent fetches of the same ref share one download (in-process promise map; files are
- *       written to a temp name and renamed into place, so other processes never see partial files);
- *     - progress (bytes) is logged at debug/info; urls are logged without credentials or query;
+ *       'IMAGE' naming the expected checksum only (never what the file was), and the file is deleted;
+ *     - cached by checksum: a second fetch of the same sum does not download again;
+ *     - concurrent fetches of the same ref share one download; each caller may leave with its
+ *       `signal`, and when every waiter has left the download is destroyed (socket closed, temp
+ *       file removed);
+ *     - urls are logged without credentials or query;
  *     - `decompress: true` returns a decompressed copy when the file is gzip, xz or zstd (detected
  *       by magic bytes: node zlib for gzip, the `xz` / `zstd` CLIs for the others), else the
  *       original path. Tar archives are NOT unpacked: callers get a plain .tar file.
@@ -30,15 +31,17 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
-import http from 'node:http';
-import https from 'node:https';
+import { chmod, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
 import { createGunzip } from 'node:zlib';
-import { DriverError, invalidDefinition, type DriverLogger } from '../../contract/index.js';
+import { DriverError, invalidDefinition, type DriverLogger, type FetchPolicy } from '../../contract/index.js';
+import { byteLimit, cancelledError, openUrl } from './fetcher.js';
+import { SharedWork } from './shared-work.js';
+import { UrlPolicy, redactUrl } from './url-policy.js';
+
+export { redactUrl };
 
 export interface ImageRef {
   /** file://, http:// or https:// */
@@ -50,17 +53,21 @@ export interface ImageRef {
 export interface ImageCacheOptions {
   dir: string;
   log: DriverLogger;
+  /** where URLs may point and how large a file may be; absent = the safe default */
+  policy?: UrlPolicy | FetchPolicy;
 }
 
 export interface FetchOptions {
   /** return a decompressed copy when the file is gzip/xz/zstd */
   decompress?: boolean;
+  /** this caller stops waiting when it aborts; the download stops when no caller waits */
+  signal?: AbortSignal;
+  /** the definition field the ref came from, for messages (default "image") */
+  field?: string;
 }
 
 const SUM_ALGOS = { sha256: 64, sha512: 128 } as const;
 type SumAlgo = keyof typeof SUM_ALGOS;
-const MAX_REDIRECTS = 5;
-const HTTP_IDLE_TIMEOUT_MS = 60_000;
 const PROGRESS_EVERY_BYTES = 64 * 1024 * 1024;
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -97,20 +104,6 @@ export function parseImageRef(raw: unknown, field: string): ImageRef {
   return { url, sum: `${algo}:${m[2]!.toLowerCase()}` };
 }
 
-/** The url without credentials, query or fragment: safe to log. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = '';
-    u.password = '';
-    u.search = '';
-    u.hash = '';
-    return u.toString();
-  } catch {
-    return '<invalid url>';
-  }
-}
-
 export type Compression = 'gzip' | 'xz' | 'zstd' | 'none';
 
 /** Detect gzip / xz / zstd by the file's first bytes. */
@@ -142,45 +135,18 @@ function imageError(message: string, cause?: unknown): DriverError {
   return new DriverError('IMAGE', message, cause === undefined ? undefined : { cause });
 }
 
-function openHttp(url: string, redirects: number): Promise<Readable> {
-  return new Promise((resolve, reject) => {
-    const get = url.startsWith('https:') ? https.get : http.get;
-    const req = get(url, (res) => {
-      const status = res.statusCode ?? 0;
-      if (status >= 300 && status < 400 && res.headers.location) {
-        res.resume();
-        if (redirects >= MAX_REDIRECTS) {
-          reject(imageError(`${redactUrl(url)}: too many redirects`));
-          return;
-        }
-        const next = new URL(res.headers.location, url).toString();
-        if (!next.startsWith('http:') && !next.startsWith('https:')) {
-          reject(imageError(`${redactUrl(url)}: redirect to a non-http URL`));
-          return;
-        }
-        openHttp(next, redirects + 1).then(resolve, reject);
-        return;
-      }
-      if (status !== 200) {
-        res.resume();
-        reject(imageError(`${redactUrl(url)}: HTTP ${status}`));
-        return;
-      }
-      resolve(res);
-    });
-    req.setTimeout(HTTP_IDLE_TIMEOUT_MS, () => req.destroy(new Error(`no data for ${HTTP_IDLE_TIMEOUT_MS / 1000} s`)));
-    req.on('error', (err) => reject(imageError(`${redactUrl(url)}: ${err.message}`, err)));
-  });
-}
 
 export class ImageCache {
   readonly dir: string;
+  readonly policy: UrlPolicy;
   readonly #log: DriverLogger;
-  readonly #inflight = new Map<string, Promise<string>>();
+  readonly #work = new SharedWork<string>((key, signal) => cancelledError(`image ${key.replace(/\+unpacked$/, '')}`, signal));
+  #dirReady: Promise<void> | undefined;
 
   constructor(opts: ImageCacheOptions) {
     this.dir = opts.dir;
     this.#log = opts.log;
+    this.policy = opts.policy instanceof UrlPolicy ? opts.policy : new UrlPolicy(opts.policy);
   }
 
   /** Path of the verified original for a sum (whether or not it is cached yet). */
@@ -188,28 +154,42 @@ export class ImageCache {
     return join(this.dir, sum.toLowerCase().replace(':', '-'));
   }
 
+  /** How many callers wait for the download of `sum` now (0 = none running). */
+  waiters(sum: string): number {
+    return this.#work.waiters(sum.toLowerCase());
+  }
+
+  /** Resolves when no download or decompression is running (cancelled ones have removed their temp files). */
+  idle(): Promise<void> {
+    return this.#work.idle();
+  }
+
   fetch(ref: ImageRef, opts: FetchOptions = {}): Promise<string> {
     let checked: ImageRef;
     try {
-      checked = parseImageRef(ref, 'image');
+      checked = parseImageRef(ref, opts.field ?? 'image');
     } catch (err) {
       return Promise.reject(err);
     }
-    if (!opts.decompress) return this.#shared(checked.sum, () => this.#download(checked));
-    return this.#shared(`${checked.sum}+unpacked`, () => this.#fetchUnpacked(checked));
+    const field = opts.field ?? 'image';
+    if (!opts.decompress) return this.#work.run(checked.sum, (signal) => this.#download(checked, field, signal), opts.signal);
+    return this.#work.run(`${checked.sum}+unpacked`, (signal) => this.#fetchUnpacked(checked, field, signal), opts.signal);
   }
 
-  /** One running promise per key: concurrent callers share it. */
-  #shared(key: string, run: () => Promise<string>): Promise<string> {
-    const running = this.#inflight.get(key);
-    if (running) return running;
-    const p = run().finally(() => this.#inflight.delete(key));
-    this.#inflight.set(key, p);
-    return p;
+  /** The cache dir, private to the node's user (also when an older version made it 0755). */
+  #ensureDir(): Promise<void> {
+    this.#dirReady ??= (async () => {
+      await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      await chmod(this.dir, 0o700);
+    })().catch((err: unknown) => {
+      this.#dirReady = undefined;
+      throw err;
+    });
+    return this.#dirReady;
   }
 
-  async #fetchUnpacked(ref: ImageRef): Promise<string> {
-    const original = await this.#shared(ref.sum, () => this.#download(ref));
+  async #fetchUnpacked(ref: ImageRef, field: string, signal: AbortSignal): Promise<string> {
+    const original = await this.#work.run(ref.sum, (s) => this.#download(ref, field, s), signal);
     const kind = await detectCompression(original);
     if (kind === 'none') return original;
     const target = `${original}.unpacked`;
@@ -217,14 +197,16 @@ export class ImageCache {
     const tmp = this.#tmpName();
     const started = Date.now();
     try {
+      signal.throwIfAborted();
       if (kind === 'gzip') {
-        await pipeline(createReadStream(original), createGunzip(), createWriteStream(tmp, { mode: 0o644 }));
+        await pipeline(createReadStream(original), createGunzip(), createWriteStream(tmp, { mode: 0o600 }), { signal });
       } else {
-        await this.#runDecompressor(kind === 'xz' ? 'xz' : 'zstd', original, tmp);
+        await this.#runDecompressor(kind === 'xz' ? 'xz' : 'zstd', original, tmp, signal);
       }
       await rename(tmp, target);
     } catch (err) {
       await rm(tmp, { force: true });
+      if (signal.aborted) throw cancelledError(field, signal);
       if (err instanceof DriverError) throw err;
       throw imageError(`image ${ref.sum}: cannot decompress (${kind}): ${(err as Error).message}`, err);
     }
@@ -233,12 +215,12 @@ export class ImageCache {
     return target;
   }
 
-  #runDecompressor(cmd: 'xz' | 'zstd', input: string, output: string): Promise<void> {
+  #runDecompressor(cmd: 'xz' | 'zstd', input: string, output: string, signal: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
-      const out = createWriteStream(output, { mode: 0o644 });
+      const out = createWriteStream(output, { mode: 0o600 });
       out.on('open', () => {
         const args = cmd === 'xz' ? ['-d', '-c', '-T0', input] : ['-d', '-c', '-q', input];
-        const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], signal });
         let stderr = '';
         child.stderr.on('data', (d: Buffer) => {
           if (stderr.length < 2000) stderr += d.toString();
@@ -246,7 +228,8 @@ export class ImageCache {
         const piped = pipeline(child.stdout, out);
         child.on('error', (err) => {
           out.destroy();
-          reject(imageError(`cannot run ${cmd} (install the ${cmd === 'xz' ? 'xz-utils' : 'zstd'} package): ${err.message}`, err));
+          if (signal.aborted) reject(err);
+          else reject(imageError(`cannot run ${cmd} (install the ${cmd === 'xz' ? 'xz-utils' : 'zstd'} package): ${err.message}`, err));
         });
         child.on('close', (code) => {
           piped.then(
@@ -263,13 +246,13 @@ export class ImageCache {
     return join(this.dir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
   }
 
-  async #download(ref: ImageRef): Promise<string> {
+  async #download(ref: ImageRef, field: string, signal: AbortSignal): Promise<string> {
     const target = this.pathFor(ref.sum);
     if (await exists(target)) {
       this.#log.debug({ sum: ref.sum }, 'image cached');
       return target;
     }
-    await mkdir(this.dir, { recursive: true });
+    await this.#ensureDir();
     const [algo, expected] = ref.sum.split(':') as [SumAlgo, string];
     const safeUrl = redactUrl(ref.url);
     const tmp = this.#tmpName();
@@ -291,27 +274,24 @@ export class ImageCache {
     });
     log.info({ url: safeUrl, sum: ref.sum }, 'image download started');
     try {
-      let source: Readable;
-      if (ref.url.startsWith('file:')) {
-        const path = fileURLToPath(ref.url);
-        source = createReadStream(path);
-        await new Promise<void>((resolve, reject) => {
-          source.once('open', () => resolve());
-          source.once('error', (err) => reject(imageError(`${safeUrl}: cannot read (${err.message})`, err)));
-        });
-      } else {
-        source = await openHttp(ref.url, 0);
+      const body = await openUrl(this.policy, ref.url, { field, signal });
+      try {
+        await pipeline(body.stream, byteLimit(this.policy.maxBytes, field, safeUrl), meter, createWriteStream(tmp, { mode: 0o600 }), { signal });
+      } finally {
+        body.stream.destroy();
       }
-      await pipeline(source, meter, createWriteStream(tmp, { mode: 0o644 }));
-      const actual = hash.digest('hex');
-      if (actual !== expected) {
-        throw imageError(`image ${safeUrl} has checksum ${algo}:${actual}, expected ${ref.sum}; the file was deleted and not used`);
+      if (hash.digest('hex') !== expected) {
+        throw imageError(`${field}: the file at ${safeUrl} does not have the expected checksum ${ref.sum}; it was deleted and not used`);
       }
       await rename(tmp, target);
     } catch (err) {
       await rm(tmp, { force: true });
+      if (signal.aborted) {
+        log.info({ url: safeUrl, sum: ref.sum, bytes }, 'image download cancelled: nobody waits for it');
+        throw cancelledError(field, signal);
+      }
       if (err instanceof DriverError) throw err;
-      throw imageError(`image ${safeUrl}: download failed: ${(err as Error).message}`, err);
+      throw imageError(`${field}: ${safeUrl}: download failed (${(err as NodeJS.ErrnoException).code ?? 'error'})`, err);
     }
     log.info({ url: safeUrl, sum: ref.sum, bytes, ms: Date.now() - started }, 'image downloaded and verified');
     return target;
