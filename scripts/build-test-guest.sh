@@ -77,7 +77,7 @@ VMLINUZ="$WORK/kernel/boot/vmlinuz-$KVER"
 IR="$WORK/initramfs"
 mkdir -p "$IR"/{bin,dev,proc,sys,tmp,mnt,etc/acpi/PWRF,lib/modules,usr/share/udhcpc}
 cp "$BUSYBOX" "$IR/bin/busybox"
-for a in sh mount umount insmod ip udhcpc wget timeout cat echo sleep poweroff sync mkdir ls acpid \
+for a in sh mount umount insmod ip udhcpc wget timeout cat echo sleep poweroff sync mkdir ls acpid nc printf \
   grep sed awk tr head tail wc date dd sha256sum blockdev route ifconfig hostname uname; do
   ln -sf busybox "$IR/bin/$a"
 done
@@ -127,9 +127,10 @@ echo "PWRF PWRF/00000080" >"$IR/etc/acpid.conf"
 cat >"$IR/init" <<'EOF'
 #!/bin/sh
 # Shoal test guest. Kernel command line options (all optional):
-#   shoal.meta=URL      metadata URL (default http://10.0.2.100/meta/v1/data)
+#   shoal.meta=URL      metadata URL (default http://169.254.169.254/meta/v1/data)
 #   shoal.mac=MAC       set eth0's MAC before fetching (tests: a guest impersonating another)
-#   shoal.probe=IP:PORT after the metadata, try an HTTP GET there and report ok/failed
+#   shoal.probe=IP:PORT[,IP:PORT…] after the metadata, try an HTTP GET at each and report ok/failed
+#   shoal.hold=N        then open N connections to the Meta API that send half a request and stay open
 #   shoal.poll=SECONDS  keep fetching the metadata every SECONDS, printing SHOAL-GUEST poll lines
 #   shoal.scribble=1    write random bytes over the last 64 KiB of the boot disk (vda)
 export PATH=/bin
@@ -142,8 +143,8 @@ for m in $(cat /etc/modules); do insmod "/lib/modules/$m.ko" || echo "SHOAL-GUES
 acpid -c /etc/acpi -a /etc/acpid.conf -l /tmp/acpid.log || echo "SHOAL-GUEST acpid failed"
 
 arg() { for w in $(cat /proc/cmdline); do case "$w" in "$1="*) echo "${w#*=}"; return;; esac; done; }
-META=$(arg shoal.meta); [ -n "$META" ] || META=http://10.0.2.100/meta/v1/data
-MAC=$(arg shoal.mac); PROBE=$(arg shoal.probe); POLL=$(arg shoal.poll); SCRIBBLE=$(arg shoal.scribble)
+META=$(arg shoal.meta); [ -n "$META" ] || META=http://169.254.169.254/meta/v1/data
+MAC=$(arg shoal.mac); PROBE=$(arg shoal.probe); POLL=$(arg shoal.poll); SCRIBBLE=$(arg shoal.scribble); HOLD=$(arg shoal.hold)
 
 echo "SHOAL-GUEST cpus=$(grep -c ^processor /proc/cpuinfo) memkb=$(awk '/MemTotal/ {print $2}' /proc/meminfo)"
 
@@ -191,12 +192,23 @@ if [ "$SCRIBBLE" = 1 ] && [ -e /dev/vda ]; then
   sectors=$(cat /sys/block/vda/size)
   dd if=/dev/urandom of=/dev/vda bs=512 seek=$((sectors-128)) count=128 conv=fsync 2>/dev/null && echo "SHOAL-GUEST scribbled"
 fi
-if [ -n "$PROBE" ]; then
-  if timeout 10 wget -q -O /tmp/probe "http://$PROBE/" 2>/dev/null; then
-    echo "SHOAL-GUEST probe ok $(head -c 64 /tmp/probe)"
+for target in $(echo "$PROBE" | tr ',' ' '); do
+  rm -f /tmp/probe
+  if timeout 8 wget -q -O /tmp/probe "http://$target/" 2>/dev/null; then
+    echo "SHOAL-GUEST probe $target ok $(head -c 64 /tmp/probe)"
   else
-    echo "SHOAL-GUEST probe failed"
+    echo "SHOAL-GUEST probe $target failed"
   fi
+done
+if [ -n "$HOLD" ]; then
+  hp=${META#http://}; hp=${hp%%/*}; hh=${hp%%:*}; hport=80
+  case "$hp" in *:*) hport=${hp##*:};; esac
+  k=0
+  while [ $k -lt "$HOLD" ]; do
+    (printf 'GET /meta/v1/data HTTP/1.1\r\nHost: meta\r\n'; sleep 600) | nc "$hh" "$hport" >/dev/null 2>&1 &
+    k=$((k+1))
+  done
+  echo "SHOAL-GUEST holding $HOLD"
 fi
 echo "SHOAL-GUEST ready"
 

@@ -4,6 +4,7 @@
  * naming the key. See docs/drivers/qemu.md.
  */
 import { parseConfigDocument } from '../shared/index.js';
+import { DISK_LIMIT_KEYS, parseDiskLimits, type DiskLimits } from '../shared/disk-space.js';
 import { cpus, totalmem } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { invalidConfig } from '../../contract/index.js';
@@ -45,6 +46,8 @@ export interface QemuConfig {
   /** firmware names a definition may ask for → file ('' = QEMU default) */
   firmware: Record<string, string>;
   machine: string;
+  /** disk_reserve (default "5%") and max_disk_size (GB) of the file systems holding disks */
+  diskLimits: DiskLimits;
 }
 
 export const CONFIG_KEYS = [
@@ -65,6 +68,7 @@ export const CONFIG_KEYS = [
   'capacity',
   'firmware',
   'machine',
+  ...DISK_LIMIT_KEYS,
 ] as const;
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -158,5 +162,6 @@ export function parseConfig(json: string, dataDir: string): QemuConfig {
     capacity,
     firmware,
     machine,
+    diskLimits: parseDiskLimits(raw),
   };
 }

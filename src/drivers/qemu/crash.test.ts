@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { DriverError, StatusAllocated, StatusNone } from '../../contract/index.js';
 import { QemuDriver } from './driver.js';
+import { listVmNets } from './host-net.js';
 import { DriverPaths } from './paths.js';
 import { withQmp } from './qmp-client.js';
 import { FakeMeta, buildTestGuest, kernelDefinition, qemuByMac, removeDir, tempDataDir, testContext, type TestGuest } from './test-support.js';
@@ -123,6 +124,7 @@ describe('qemu driver: a node killed mid-allocation', { timeout: 600_000 }, () =
     assert.deepEqual(readdirSync(p.vmsDir), [], 'VM dir left');
     assert.deepEqual(readdirSync(p.stateDir), [], 'state file left');
     assert.deepEqual(readdirSync(p.socketDir), [], 'sockets left');
+    assert.deepEqual([...(await listVmNets(fresh.netNames()))], [], 'network namespace or iptables chains left');
     await fresh.close();
   });
 });

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -173,7 +173,7 @@ describe('qemu driver: real VMs', { timeout: 1_500_000 }, () => {
     const text = await driver.console(h);
     assert.deepEqual(printedMetadata(text), metaA);
     assert.match(text, /SHOAL-GUEST cpus=2 /);
-    assert.match(text, /SHOAL-GUEST probe failed/, 'a host-only guest reached a host service');
+    assert.match(text, new RegExp(`SHOAL-GUEST probe 10.0.2.2:${service.port} failed`), 'a host-only guest reached a host service');
     assert.equal(service.hits(), 0, 'the host service saw a connection from a host-only guest');
   });
 
@@ -186,7 +186,7 @@ describe('qemu driver: real VMs', { timeout: 1_500_000 }, () => {
     assert.match(text, /SHOAL-GUEST disk-written serial=ws/, 'the guest mounted the ext4 disk and wrote to it');
   });
 
-  it('a second VM that takes the first VM\'s MAC still gets only its own metadata ("nat" reaches the host)', T, async () => {
+  it('a second VM that takes the first VM\'s MAC still gets only its own metadata (and "nat" does not reach the host\'s loopback)', T, async () => {
     const ha = need(a, 'VM A');
     const def = kernelDefinition(guest, {
       cpu: 1,
@@ -205,12 +205,16 @@ describe('qemu driver: real VMs', { timeout: 1_500_000 }, () => {
     assert.match(text, new RegExp(`SHOAL-GUEST mac=${ha}`), 'the guest did change its MAC to the first VM\'s');
     assert.deepEqual(printedMetadata(text), metaB);
     assert.ok(!text.includes(metaA.TOKEN), 'the second VM saw the first VM\'s metadata');
-    assert.match(text, new RegExp(`SHOAL-GUEST probe ok ${service.body}`), 'a "nat" guest reaches the host through 10.0.2.2');
-    assert.ok(service.hits() >= 1);
+    assert.match(text, new RegExp(`SHOAL-GUEST probe 10.0.2.2:${service.port} failed`), 'a "nat" guest reached the host\'s loopback through 10.0.2.2');
+    assert.equal(service.hits(), 0);
+    // each VM's QEMU in a network namespace of its own, none spawning relays
     const vm = await qemuByMac(r.hwaddr);
-    assert.ok(vm && !vm.args.some((x) => x.includes('restrict=on')), 'nat: no restrict=on');
     const vmA = await qemuByMac(ha);
-    assert.ok(vmA && vmA.args.some((x) => x.includes('restrict=on')), 'host-only: restrict=on');
+    assert.ok(vm && vmA);
+    const nsOf = (pid: number | 'self'): string => readlinkSync(`/proc/${pid}/ns/net`);
+    assert.notEqual(nsOf(vm.pid), nsOf('self'));
+    assert.notEqual(nsOf(vm.pid), nsOf(vmA.pid));
+    for (const v of [vm, vmA]) assert.ok(!v.args.some((x) => x.includes('guestfwd')), 'no guestfwd relay on the command line');
   });
 
   it('re-attaches after a driver restart: VMs stay ALLOCATED and the Meta API channel works again', T, async () => {
@@ -291,7 +295,8 @@ describe('qemu driver: real VMs', { timeout: 1_500_000 }, () => {
     live.delete(ha);
     assert.equal(existsSync(`/proc/${vm.pid}/cmdline`) && (await qemuByMac(ha)) !== undefined, false, 'the qemu process is still there');
     assert.equal(await qemuByMac(ha), undefined);
-    for (const p of [vm.qmp, state.metaSocket, state.pidFile, state.dir, state.consoleLog, ...owned]) {
+    assert.ok(state.net, 'the state names the VM\'s network');
+    for (const p of [vm.qmp, `/run/netns/${state.net.netns}`, `/sys/class/net/${state.net.hostIf}`, state.pidFile, state.dir, state.consoleLog, ...owned]) {
       assert.equal(existsSync(p), false, `${p} was left behind`);
     }
     assert.equal(existsSync(driver.paths().stateDir + `/${ha.replaceAll(':', '')}.json`), false, 'state file left behind');

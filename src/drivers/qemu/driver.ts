@@ -23,7 +23,8 @@ import { ImageCache } from '../shared/index.js';
 import { chooseAccel, type AccelChoice } from './accel.js';
 import { BUILTIN_FIRMWARE, parseConfig, type QemuConfig } from './config.js';
 import { diskSerial, imageSerial, parseQemuDefinition, type QemuDefinition } from './definition.js';
-import { GIB, ReusePool, cloneDisk, createBlank, createExt4, createOverlay, exists, formatFor, imageInfo } from './disks.js';
+import { GIB, ReusePool, cloneDisk, createBlank, createExt4, createOverlay, diskRequests, exists, formatFor, imageInfo, liveDiskFiles } from './disks.js';
+import { DiskSpace } from '../shared/disk-space.js';
 import { run, which } from './exec.js';
 import { KeyedMutex, Semaphore } from './locks.js';
 import { isMac, randomMac } from './mac.js';
@@ -63,6 +64,8 @@ interface Prepared {
   states: StateStore;
   images: ImageCache;
   reuse: ReusePool;
+  /** free-space checks of disk requests (config: disk_reserve, max_disk_size) */
+  space: DiskSpace;
   boots: Semaphore;
 }
 
@@ -136,6 +139,7 @@ export class QemuDriver implements ResourceDriver {
       states: new StateStore(paths.stateDir),
       images: new ImageCache({ dir: paths.imageDir, log: this.#ctx.log }),
       reuse: new ReusePool(paths.reuseDir),
+      space: new DiskSpace(config.diskLimits, () => liveDiskFiles(new StateStore(paths.stateDir))),
       boots: new Semaphore(config.maxConcurrentBoots),
     };
   }
@@ -171,7 +175,10 @@ export class QemuDriver implements ResourceDriver {
   }
 
   async validateDefinition(definition: string): Promise<void> {
-    this.#parse(definition);
+    const def = this.#parse(definition);
+    // disks that could never fit this node's file system (or max_disk_size) are refused now
+    const p = this.#prepared;
+    if (p) await p.space.checkDefinition(await diskRequests(def, p.paths.vmsDir, p.reuse.dir));
   }
 
   #parse(definition: string): QemuDefinition {
@@ -281,7 +288,7 @@ export class QemuDriver implements ResourceDriver {
         await createOverlay(p.programs.qemuImg, base.path, base.format, overlay);
         state.disks.push({ name: imageSerial(i), serial: imageSerial(i), type: 'image', format: 'qcow2', path: overlay, size: 0, keep: false });
       }
-      await this.#createDisks(p, state, def, inputs, freshReused);
+      await this.#createDisks(p, state, def, inputs, freshReused, context?.labelOwner ?? '');
 
       const channel = await MetaChannel.open(state.metaSocket, this.#ctx.meta.handlerFor(hwaddr), this.#ctx.log);
       this.#channels.set(hwaddr, channel);
@@ -345,7 +352,7 @@ export class QemuDriver implements ResourceDriver {
     }
   }
 
-  async #createDisks(p: Prepared, state: VmState, def: QemuDefinition, inputs: ResolvedInputs, freshReused: string[]): Promise<void> {
+  async #createDisks(p: Prepared, state: VmState, def: QemuDefinition, inputs: ResolvedInputs, freshReused: string[], owner: string): Promise<void> {
     const entries = Object.entries(def.requirements.disks);
     // pick reused disks under the pool lock, and record them before releasing it
     const reused = new Map<string, { path: string; fresh: boolean }>();
@@ -354,7 +361,7 @@ export class QemuDriver implements ResourceDriver {
         const inUse = await this.#reusedInUse(p);
         for (const [name, disk] of entries) {
           if (!disk.reuse) continue;
-          const slot = await p.reuse.pick(state.label || '_', name, disk.type, inUse);
+          const slot = await p.reuse.pick({ owner, label: state.label || '_' }, name, disk.type, inUse);
           inUse.add(slot.path);
           reused.set(name, slot);
           state.disks.push({ name, serial: diskSerial(disk.label), type: disk.type, format: formatFor(disk.type), path: slot.path, size: disk.size, keep: true });
@@ -362,23 +369,31 @@ export class QemuDriver implements ResourceDriver {
         await p.states.write(state);
       });
     }
-    for (const [name, disk] of entries) {
-      const format = formatFor(disk.type);
-      const slot = reused.get(name);
-      if (slot) {
-        if (slot.fresh) {
-          freshReused.push(slot.path);
-          await this.#makeDisk(p, slot.path, disk.type, disk.size, disk.label);
-        } else {
-          await this.#growIfSmaller(p, slot.path, format, disk.size);
+    // room on the file system first (NO_CAPACITY naming the disk, before any disk file exists)
+    const release = await p.space.reserve(await diskRequests(def, state.dir, p.reuse.dir, reused, p.programs.qemuImg));
+    try {
+      for (const [name, disk] of entries) {
+        const format = formatFor(disk.type);
+        const slot = reused.get(name);
+        if (slot) {
+          if (slot.fresh) {
+            freshReused.push(slot.path);
+            await this.#makeDisk(p, slot.path, disk.type, disk.size, disk.label);
+          } else {
+            await this.#growIfSmaller(p, slot.path, format, disk.size);
+          }
+          continue;
         }
-        continue;
+        const path = join(state.dir, `disk-${name}.${format}`);
+        const source = inputs.clones.get(name);
+        if (source) await cloneDisk(p.programs.qemuImg, source, path, format, disk.size);
+        else await this.#makeDisk(p, path, disk.type, disk.size, disk.label);
+        state.disks.push({ name, serial: diskSerial(disk.label), type: disk.type, format, path, size: disk.size, keep: false });
       }
-      const path = join(state.dir, `disk-${name}.${format}`);
-      const source = inputs.clones.get(name);
-      if (source) await cloneDisk(p.programs.qemuImg, source, path, format, disk.size);
-      else await this.#makeDisk(p, path, disk.type, disk.size, disk.label);
-      state.disks.push({ name, serial: diskSerial(disk.label), type: disk.type, format, path, size: disk.size, keep: false });
+      // the state names every disk now: they count as promised from here on
+      await p.states.write(state);
+    } finally {
+      release();
     }
   }
 

@@ -1,33 +1,37 @@
 /**
- * A VM's own Meta API channel: an HTTP server on a per-VM unix socket that answers as that VM only
- * (`ctx.meta.handlerFor(hwaddr)`). QEMU reaches it through the VM's user-mode network:
- * `guestfwd=tcp:<meta address>:80-cmd:socat STDIO UNIX-CONNECT:<socket>` starts one relay per
- * guest connection, so each guest TCP connection is one unix connection here. The socket path is
- * on the VM's own command line: nothing the guest does (changing its MAC or IP) changes who it is.
+ * A VM's own Meta API channel: an HTTP server in the node process, listening on the host end of the
+ * VM's veth pair (host-net.ts), that answers as that VM only (`ctx.meta.handlerFor(hwaddr)`).
+ * Inside the VM's network namespace the guest-visible Meta API address is DNATed here; slirp opens
+ * the connection from the namespace's own address, so a connection from any other source (another
+ * VM, a local process) is refused. Nothing the guest does (changing its MAC or IP) changes that
+ * address, and no process is started per connection: the node relays nothing, it answers.
  */
-import { chmod, rm, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import type { DriverLogger, MetaHandler } from '../../contract/index.js';
 
-/** Per-VM limits so a guest cannot make the host start many relays or hold many connections. */
+/** Per-VM limits so a guest cannot hold many connections or keep them idle. */
 const MAX_CONNECTIONS = 8;
 const IDLE_TIMEOUT_MS = 15_000;
 
 export class MetaChannel {
-  readonly path: string;
+  readonly host: string;
+  readonly port: number;
   readonly #server: Server;
   #requests = 0;
-  #inode = -1;
   #onFirst: (() => void) | undefined;
 
-  private constructor(path: string, server: Server) {
-    this.path = path;
+  private constructor(host: string, port: number, server: Server) {
+    this.host = host;
+    this.port = port;
     this.#server = server;
   }
 
-  /** Listen on `path` (a stale socket file there is replaced). */
-  static async open(path: string, handler: MetaHandler, log: DriverLogger): Promise<MetaChannel> {
-    await rm(path, { force: true });
+  /**
+   * Listen on `host` (a free port is chosen) and answer only connections from `peer`, the VM's
+   * namespace address.
+   */
+  static async open(host: string, peer: string, handler: MetaHandler, log: DriverLogger): Promise<MetaChannel> {
     let channel: MetaChannel | undefined;
     const server = createServer((req, res) => {
       if (channel) channel.#seen();
@@ -45,19 +49,25 @@ export class MetaChannel {
     server.requestTimeout = IDLE_TIMEOUT_MS;
     server.setTimeout(IDLE_TIMEOUT_MS, (socket) => socket.destroy());
     server.on('clientError', (_err, socket) => socket.destroy());
+    server.on('connection', (socket: Socket) => {
+      if (socket.remoteAddress !== peer && socket.remoteAddress !== `::ffff:${peer}`) socket.destroy();
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(path, () => {
+      server.listen({ host, port: 0, exclusive: true }, () => {
         server.off('error', reject);
         resolve();
       });
     });
-    await chmod(path, 0o600);
     // the node's own servers decide when the process may exit; VMs outlive it anyway
     server.unref();
-    channel = new MetaChannel(path, server);
-    channel.#inode = (await stat(path)).ino;
+    channel = new MetaChannel(host, (server.address() as AddressInfo).port, server);
     return channel;
+  }
+
+  /** Connections open right now (tests: guest connections are relayed here, not to a process). */
+  async connections(): Promise<number> {
+    return new Promise((resolve, reject) => this.#server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
   }
 
   /** How many requests the guest made on this channel (since it was opened). */
@@ -78,22 +88,12 @@ export class MetaChannel {
     if (fn) fn();
   }
 
-  /**
-   * Stop listening, drop open connections and remove the socket file (only if it is still this
-   * channel's: a newer driver process may have replaced it).
-   */
+  /** Stop listening and drop open connections. */
   async close(): Promise<void> {
     this.#onFirst = undefined;
-    let ours = false;
-    try {
-      ours = (await stat(this.path)).ino === this.#inode;
-    } catch {
-      // already gone
-    }
     await new Promise<void>((resolve) => {
       this.#server.close(() => resolve());
       this.#server.closeAllConnections();
     });
-    if (ours) await rm(this.path, { force: true });
   }
 }

@@ -6,7 +6,7 @@
  *   vms/<mac id>/                overlays, non-reused disks, console.log, qemu.pid
  *   reuse/<label>/…              reused disks (disks.ts ReusePool)
  *   snapshots/<snapshot id>/     snapshot.json + disk copies (+ root.qcow2, memory.state when full)
- *   run/<mac id>.qmp|.meta       unix sockets (or /tmp/shoal-qemu-<tag>/ when the path is too long)
+ *   run/<mac id>.qmp             QMP unix sockets (or /tmp/shoal-qemu-<tag>/ when the path is too long)
  */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -36,7 +36,7 @@ export class DriverPaths {
     this.snapshotDir = join(dataDir, 'snapshots');
     this.tag = createHash('sha256').update(dataDir).digest('hex').slice(0, 12);
     const preferred = join(dataDir, 'run');
-    const fits = (dir: string): boolean => PLAIN.test(dir) && join(dir, '000000000000.meta').length <= MAX_SOCKET_PATH;
+    const fits = (dir: string): boolean => PLAIN.test(dir) && join(dir, '000000000000.qmp').length <= MAX_SOCKET_PATH;
     this.socketDir = socketDir ?? (fits(preferred) ? preferred : `/tmp/shoal-qemu-${this.tag}`);
     if (!fits(this.socketDir)) {
       throw new Error(`socket dir ${this.socketDir} is too long for unix sockets or has unusual characters`);
@@ -58,9 +58,5 @@ export class DriverPaths {
 
   qmpSocket(hwaddr: string): string {
     return join(this.socketDir, `${macId(hwaddr)}.qmp`);
-  }
-
-  metaSocket(hwaddr: string): string {
-    return join(this.socketDir, `${macId(hwaddr)}.meta`);
   }
 }

@@ -6,6 +6,7 @@
  */
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { VmNet } from './host-net.js';
 import { isMac, macFromId, macId } from './mac.js';
 
 export const STATE_VERSION = 1;
@@ -35,7 +36,8 @@ export interface VmState {
   /** the VM's own directory (overlays, disks, console, pid file) */
   dir: string;
   qmpSocket: string;
-  metaSocket: string;
+  /** the VM's network namespace, veth and addresses (undefined until made) */
+  net: VmNet | undefined;
   consoleLog: string;
   pidFile: string;
   /** the definition JSON it was allocated with */

@@ -28,10 +28,6 @@ export interface VmSpec {
   initrd: string | undefined;
   append: string;
   disks: VmDiskArg[];
-  nat: boolean;
-  metaAddress: string;
-  metaSocket: string;
-  socat: string;
   qmpSocket: string;
   consoleLog: string;
   pidFile: string;
@@ -42,13 +38,7 @@ function q(value: string): string {
   return value.replaceAll(',', ',,');
 }
 
-/** Paths used inside -netdev guestfwd (parsed by slirp, split on spaces) must be plain. */
-const PLAIN_PATH = /^\/[A-Za-z0-9/._+-]+$/;
-
 export function buildArgs(spec: VmSpec): string[] {
-  if (!PLAIN_PATH.test(spec.metaSocket) || !PLAIN_PATH.test(spec.socat)) {
-    throw new DriverError('BACKEND', `meta socket ${spec.metaSocket} / socat ${spec.socat}: paths may only contain letters, digits and / . _ + -`);
-  }
   const args = [
     '-name', `${spec.marker},debug-threads=off`,
     '-machine', `${spec.machine},accel=${spec.accel}`,
@@ -56,8 +46,8 @@ export function buildArgs(spec: VmSpec): string[] {
     '-smp', String(spec.cpu),
     '-m', `${spec.ramGb}G`,
     '-nodefaults', '-no-user-config', '-display', 'none', '-vga', 'none',
-    // seccomp: no obsolete syscalls, no scheduler/affinity games. Spawning stays allowed (the Meta
-    // API relay and the memory snapshot's `exec:` need it); elevateprivileges=deny would also
+    // seccomp: no obsolete syscalls, no scheduler/affinity games. Spawning stays allowed (the memory
+    // snapshot's `exec:` migration needs it); elevateprivileges=deny would also
     // forbid what -daemonize does (QEMU 7.2 then exits 1 without a message)
     '-sandbox', 'on,obsolete=deny,resourcecontrol=deny',
     '-chardev', `file,id=console,path=${q(spec.consoleLog)},append=on`,
@@ -77,8 +67,10 @@ export function buildArgs(spec: VmSpec): string[] {
     args.push('-blockdev', `driver=${d.format},node-name=${d.nodeName},file.driver=file,file.filename=${q(d.path)},cache.direct=off,discard=unmap`);
     args.push('-device', `virtio-blk-pci,drive=${d.nodeName},serial=${q(d.serial)}${d.bootIndex === undefined ? '' : `,bootindex=${d.bootIndex}`}`);
   }
-  const guestfwd = `guestfwd=tcp:${spec.metaAddress}:80-cmd:${spec.socat} STDIO UNIX-CONNECT:${spec.metaSocket}`;
-  args.push('-netdev', `user,id=net0${spec.nat ? '' : ',restrict=on'},${guestfwd}`);
+  // user-mode networking for DHCP and outbound sockets; QEMU runs in the VM's own network
+  // namespace (host-net.ts), which decides what those sockets reach. No guestfwd: nothing is
+  // spawned per guest connection.
+  args.push('-netdev', 'user,id=net0,ipv6=off');
   args.push('-device', `virtio-net-pci,netdev=net0,mac=${spec.mac}`);
   return args;
 }
