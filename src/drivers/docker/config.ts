@@ -1,4 +1,5 @@
 import { parseConfigDocument } from '../shared/index.js';
+import { DISK_LIMIT_KEYS, parseDiskLimits, type DiskLimits } from '../shared/disk-space.js';
 import { isAbsolute, join } from 'node:path';
 import { invalidConfig } from '../../contract/index.js';
 import { slug } from './names.js';
@@ -26,6 +27,8 @@ export interface DockerConfig {
   /** capacity override (cores, GB); absent = the daemon's NCPU / MemTotal */
   cpu: number | undefined;
   ram: number | undefined;
+  /** disk_reserve (default "5%") and max_disk_size (GB) of the workspace's file system */
+  diskLimits: DiskLimits;
 }
 
 export const CONFIG_KEYS = [
@@ -40,6 +43,7 @@ export const CONFIG_KEYS = [
   'pids_limit',
   'cpu',
   'ram',
+  ...DISK_LIMIT_KEYS,
 ] as const;
 
 const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
@@ -101,5 +105,6 @@ export function parseDockerConfig(json: string, dataDir: string, instance: strin
     pidsLimit: int(raw, 'pids_limit', 16, 4_194_304) ?? 4096,
     cpu: int(raw, 'cpu', 1, 65536),
     ram: int(raw, 'ram', 1, 16_777_216),
+    diskLimits: parseDiskLimits(raw),
   };
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { chmod, mkdir, open, readdir, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DriverError, type DriverLogger } from '../../contract/index.js';
+import { DEFAULT_DISK_RESERVE, DiskSpace, type DiskLimits, type DiskRequest, type PromisedFile } from '../shared/disk-space.js';
 import type { DockerDisk, DiskType } from './definition.js';
 import { CLONE_REF } from './definition.js';
 import { detachLoops, isMounted, listMounts, loopMount, mountsUnder, unmount } from './mounts.js';
@@ -60,22 +61,80 @@ function labelDir(label: string): string {
 }
 
 /**
+ * Label owner + label name → the folder of its reused disks: two owners' labels of one name never
+ * share a disk ("" owner = a caller that gave none: the label name alone, as before owners).
+ */
+export function reuseDir(owner: string, label: string): string {
+  if (owner === '') return labelDir(label);
+  const readable = `${slug(owner)}.${slug(label === '' ? '_' : label)}`.slice(0, 100);
+  return `${readable}-${createHash('sha1').update(`${owner}\0${label}`).digest('hex').slice(0, 12)}`;
+}
+
+/** Who a reused disk belongs to. */
+export interface ReuseKey {
+  /** the label's owner */
+  owner: string;
+  label: string;
+}
+
+/**
  * Disks of docker resources. Layout under the workspace folder:
  *   res/<mac hex>/resource.json            what was allocated (written first: marks half-created resources)
  *   res/<mac hex>/disks/<name>/data/        a `dir` disk
  *   res/<mac hex>/disks/<name>/disk.img     an ext4/xfs disk (sparse file), mounted on …/mnt
- *   reuse/<label>/<name>/…                  the same for reused disks, plus `lock` (holder's MAC) and `type`
+ *   reuse/<owner.label-hash>/<name>/…       the same for reused disks (per label owner + label name), plus `lock` (holder's MAC) and `type`
  * Snapshots: <snapshots>/<id>/disks/<name>.img or <name>/ (dir).
  */
 export class DiskManager {
   readonly #workspace: string;
   readonly #snapshots: string;
   readonly #log: DriverLogger;
+  /** free-space checks of disk requests (docker/config.ts: disk_reserve, max_disk_size) */
+  readonly space: DiskSpace;
 
-  constructor(workspaceDir: string, snapshotsDir: string, log: DriverLogger) {
+  constructor(workspaceDir: string, snapshotsDir: string, log: DriverLogger, limits?: DiskLimits) {
     this.#workspace = workspaceDir;
     this.#snapshots = snapshotsDir;
     this.#log = log;
+    this.space = new DiskSpace(limits ?? { reserve: DEFAULT_DISK_RESERVE, maxDiskGb: undefined }, () => this.#imageFiles());
+  }
+
+  /** Every ext4/xfs image file of live and reused disks, at its full (sparse) size. */
+  async #imageFiles(): Promise<PromisedFile[]> {
+    const out: PromisedFile[] = [];
+    const add = async (path: string): Promise<void> => {
+      try {
+        out.push({ path, bytes: (await stat(path)).size });
+      } catch {
+        // not an image disk
+      }
+    };
+    const res = join(this.#workspace, 'res');
+    for (const r of await readdir(res).catch(() => [] as string[])) {
+      for (const d of await readdir(join(res, r, 'disks')).catch(() => [] as string[])) await add(join(res, r, 'disks', d, 'disk.img'));
+    }
+    const reuse = this.#reuseRoot();
+    for (const l of await readdir(reuse).catch(() => [] as string[])) {
+      for (const d of await readdir(join(reuse, l)).catch(() => [] as string[])) await add(join(reuse, l, d, 'disk.img'));
+    }
+    return out;
+  }
+
+  /** What each disk needs on the workspace's file system (a reused disk: only its growth). */
+  async requests(disks: readonly DockerDisk[], key: ReuseKey): Promise<DiskRequest[]> {
+    await mkdir(this.#workspace, { recursive: true, mode: 0o700 });
+    const out: DiskRequest[] = [];
+    for (const disk of disks) {
+      const wanted = disk.size * GB;
+      let bytes = wanted;
+      if (disk.reuse) {
+        const base = join(this.#reuseRoot(), reuseDir(key.owner, key.label), disk.name);
+        const have = await stat(join(base, disk.type === 'dir' ? 'data' : 'disk.img')).catch(() => undefined);
+        if (have) bytes = disk.type === 'dir' ? 0 : Math.max(0, wanted - have.size);
+      }
+      out.push({ name: disk.name, type: disk.type, sizeGb: disk.size, bytes, dir: this.#workspace });
+    }
+    return out;
   }
 
   resDir(hwaddr: string): string {
@@ -114,15 +173,23 @@ export class DiskManager {
     return names.map(macFromHex).filter((m): m is string => m !== undefined);
   }
 
-  /** Prepare every disk of an allocation (recorded one by one, so cleanup() finds them all). */
-  async attach(hwaddr: string, disks: DockerDisk[], labelName: string): Promise<AttachedDisk[]> {
-    const attached: AttachedDisk[] = [];
-    for (const disk of disks) {
-      attached.push(disk.reuse ? await this.#attachReused(hwaddr, disk, labelName) : await this.#attachFresh(hwaddr, disk));
-      const rec = await this.record(hwaddr);
-      if (rec) await writeJson(join(this.resDir(hwaddr), 'resource.json'), { ...rec, disks: attached });
+  /**
+   * Prepare every disk of an allocation (recorded one by one, so cleanup() finds them all), once
+   * the file system has room for them (NO_CAPACITY naming the disk otherwise, nothing created).
+   */
+  async attach(hwaddr: string, disks: DockerDisk[], key: ReuseKey): Promise<AttachedDisk[]> {
+    const release = await this.space.reserve(await this.requests(disks, key));
+    try {
+      const attached: AttachedDisk[] = [];
+      for (const disk of disks) {
+        attached.push(disk.reuse ? await this.#attachReused(hwaddr, disk, key) : await this.#attachFresh(hwaddr, disk));
+        const rec = await this.record(hwaddr);
+        if (rec) await writeJson(join(this.resDir(hwaddr), 'resource.json'), { ...rec, disks: attached });
+      }
+      return attached;
+    } finally {
+      release();
     }
-    return attached;
   }
 
   async #attachFresh(hwaddr: string, disk: DockerDisk): Promise<AttachedDisk> {
@@ -131,8 +198,8 @@ export class DiskManager {
     return this.#materialize(base, disk, false);
   }
 
-  async #attachReused(hwaddr: string, disk: DockerDisk, labelName: string): Promise<AttachedDisk> {
-    const base = join(this.#reuseRoot(), labelDir(labelName), disk.name);
+  async #attachReused(hwaddr: string, disk: DockerDisk, key: ReuseKey): Promise<AttachedDisk> {
+    const base = join(this.#reuseRoot(), reuseDir(key.owner, key.label), disk.name);
     await mkdir(base, { recursive: true, mode: 0o700 });
     await this.#lock(base, hwaddr, disk);
     const typeFile = join(base, 'type');

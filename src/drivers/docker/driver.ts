@@ -109,7 +109,7 @@ export class DockerDriver implements ResourceDriver {
       memTotal: info.MemTotal ?? 0,
       images: new ImageStore(docker, new ImageCache({ dir: config.imagesDir, log }), log),
       networks,
-      disks: new DiskManager(config.workspaceDir, config.snapshotsDir, log),
+      disks: new DiskManager(config.workspaceDir, config.snapshotsDir, log, config.diskLimits),
       starts: new Semaphore(config.maxParallelStarts),
     };
     // networks left by a previous run get their rules and Meta API listeners back
@@ -118,7 +118,9 @@ export class DockerDriver implements ResourceDriver {
   }
 
   async validateDefinition(definition: string): Promise<void> {
-    parseDockerDefinition(definition);
+    const def = parseDockerDefinition(definition);
+    // disks that could never fit this node's workspace file system (or max_disk_size) are refused now
+    if (this.#p && def.disks.length > 0) await this.#p.disks.space.checkDefinition(await this.#p.disks.requests(def.disks, { owner: '', label: '' }));
   }
 
   async allocate(definition: string, metadata: Record<string, unknown>, context?: AllocateContext): Promise<AllocateResult> {
@@ -137,7 +139,7 @@ export class DockerDriver implements ResourceDriver {
     await s.disks.begin({ hwaddr, created: new Date().toISOString(), application: context?.application ?? '', label: context?.label ?? '' });
     let net: NetInfo | undefined;
     try {
-      const disks = await s.disks.attach(hwaddr, def.disks, context?.label ?? '');
+      const disks = await s.disks.attach(hwaddr, def.disks, { owner: context?.labelOwner ?? '', label: context?.label ?? '' });
       net = await s.networks.acquire(def.network);
       const spec = containerSpec({
         def,

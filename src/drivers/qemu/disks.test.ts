@@ -66,18 +66,23 @@ describe('qemu disks', { timeout: 120_000 }, () => {
 
   it('the reuse pool hands out the lowest free slot per label and disk', async () => {
     const pool = new ReusePool(join(dir, 'reuse'));
-    const a = await pool.pick('ci label/1', 'ws', 'ext4', new Set());
+    const a = await pool.pick({ owner: 'alice', label: 'ci label/1' }, 'ws', 'ext4', new Set());
     assert.equal(a.fresh, true);
-    assert.ok(a.path.includes(labelFolder('ci label/1')) && !a.path.includes('ci label/1'));
+    assert.ok(a.path.includes(labelFolder('ci label/1', 'alice')) && !a.path.includes('ci label/1'));
     execFileSync('touch', [a.path]);
-    const again = await pool.pick('ci label/1', 'ws', 'ext4', new Set());
+    const again = await pool.pick({ owner: 'alice', label: 'ci label/1' }, 'ws', 'ext4', new Set());
     assert.equal(again.path, a.path);
     assert.equal(again.fresh, false);
-    const busy = await pool.pick('ci label/1', 'ws', 'ext4', new Set([a.path]));
+    const busy = await pool.pick({ owner: 'alice', label: 'ci label/1' }, 'ws', 'ext4', new Set([a.path]));
     assert.notEqual(busy.path, a.path);
     assert.equal(busy.fresh, true);
-    const other = await pool.pick('ci label/2', 'ws', 'ext4', new Set());
+    const other = await pool.pick({ owner: 'alice', label: 'ci label/2' }, 'ws', 'ext4', new Set());
     assert.notEqual(other.path, a.path);
     assert.notEqual(labelFolder('a/b'), labelFolder('a_b'));
+    // another owner's label of the same name never gets alice's disk
+    const bobs = await pool.pick({ owner: 'bob', label: 'ci label/1' }, 'ws', 'ext4', new Set());
+    assert.equal(bobs.fresh, true);
+    assert.notEqual(bobs.path, a.path);
+    assert.notEqual(labelFolder('x', 'a.b'), labelFolder('b.x', 'a'));
   });
 });

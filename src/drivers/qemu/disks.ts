@@ -8,7 +8,10 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DriverError } from '../../contract/index.js';
+import type { DiskRequest, PromisedFile } from '../shared/disk-space.js';
+import type { QemuDefinition } from './definition.js';
 import { run } from './exec.js';
+import type { StateStore } from './state.js';
 
 export const GIB = 2 ** 30;
 
@@ -110,16 +113,36 @@ export async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** A file-name-safe, collision-free folder name for a label. */
-export function labelFolder(label: string): string {
-  const safe = label.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 48) || '_';
-  return `${safe}-${createHash('sha256').update(label).digest('hex').slice(0, 8)}`;
+/**
+ * A file-name-safe, collision-free folder name for a label of an owner ("" = no owner given: the
+ * label name alone, as before label names were owned).
+ */
+export function labelFolder(label: string, owner = ''): string {
+  const safe = (t: string): string => t.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 48) || '_';
+  if (owner === '') return `${safe(label)}-${createHash('sha256').update(label).digest('hex').slice(0, 8)}`;
+  return `${safe(owner)}.${safe(label)}-${createHash('sha256').update(`${owner}\0${label}`).digest('hex').slice(0, 12)}`;
+}
+
+/** Whose reused disks: the label's owner and name. */
+export interface ReuseKey {
+  owner: string;
+  label: string;
+}
+
+/** Disk files of every VM state (live or being created), at their full size; image overlays are not counted. */
+export async function liveDiskFiles(states: StateStore): Promise<PromisedFile[]> {
+  const out: PromisedFile[] = [];
+  for (const hwaddr of await states.list()) {
+    const s = await states.read(hwaddr).catch(() => undefined);
+    for (const d of s?.disks ?? []) if (d.size > 0) out.push({ path: d.path, bytes: d.size * GIB });
+  }
+  return out;
 }
 
 /**
- * The pool of reused disks: `<dir>/<label folder>/<disk name>.<type>.<slot>.<format>`. A disk is
- * reused by the next allocation of the same label; when every slot is attached to a live VM a new
- * slot is made (two VMs never share one disk).
+ * The pool of reused disks: `<dir>/<owner.label folder>/<disk name>.<type>.<slot>.<format>`. A
+ * disk is reused by the next allocation of the same label of the same owner; when every slot is
+ * attached to a live VM a new slot is made (two VMs never share one disk).
  */
 export class ReusePool {
   readonly dir: string;
@@ -132,8 +155,9 @@ export class ReusePool {
    * Pick the lowest free slot for label + disk (a path no live VM uses); `fresh` = no file yet.
    * Callers must hold the pool lock from pick until the VM's state names the path.
    */
-  async pick(label: string, name: string, type: string, inUse: ReadonlySet<string>): Promise<{ path: string; fresh: boolean }> {
-    const folder = join(this.dir, labelFolder(label));
+  async pick(key: ReuseKey, name: string, type: string, inUse: ReadonlySet<string>): Promise<{ path: string; fresh: boolean }> {
+    const { label } = key;
+    const folder = join(this.dir, labelFolder(label, key.owner));
     await mkdir(folder, { recursive: true });
     const format = formatFor(type);
     const existing = new Set(await readdir(folder));
@@ -147,7 +171,34 @@ export class ReusePool {
   }
 
   /** Remove every reused disk of a label (operator clean-up). */
-  async removeLabel(label: string): Promise<void> {
-    await rm(join(this.dir, labelFolder(label)), { recursive: true, force: true });
+  async removeLabel(key: ReuseKey): Promise<void> {
+    await rm(join(this.dir, labelFolder(key.label, key.owner)), { recursive: true, force: true });
   }
+}
+
+/**
+ * What each data disk of a definition needs on its file system: its size (fresh, cloned), or the
+ * growth of a reused disk that exists already (`reused`: the slots picked; `qemuImg` reads a
+ * qcow2's virtual size). Without `reused` every disk counts at its full size (validation).
+ */
+export async function diskRequests(
+  def: QemuDefinition,
+  vmDir: string,
+  reuseDir: string,
+  reused?: ReadonlyMap<string, { path: string; fresh: boolean }>,
+  qemuImg?: string,
+): Promise<DiskRequest[]> {
+  const out: DiskRequest[] = [];
+  for (const [name, disk] of Object.entries(def.requirements.disks)) {
+    const wanted = disk.size * GIB;
+    let bytes = wanted;
+    const slot = reused?.get(name);
+    if (slot && !slot.fresh) {
+      const format = formatFor(disk.type);
+      const have = format === 'raw' || !qemuImg ? (await stat(slot.path)).size : (await imageInfo(qemuImg, slot.path, 'qcow2')).virtualSize;
+      bytes = Math.max(0, wanted - have);
+    }
+    out.push({ name, type: disk.type, sizeGb: disk.size, bytes, dir: disk.reuse ? reuseDir : vmDir });
+  }
+  return out;
 }
