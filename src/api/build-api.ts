@@ -5,6 +5,7 @@ import type { Registry } from 'prom-client';
 import type { CoreService } from '../core/core-service.js';
 import { registerBodyParsers } from './body-parsers.js';
 import { clientErrorHandler, installErrorHandling, installShutdownGuard } from './error-handler.js';
+import { frameworkErrorHandler, MAX_PARAM_LENGTH } from './framework-errors.js';
 import { installHttpMetrics } from './http-metrics.js';
 import { LOG_REDACT_PATHS, requestSerializer } from './log-redaction.js';
 import { LoginRateLimiter, type LoginRateLimiterOptions } from './login-rate-limiter.js';
@@ -48,7 +49,8 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     trustProxy: false,
     return503OnClosing: false, // installShutdownGuard answers 503 in the one error shape
     clientErrorHandler,
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
+    frameworkErrors: frameworkErrorHandler, // bad percent-encoding, over-long path parameters: the one error shape
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
   } satisfies FastifyServerOptions;
   const base = (opts.https ? Fastify({ ...common, https: opts.https }) : Fastify(common)) as unknown as FastifyInstance;
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
