@@ -136,7 +136,7 @@ describe('docker driver: containers, limits, identity, networks', { timeout: 900
     await s.deallocate(other.hwaddr);
   });
 
-  it('nat: loads a docker-save archive (xz), reaches a host-side server and the Meta API, not other containers', T, async () => {
+  it('nat: loads a docker-save archive (xz), reaches the Meta API, not a host-side server nor other containers', T, async () => {
     const def = s.def({ image: s.imgs.saveTag, images: [s.imgs.save] }, { network: 'nat' });
     const r = await s.allocate(def, { K: 'v' }, s.context());
     s.h.meta.register(r.hwaddr, r.ipaddr, { K: 'v' });
@@ -144,10 +144,9 @@ describe('docker driver: containers, limits, identity, networks', { timeout: 900
     assert.deepEqual(info.Config.Cmd, ['sleep', '3600'], 'the image default command from the archive');
     const gw = await gateway(s, s.h.networks.nat);
     const before = server.connections();
-    const out = await execIn(s.h.docker, r.container, fetchCmd(`http://${gw}:${server.port}/`, 10));
-    assert.equal(out.code, 0, out.out);
-    assert.equal(out.out, 'hello from the host');
-    assert.ok(server.connections() > before);
+    const out = await execIn(s.h.docker, r.container, fetchCmd(`http://${gw}:${server.port}/`, 4));
+    assert.notEqual(out.code, 0, `a nat container reached a host service on its gateway: ${out.out}`);
+    assert.equal(server.connections(), before);
     const meta = await execIn(s.h.docker, r.container, ['sh', '-c', fetchCmd('"$SHOAL_META_URL/meta/v1/data"').join(' ')]);
     assert.deepEqual(JSON.parse(meta.out), { K: 'v' });
     // nat containers are still isolated from each other

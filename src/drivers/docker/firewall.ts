@@ -85,12 +85,31 @@ export class Firewall {
     this.#log.debug({ network: r.network, bridge: r.bridge }, 'host-only firewall rules in place');
   }
 
+  /**
+   * Create or refresh (idempotent) the rules of a `nat` network: containers reach the outside
+   * (Docker's own forwarding and masquerading), but from the bridge the host itself accepts only the
+   * Meta API port on the gateway address (plus replies): not its other addresses, not the node's
+   * API, not anything else listening on the host.
+   */
+  async protectNat(r: HostOnlyRules): Promise<void> {
+    const c = chainNames(r.network);
+    for (const tool of TOOLS) {
+      if (!(await this.#try(tool, ['-N', c.input]))) await this.#run(tool, ['-F', c.input]);
+      await this.#run(tool, ['-A', c.input, '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT']);
+      if (tool === 'iptables') await this.#run(tool, ['-A', c.input, '-d', r.gateway, '-p', 'tcp', '--dport', String(r.metaPort), '-j', 'ACCEPT']);
+      await this.#run(tool, ['-A', c.input, '-j', 'DROP']);
+      const j = this.#jumps(r)[0]!;
+      if (!(await this.#try(tool, ['-C', j.chain, ...j.spec]))) await this.#run(tool, ['-I', j.chain, '1', ...j.spec]);
+    }
+    this.#log.debug({ network: r.network, bridge: r.bridge }, 'nat firewall rules in place');
+  }
+
   /** Whether this network's chains exist (IPv4). */
   async exists(network: string): Promise<boolean> {
     return this.#try('iptables', ['-S', chainNames(network).input]);
   }
 
-  /** Remove the rules of a network (idempotent: missing rules and chains are fine). */
+  /** Remove the rules of a network, host-only or nat (idempotent: missing rules and chains are fine). */
   async remove(r: { network: string; bridge: string }): Promise<void> {
     const c = chainNames(r.network);
     for (const tool of TOOLS) {

@@ -33,7 +33,8 @@ type Ctx = Pick<DriverContext, 'meta' | 'log' | 'instance' | 'nodeName'>;
 
 /**
  * Shoal-owned docker networks of one driver instance: `hostonly` (internal bridge, firewalled so
- * only the Meta API on the gateway is reachable) and `nat` (a normal bridge). Both get a Meta API
+ * only the Meta API on the gateway is reachable) and `nat` (a normal bridge whose containers reach
+ * the outside but, on the host itself, only the Meta API on the gateway). Both get a Meta API
  * listener on their gateway address. A network is created on first use and removed when no
  * container and no allocation in progress uses it.
  */
@@ -101,7 +102,9 @@ export class NetworkManager {
       if (!info) throw new DriverError('BACKEND', `network ${name} vanished right after it was created`);
     }
     const net = { ...info, kind };
-    if (kind === 'hostonly') await this.#firewall.protectHostOnly({ network: name, bridge: net.bridge, gateway: net.gateway, metaPort: this.#config.metaPort });
+    const rules = { network: name, bridge: net.bridge, gateway: net.gateway, metaPort: this.#config.metaPort };
+    if (kind === 'hostonly') await this.#firewall.protectHostOnly(rules);
+    else await this.#firewall.protectNat(rules);
     if (!this.#listeners.has(name)) {
       try {
         this.#listeners.set(name, await this.#ctx.meta.listen(net.gateway, this.#config.metaPort));
