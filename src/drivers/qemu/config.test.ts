@@ -35,7 +35,8 @@ describe('qemu config', { timeout: 120_000 }, () => {
       assert.equal(c.imageDir, '/var/lib/shoal/qemu/images');
       assert.equal(c.accel, 'auto');
       assert.equal(c.network, 'user');
-      assert.equal(c.metaAddress, '10.0.2.100');
+      assert.equal(c.metaAddress, '169.254.169.254');
+      assert.equal(c.vmNetworkCidr, '10.127.0.0/16');
       assert.ok(c.capacity.cpu >= 1 && c.capacity.ram >= 1);
       assert.ok(c.maxConcurrentBoots >= 1);
       assert.equal(c.firmware.qboot, '/usr/share/qemu/qboot.rom');
@@ -52,7 +53,8 @@ describe('qemu config', { timeout: 120_000 }, () => {
         socket_dir: '/run/shoal-qemu',
         accel: 'tcg',
         network: 'user',
-        meta_address: '10.0.2.200',
+        meta_address: '169.254.1.1',
+        vm_network: '10.200.0.0/20',
         max_concurrent_boots: 3,
         boot_hold_seconds: 5,
         shutdown_timeout_seconds: 7,
@@ -66,7 +68,8 @@ describe('qemu config', { timeout: 120_000 }, () => {
     assert.equal(c.imageDir, '/srv/images');
     assert.equal(c.socketDir, '/run/shoal-qemu');
     assert.equal(c.accel, 'tcg');
-    assert.equal(c.metaAddress, '10.0.2.200');
+    assert.equal(c.metaAddress, '169.254.1.1');
+    assert.equal(c.vmNetworkCidr, '10.200.0.0/20');
     assert.deepEqual(c.capacity, { cpu: 16, ram: 64 });
     assert.equal(c.firmware['ovmf-custom'], '/srv/fw/OVMF.fd');
     assert.equal(c.maxConcurrentBoots, 3);
@@ -81,8 +84,12 @@ describe('qemu config', { timeout: 120_000 }, () => {
     rejects('{"accel":"hvf"}', 'accel');
     rejects('{"network":"bridge"}', 'network');
     rejects('{"data_dir":"relative/dir"}', 'data_dir');
-    rejects('{"meta_address":"192.168.1.1"}', 'meta_address');
-    rejects('{"meta_address":"10.0.2.2"}', 'meta_address');
+    rejects('{"meta_address":"10.0.2.100"}', 'meta_address');
+    rejects('{"meta_address":"127.0.0.1"}', 'meta_address');
+    rejects('{"meta_address":"10.127.0.9"}', 'meta_address');
+    rejects('{"vm_network":"10.127.0.1/16"}', 'vm_network');
+    rejects('{"vm_network":"10.0.0.0/28"}', 'vm_network');
+    rejects('{"socat":"/usr/bin/socat"}', 'socat');
     rejects('{"capacity":{"cpu":0}}', 'capacity.cpu');
     rejects('{"capacity":{"gpu":1}}', 'capacity.gpu');
     rejects('{"max_concurrent_boots":0}', 'max_concurrent_boots');
@@ -128,7 +135,7 @@ describe('qemu config', { timeout: 120_000 }, () => {
     assert.equal(f.health, 'healthy');
     assert.equal(f.attributes['qemu.accel'], probe.ok ? 'kvm' : 'tcg');
     assert.match(f.attributes['qemu.version'] ?? '', /^\d+\.\d+/);
-    assert.equal(f.attributes['qemu.meta_url'], 'http://10.0.2.100/meta/v1/data');
+    assert.equal(f.attributes['qemu.meta_url'], 'http://169.254.169.254/meta/v1/data');
     const tcg = new QemuDriver(testContext(join(dir, 't'), new FakeMeta(), silentLog));
     await tcg.prepare('{"accel":"tcg"}');
     assert.equal((await tcg.fingerprint()).attributes['qemu.accel'], 'tcg');

@@ -19,10 +19,10 @@ import {
   type ResourceDriver,
   type ResourceStatus,
 } from '../../contract/index.js';
-import { ImageCache } from '../shared/index.js';
+import { cancelledError, ImageCache, UrlPolicy } from '../shared/index.js';
 import { chooseAccel, type AccelChoice } from './accel.js';
 import { BUILTIN_FIRMWARE, parseConfig, type QemuConfig } from './config.js';
-import { diskSerial, imageSerial, parseQemuDefinition, type QemuDefinition } from './definition.js';
+import { definitionUrls, diskSerial, imageSerial, parseQemuDefinition, type QemuDefinition } from './definition.js';
 import { GIB, ReusePool, cloneDisk, createBlank, createExt4, createOverlay, diskRequests, exists, formatFor, imageInfo, liveDiskFiles } from './disks.js';
 import { DiskSpace } from '../shared/disk-space.js';
 import { run, which } from './exec.js';
@@ -71,6 +71,8 @@ interface Prepared {
 
 export class QemuDriver implements ResourceDriver {
   readonly #ctx: DriverContext;
+  /** what image/kernel/initrd URLs may reach (the node's fetch config; the safe default without one) */
+  readonly #urls: UrlPolicy;
   #prepared: Prepared | undefined;
   #prepareError: DriverError | undefined;
   readonly #channels = new Map<string, MetaChannel>();
@@ -84,6 +86,7 @@ export class QemuDriver implements ResourceDriver {
 
   constructor(ctx: DriverContext) {
     this.#ctx = ctx;
+    this.#urls = new UrlPolicy(ctx.fetch);
   }
 
   name(): string {
@@ -137,7 +140,7 @@ export class QemuDriver implements ResourceDriver {
       accel,
       version,
       states: new StateStore(paths.stateDir),
-      images: new ImageCache({ dir: paths.imageDir, log: this.#ctx.log }),
+      images: new ImageCache({ dir: paths.imageDir, log: this.#ctx.log, policy: this.#urls }),
       reuse: new ReusePool(paths.reuseDir),
       space: new DiskSpace(config.diskLimits, () => liveDiskFiles(new StateStore(paths.stateDir))),
       boots: new Semaphore(config.maxConcurrentBoots),
@@ -176,6 +179,7 @@ export class QemuDriver implements ResourceDriver {
 
   async validateDefinition(definition: string): Promise<void> {
     const def = this.#parse(definition);
+    for (const { field, url } of definitionUrls(def)) await this.#urls.checkForLabel(url, field);
     // disks that could never fit this node's file system (or max_disk_size) are refused now
     const p = this.#prepared;
     if (p) await p.space.checkDefinition(await diskRequests(def, p.paths.vmsDir, p.reuse.dir));
@@ -188,7 +192,8 @@ export class QemuDriver implements ResourceDriver {
   async allocate(definition: string, _metadata: Record<string, unknown>, context?: AllocateContext): Promise<AllocateResult> {
     const def = this.#parse(definition);
     const p = this.#need();
-    const inputs = await this.#resolveInputs(p, def);
+    const inputs = await this.#resolveInputs(p, def, context?.signal);
+    if (context?.signal?.aborted) throw cancelledError('allocation', context.signal);
     const hwaddr = await this.#newMac(p);
     this.#pending.add(hwaddr);
     try {
@@ -207,12 +212,12 @@ export class QemuDriver implements ResourceDriver {
   }
 
   /** Fetch images and resolve clones and firmware before anything is created. */
-  async #resolveInputs(p: Prepared, def: QemuDefinition): Promise<ResolvedInputs> {
-    const kernel = def.kernel ? await p.images.fetch(def.kernel) : undefined;
-    const initrd = def.initrd ? await p.images.fetch(def.initrd) : undefined;
+  async #resolveInputs(p: Prepared, def: QemuDefinition, signal: AbortSignal | undefined): Promise<ResolvedInputs> {
+    const kernel = def.kernel ? await p.images.fetch(def.kernel, { field: 'options.kernel', signal }) : undefined;
+    const initrd = def.initrd ? await p.images.fetch(def.initrd, { field: 'options.initrd', signal }) : undefined;
     const bases: Array<{ path: string; format: 'qcow2' | 'raw' }> = [];
     for (const [i, ref] of def.images.entries()) {
-      const path = await p.images.fetch(ref, { decompress: true });
+      const path = await p.images.fetch(ref, { decompress: true, field: `options.images[${i}]`, signal });
       if (await isTar(path)) {
         throw new DriverError('IMAGE', `options.images[${i}]: is a tar archive; give the qcow2 or raw disk file itself (gzip/xz/zstd compression is fine)`, {
           field: `options.images[${i}]`,
