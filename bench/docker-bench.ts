@@ -9,7 +9,7 @@ import type Docker from 'dockerode';
 import { DockerDriver } from '../src/drivers/docker/driver.js';
 import { connectEngine } from '../src/drivers/docker/engine.js';
 import { randomMac } from '../src/drivers/docker/names.js';
-import { buildTestImages } from '../src/drivers/docker/test-helpers/fixtures.js';
+import { buildTestImages, TEST_FETCH } from '../src/drivers/docker/test-helpers/fixtures.js';
 import { freePort, memoryLog } from '../src/drivers/docker/test-helpers/harness.js';
 import { TestMeta } from '../src/drivers/docker/test-helpers/test-meta.js';
 import type { BenchRow } from './lib/report.js';
@@ -95,7 +95,7 @@ export async function run(): Promise<BenchRow[]> {
   const dataDir = mkdtempSync(join(tmpdir(), `shoal-docker-${prefix}-`));
   const docker = connectEngine('/var/run/docker.sock');
   const meta = new TestMeta();
-  const driver = new DockerDriver({ instance, nodeName: `node-${prefix}`, dataDir, log: memoryLog(false), meta });
+  const driver = new DockerDriver({ instance, nodeName: `node-${prefix}`, dataDir, log: memoryLog(false), meta, fetch: TEST_FETCH });
   const live: string[] = [];
   const images: string[] = [];
   try {

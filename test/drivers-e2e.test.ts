@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import { ShoalClient } from '../src/client/index.js';
@@ -53,6 +53,7 @@ describe('docker driver behind a real node', { timeout: 300_000 }, () => {
     images = await buildTestImages(docker, join(dir, 'fixtures'), prefix);
     config = {
       capacity: { cpu: 16, ram: 16 },
+      fetch: { allow_files: [join(dir, 'fixtures')] }, // the test's image archives (only DATA_DIR/import is allowed by default)
       drivers: { docker: { meta_port: await freePort(), stop_timeout: 1, cpu: 16, ram: 16 } },
     };
     node = await startNodeProcess({ dataDir: join(dir, 'node'), config, name: `e2e-${prefix}` });
@@ -119,7 +120,7 @@ describe('qemu driver behind a real node', { timeout: 300_000 }, () => {
   before(async () => {
     const guest = buildTestGuest();
     node = await startNodeProcess({
-      config: { capacity: { cpu: 4, ram: 4 }, drivers: { qemu: { shutdown_timeout_seconds: 10, capacity: { cpu: 4, ram: 4 } } } },
+      config: { capacity: { cpu: 4, ram: 4 }, fetch: { allow_files: [dirname(guest.kernel.path)] }, drivers: { qemu: { shutdown_timeout_seconds: 10, capacity: { cpu: 4, ram: 4 } } } },
     });
     client = new ShoalClient({ url: node.apiUrl, token: node.token });
     const def = JSON.parse(kernelDefinition(guest, { cpu: 1, ram: 1 })) as { options: Record<string, unknown>; requirements: { cpu: number; ram: number } };

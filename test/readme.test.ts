@@ -26,6 +26,11 @@ describe('README.md', () => {
     const drivers = new Set<string>();
     const dir = await mkdtemp(join(tmpdir(), 'shoal-readme-'));
     try {
+      // the drivers apply the fetch policy of the README's own configuration example
+      const configBlock = (await yamlBlocks()).find((b) => /^fetch:/m.test(b));
+      assert.ok(configBlock, 'the configuration example has a fetch section');
+      await writeFile(join(dir, 'shoal.yml'), configBlock);
+      const { fetch } = await loadConfig({ configPath: join(dir, 'shoal.yml'), dataDir: dir });
       for (const block of blocks) {
         // a placeholder checksum stands for the reader's own file
         const text = block.replaceAll('<sha256 of the file>', '0'.repeat(64));
@@ -43,6 +48,7 @@ describe('README.md', () => {
               dataDir: dir,
               log: { debug: noop, info: noop, warn: noop, error: noop },
               meta: { address: '127.0.0.1:0', listen: async () => async () => undefined, handlerFor: () => noop },
+              fetch: { allowFiles: [join(dir, 'import'), ...fetch.allowFiles], allowHosts: fetch.allowHosts, maxImageBytes: fetch.maxImageBytes },
             });
             await driver.validateDefinition(stringifyDefinition(def));
           }

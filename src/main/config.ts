@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname, cpus, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { DEFAULT_MAX_IMAGE_BYTES, parseHostRule, parseSize } from '../drivers/shared/url-policy.js';
 
 /** Flags of `shoal serve`; each overrides the config file. */
 export interface ServeOptions {
@@ -42,6 +43,18 @@ export interface NodeConfig {
   /** largest request body, bytes */
   bodyLimit: number;
   logLevel: string;
+  /** where image/kernel URLs may point (config `fetch`) */
+  fetch: FetchConfig;
+}
+
+/** The `fetch` section: what URL fields of labels may reach. */
+export interface FetchConfig {
+  /** absolute directories file:// URLs may name, besides DATA_DIR/import (always allowed) */
+  allowFiles: string[];
+  /** host names, IPs or CIDR networks http(s) may reach although they are loopback/private/link-local/the node's own */
+  allowHosts: string[];
+  /** largest file one URL may deliver, bytes */
+  maxImageBytes: number;
 }
 
 export class ConfigError extends Error {
@@ -78,7 +91,51 @@ function num(raw: Record<string, unknown>, key: string, field: string, min: numb
   return v;
 }
 
-const KNOWN_KEYS = new Set(['name', 'data_dir', 'db', 'api', 'meta', 'tls', 'capacity', 'tags', 'lifetime', 'drivers', 'body_limit', 'log_level', 'shutdown_wait']);
+const KNOWN_KEYS = new Set(['name', 'data_dir', 'db', 'api', 'meta', 'tls', 'capacity', 'tags', 'lifetime', 'drivers', 'body_limit', 'log_level', 'shutdown_wait', 'fetch']);
+
+const FETCH_KEYS = ['allow_files', 'allow_hosts', 'max_image_size'];
+
+/** The `fetch` section; relative allow_files are taken from the working directory (like data_dir). */
+export function parseFetchConfig(value: unknown): FetchConfig {
+  const raw = value === undefined || value === null ? {} : value;
+  if (!isRecord(raw)) throw new ConfigError('fetch', 'must be a mapping {allow_files, allow_hosts, max_image_size}');
+  for (const k of Object.keys(raw)) {
+    if (!FETCH_KEYS.includes(k)) throw new ConfigError(`fetch.${k}`, `unknown setting (known: ${FETCH_KEYS.join(', ')})`);
+  }
+  const list = (key: string): string[] => {
+    const v = raw[key];
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x.trim() === '')) {
+      throw new ConfigError(`fetch.${key}`, 'must be a list of strings');
+    }
+    return v as string[];
+  };
+  const allowFiles = list('allow_files').map((d) => {
+    const path = resolve(d);
+    if (path === '/') throw new ConfigError('fetch.allow_files', 'must not allow the whole file system ("/")');
+    return path;
+  });
+  const allowHosts = list('allow_hosts');
+  for (const h of allowHosts) {
+    try {
+      parseHostRule(h);
+    } catch (err) {
+      throw new ConfigError('fetch.allow_hosts', (err as Error).message);
+    }
+  }
+  let maxImageBytes = DEFAULT_MAX_IMAGE_BYTES;
+  if (raw.max_image_size !== undefined && raw.max_image_size !== null) {
+    if (typeof raw.max_image_size !== 'string' && typeof raw.max_image_size !== 'number') {
+      throw new ConfigError('fetch.max_image_size', 'must be a size like "16GB" or "512MB"');
+    }
+    try {
+      maxImageBytes = parseSize(raw.max_image_size);
+    } catch (err) {
+      throw new ConfigError('fetch.max_image_size', (err as Error).message);
+    }
+  }
+  return { allowFiles, allowHosts, maxImageBytes };
+}
 
 /** Reads the YAML/JSON config file (if any), applies defaults, then the flags. */
 export async function loadConfig(opts: ServeOptions, env: NodeJS.ProcessEnv = process.env): Promise<NodeConfig> {
@@ -166,5 +223,6 @@ export async function loadConfig(opts: ServeOptions, env: NodeJS.ProcessEnv = pr
     ...(drivers ? { drivers } : {}),
     bodyLimit: num(raw, 'body_limit', 'body_limit', 1024) ?? 1024 * 1024,
     logLevel: env.SHOAL_LOG_LEVEL ?? str(raw, 'log_level') ?? 'info',
+    fetch: parseFetchConfig(raw.fetch),
   };
 }

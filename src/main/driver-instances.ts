@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DriverFactory, Fingerprint, MetaAccess, ResourceDriver, DriverLogger } from '../contract/index.js';
+import type { DriverFactory, FetchPolicy, Fingerprint, MetaAccess, ResourceDriver, DriverLogger } from '../contract/index.js';
 import type { DriverRegistry } from '../contract/index.js';
 
 /** A driver instance as the node runs it: enabled (prepared) or disabled with the reason. */
@@ -20,6 +20,8 @@ export interface InstanceOptions {
   dataDir: string;
   meta: MetaAccess;
   log: DriverLogger & { child(bindings: object): DriverLogger };
+  /** what URL fields may reach (config fetch); absent = the drivers' safe default */
+  fetch?: FetchPolicy;
 }
 
 /** "docker/ssd" → driver "docker"; "docker" → "docker". */
@@ -62,6 +64,7 @@ export async function prepareDrivers(opts: InstanceOptions): Promise<PreparedDri
         dataDir,
         log: opts.log.child({ driver: instance }),
         meta: opts.meta,
+        ...(opts.fetch ? { fetch: opts.fetch } : {}),
       });
       try {
         await driver.prepare(JSON.stringify(cfg));

@@ -68,6 +68,10 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
       handlerFor: (hwaddr) => createMetaHandler(metaSource, () => ({ kind: 'hwaddr', hwaddr }), metaOptions),
     };
 
+    // the one directory file:// image URLs may always name (config fetch.allow_files adds more)
+    const importDir = join(config.dataDir, 'import');
+    await mkdir(importDir, { recursive: true, mode: 0o700 });
+    await chmod(importDir, 0o700);
     const drivers = await prepareDrivers({
       registry: DriversList,
       configs: config.drivers,
@@ -75,6 +79,7 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
       dataDir: config.dataDir,
       meta,
       log,
+      fetch: { allowFiles: [importDir, ...config.fetch.allowFiles], allowHosts: config.fetch.allowHosts, maxImageBytes: config.fetch.maxImageBytes },
     });
     cleanups.push(async () => {
       await Promise.all(drivers.map((d) => d.driver.close?.().catch(() => undefined)));

@@ -73,6 +73,8 @@ export class Lifecycle {
   readonly #batch: TransitionBatcher;
   /** uid → the running allocation */
   readonly #allocating = new Map<string, Promise<void>>();
+  /** uid → aborts its running allocation (deallocation requested meanwhile, node stopping, timeout) */
+  readonly #allocAborts = new Map<string, AbortController>();
   /** uids being deallocated (incl. waiting between retries) */
   readonly #deallocating = new Set<string>();
   /** uid → running tasks of that application */
@@ -134,17 +136,22 @@ export class Lifecycle {
   /** Starts allocating an application this node just elected. */
   allocate(app: ApplicationRow): void {
     if (this.#allocating.has(app.uid)) return;
+    const abort = new AbortController();
+    this.#allocAborts.set(app.uid, abort);
     const p = this.#track(
-      this.#allocate(app)
+      this.#allocate(app, abort.signal)
         .catch((err: Error) => {
           this.#d.log.error({ app: app.uid, err: err.message }, 'allocation bookkeeping failed');
         })
-        .finally(() => this.#allocating.delete(app.uid)),
+        .finally(() => {
+          this.#allocating.delete(app.uid);
+          this.#allocAborts.delete(app.uid);
+        }),
     );
     this.#allocating.set(app.uid, p);
   }
 
-  async #allocate(app: ApplicationRow): Promise<void> {
+  async #allocate(app: ApplicationRow, signal: AbortSignal): Promise<void> {
     const { log, node } = this.#d;
     const label = await this.#d.label(app.label_uid);
     const idx = app.definition_index;
@@ -158,7 +165,7 @@ export class Lifecycle {
     } else {
       const metadata = { ...label.metadata, ...app.metadata };
       const call = Promise.resolve().then(() =>
-        inst.driver.allocate(stringifyDefinition(def), metadata, { application: app.uid, label: label.name, labelOwner: label.owner, node }),
+        inst.driver.allocate(stringifyDefinition(def), metadata, { application: app.uid, label: label.name, labelOwner: label.owner, node, signal }),
       );
       try {
         const r = await withTimeout(call, this.#d.limits.allocateTimeoutMs, `allocate on ${inst.instance}`);
@@ -167,7 +174,10 @@ export class Lifecycle {
         ipaddr = r.ipaddr ?? '';
       } catch (err) {
         failure = err;
-        if (err instanceof DriverTimeout) this.#removeLate(app.uid, inst, call);
+        if (err instanceof DriverTimeout) {
+          this.#allocAborts.get(app.uid)?.abort(new Error('the allocation timed out'));
+          this.#removeLate(app.uid, inst, call);
+        }
       }
     }
     const driverName = app.driver ?? 'unknown';
@@ -290,6 +300,8 @@ export class Lifecycle {
 
   /** Deallocates an application of this node that is in DEALLOCATE (no-op if already running). */
   deallocate(uid: string): void {
+    // still allocating: stop its downloads and waits; the allocation then ends as DEALLOCATED
+    if (this.#allocating.has(uid)) this.#allocAborts.get(uid)?.abort(new Error('the application was deallocated while it was being allocated'));
     if (this.#deallocating.has(uid) || this.#allocating.has(uid) || this.#stopping) return;
     this.#deallocating.add(uid);
     this.#d.meta.remove(uid);
@@ -607,6 +619,7 @@ export class Lifecycle {
   /** Stops taking work, cancels retry waits (those resume at the next start), waits for driver calls. */
   async stop(): Promise<void> {
     this.#stopping = true;
+    for (const a of this.#allocAborts.values()) a.abort(new Error('the node is stopping'));
     if (this.#expiryTimer) clearTimeout(this.#expiryTimer);
     for (const s of this.#sleeps) {
       clearTimeout(s.timer);

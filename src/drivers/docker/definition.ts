@@ -96,6 +96,11 @@ function parseOptions(o: Record<string, unknown>): DockerOptions {
   };
 }
 
+/** Every URL a definition fetches, with the field it came from (checked against the node's fetch policy). */
+export function definitionUrls(options: DockerOptions): Array<{ field: string; url: string }> {
+  return options.images.map((ref, i) => ({ field: `options.images[${i}].url`, url: ref.url }));
+}
+
 /** Parse and check a docker definition; throws DriverError INVALID_DEFINITION naming the field. */
 export function parseDockerDefinition(definition: string): DockerDefinition {
   const def = parseDefinition(definition);

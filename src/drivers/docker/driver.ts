@@ -14,10 +14,10 @@ import {
   type ResourceDriver,
   type ResourceStatus,
 } from '../../contract/index.js';
-import { ImageCache } from '../shared/index.js';
+import { cancelledError, ImageCache, UrlPolicy } from '../shared/index.js';
 import { parseDockerConfig, type DockerConfig } from './config.js';
 import { containerSpec } from './container-spec.js';
-import { parseDockerDefinition } from './definition.js';
+import { definitionUrls, parseDockerDefinition } from './definition.js';
 import { DiskManager, GB } from './disks.js';
 import { backendError, connectEngine, engineMessage, isNotFound, isNotModified, pingSocket, withTimeout } from './engine.js';
 import { Firewall } from './firewall.js';
@@ -64,12 +64,15 @@ async function reach(docker: Docker, socket: string): Promise<Docker.DockerVersi
  */
 export class DockerDriver implements ResourceDriver {
   readonly #ctx: DriverContext;
+  /** what image URLs may reach (the node's fetch config; the safe default without one) */
+  readonly #urls: UrlPolicy;
   #p: Prepared | undefined;
   /** the socket of the last prepare() attempt (fingerprint reports on it) */
   #socket = '/var/run/docker.sock';
 
   constructor(ctx: DriverContext) {
     this.#ctx = ctx;
+    this.#urls = new UrlPolicy(ctx.fetch);
   }
 
   name(): string {
@@ -107,7 +110,7 @@ export class DockerDriver implements ResourceDriver {
       apiVersion: version.ApiVersion,
       ncpu: info.NCPU ?? 1,
       memTotal: info.MemTotal ?? 0,
-      images: new ImageStore(docker, new ImageCache({ dir: config.imagesDir, log }), log),
+      images: new ImageStore(docker, new ImageCache({ dir: config.imagesDir, log, policy: this.#urls }), log),
       networks,
       disks: new DiskManager(config.workspaceDir, config.snapshotsDir, log, config.diskLimits),
       starts: new Semaphore(config.maxParallelStarts),
@@ -119,6 +122,7 @@ export class DockerDriver implements ResourceDriver {
 
   async validateDefinition(definition: string): Promise<void> {
     const def = parseDockerDefinition(definition);
+    for (const { field, url } of definitionUrls(def.options)) await this.#urls.checkForLabel(url, field);
     // disks that could never fit this node's workspace file system (or max_disk_size) are refused now
     if (this.#p && def.disks.length > 0) await this.#p.disks.space.checkDefinition(await this.#p.disks.requests(def.disks, { owner: '', label: '' }));
   }
@@ -129,7 +133,8 @@ export class DockerDriver implements ResourceDriver {
     if (def.requirements.cpu > s.ncpu) {
       throw new DriverError('NO_CAPACITY', `requirements.cpu ${def.requirements.cpu} is more than this host's ${s.ncpu} CPUs`);
     }
-    const image = await s.images.resolve(def.options);
+    const image = await s.images.resolve(def.options, context?.signal);
+    if (context?.signal?.aborted) throw cancelledError('allocation', context.signal);
     if (!image.hasCommand && !def.options.command && !def.options.entrypoint) {
       throw invalidDefinition('options.command', `image ${def.options.image} has no default command: set options.command`);
     }

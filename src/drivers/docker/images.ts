@@ -1,7 +1,7 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import { DriverError, type DriverLogger } from '../../contract/index.js';
-import type { ImageCache, ImageRef } from '../shared/index.js';
+import { cancelledError, SharedWork, type ImageCache, type ImageRef } from '../shared/index.js';
 import type { DockerOptions } from './definition.js';
 import { indexTar, type TarIndex } from './tar-index.js';
 import { isNotFound, backendError, readProgress } from './engine.js';
@@ -50,7 +50,10 @@ export class ImageStore {
   readonly #docker: Docker;
   readonly #cache: ImageCache;
   readonly #log: DriverLogger;
-  readonly #archives = new Map<string, Promise<ArchiveImages>>();
+  /** one load per archive at a time, shared by the allocations that wait for it (each may leave) */
+  readonly #archives = new SharedWork<ArchiveImages>((sum, signal) => cancelledError(`image ${sum}`, signal));
+  /** archives known to be in the daemon */
+  readonly #loaded = new Map<string, ArchiveImages>();
   readonly #inspected = new Map<string, ResolvedImage>();
   /** "<id>><name>" pairs tagged already (a rootfs import is tagged with the label's image name) */
   readonly #tagged = new Set<string>();
@@ -63,15 +66,19 @@ export class ImageStore {
 
   /** Forget what is known in memory (after the daemon lost an image). */
   forget(): void {
-    this.#archives.clear();
+    this.#loaded.clear();
     this.#inspected.clear();
     this.#tagged.clear();
   }
 
-  /** Make sure the image to run is present; resolves to its id. Throws DriverError IMAGE. */
-  async resolve(opts: DockerOptions): Promise<ResolvedImage> {
+  /**
+   * Make sure the image to run is present; resolves to its id. Throws DriverError IMAGE. When
+   * `signal` aborts the caller stops waiting, and an archive download nobody else waits for stops.
+   */
+  async resolve(opts: DockerOptions, signal?: AbortSignal): Promise<ResolvedImage> {
     if (opts.images.length === 0) return this.#inspect(opts.image, true);
-    const archives = await Promise.all(opts.images.map((ref) => this.#archive(ref)));
+    const archives = await Promise.all(opts.images.map((ref, i) => this.#archive(ref, `options.images[${i}]`, signal)));
+    if (signal?.aborted) throw cancelledError('options.images', signal);
     const wanted = opts.image.startsWith('sha256:') ? opts.image : normalizeRef(opts.image);
     let id: string | undefined;
     for (const a of archives) {
@@ -130,14 +137,12 @@ export class ImageStore {
     }
   }
 
-  #archive(ref: ImageRef): Promise<ArchiveImages> {
-    let p = this.#archives.get(ref.sum);
-    if (!p) {
-      p = this.#ensureArchive(ref);
-      this.#archives.set(ref.sum, p);
-      p.catch(() => this.#archives.delete(ref.sum));
-    }
-    return p;
+  async #archive(ref: ImageRef, field: string, signal: AbortSignal | undefined): Promise<ArchiveImages> {
+    const known = this.#loaded.get(ref.sum);
+    if (known) return known;
+    const loaded = await this.#archives.run(ref.sum, (s) => this.#ensureArchive(ref, field, s), signal);
+    this.#loaded.set(ref.sum, loaded);
+    return loaded;
   }
 
   async #exists(ref: string): Promise<boolean> {
@@ -150,14 +155,14 @@ export class ImageStore {
     }
   }
 
-  async #index(ref: ImageRef): Promise<TarIndex> {
+  async #index(ref: ImageRef, field: string, signal: AbortSignal): Promise<TarIndex> {
     const sidecar = `${this.#cache.pathFor(ref.sum)}.index.json`;
     try {
       return JSON.parse(await readFile(sidecar, 'utf8')) as TarIndex;
     } catch {
       // not indexed yet
     }
-    const file = await this.#cache.fetch(ref, { decompress: true });
+    const file = await this.#cache.fetch(ref, { decompress: true, field, signal });
     let index: TarIndex;
     try {
       index = await indexTar(file);
@@ -170,7 +175,7 @@ export class ImageStore {
     return index;
   }
 
-  async #ensureArchive(ref: ImageRef): Promise<ArchiveImages> {
+  async #ensureArchive(ref: ImageRef, field: string, signal: AbortSignal): Promise<ArchiveImages> {
     const marker = `${ARCHIVE_REPO}:${archiveTag(ref.sum)}`;
     // a rootfs tarball imported before carries the marker tag: nothing to fetch
     try {
@@ -179,11 +184,12 @@ export class ImageStore {
     } catch (err) {
       if (!isNotFound(err)) throw backendError(`cannot inspect image ${marker}`, err);
     }
-    const index = await this.#index(ref);
+    const index = await this.#index(ref, field, signal);
     if (index.kind === 'save') {
       const present = await Promise.all(index.images.map((i) => this.#exists(i.id)));
       if (present.every(Boolean)) return { kind: 'save', images: index.images };
-      const file = await this.#cache.fetch(ref, { decompress: true });
+      const file = await this.#cache.fetch(ref, { decompress: true, field, signal });
+      signal.throwIfAborted();
       const started = Date.now();
       try {
         await readProgress(this.#docker, await this.#docker.loadImage(file, { quiet: true }));
@@ -196,7 +202,8 @@ export class ImageStore {
       this.#log.info({ sum: ref.sum, images: index.images.map((i) => i.repoTags).flat(), ms: Date.now() - started }, 'image archive loaded');
       return { kind: 'save', images: index.images };
     }
-    const file = await this.#cache.fetch(ref, { decompress: true });
+    const file = await this.#cache.fetch(ref, { decompress: true, field, signal });
+    signal.throwIfAborted();
     const started = Date.now();
     try {
       await readProgress(this.#docker, await this.#docker.importImage(file, { repo: ARCHIVE_REPO, tag: archiveTag(ref.sum) }));

@@ -118,6 +118,18 @@ export function parseQemuDefinition(json: string, firmware: Readonly<Record<stri
   return { images, kernel, initrd, append, firmware: firmwareName, requirements };
 }
 
+/**
+ * Every URL a definition fetches, with the field it came from (checked against the node's fetch
+ * policy). `firmware` is not a URL: it names a file the node config lists.
+ */
+export function definitionUrls(def: QemuDefinition): Array<{ field: string; url: string }> {
+  return [
+    ...def.images.map((ref, i) => ({ field: `options.images[${i}].url`, url: ref.url })),
+    ...(def.kernel ? [{ field: 'options.kernel.url', url: def.kernel.url }] : []),
+    ...(def.initrd ? [{ field: 'options.initrd.url', url: def.initrd.url }] : []),
+  ];
+}
+
 /** The name the guest sees for a disk (virtio serial, /sys/block/vdX/serial). */
 export function diskSerial(label: string): string {
   return label.slice(0, MAX_SERIAL);

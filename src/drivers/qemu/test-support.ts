@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { DriverContext, DriverLogger, MetaAccess, MetaHandler } from '../../contract/index.js';
+import type { DriverContext, DriverLogger, FetchPolicy, MetaAccess, MetaHandler } from '../../contract/index.js';
 
 export interface TestGuest {
   kernel: { path: string; url: string; sum: string };
@@ -108,8 +108,15 @@ export async function tempDataDir(prefix: string): Promise<string> {
   return mkdtemp(join(process.env.SHOAL_TEST_TMP ?? tmpdir(), `shoal-qemu-${prefix}-`));
 }
 
+/** The fetch policy of test drivers: test files live under the temp dir, the test guest under .shoal-test. */
+export function testFetchPolicy(): FetchPolicy {
+  const dirs = [tmpdir(), join(repoRoot(), '.shoal-test')];
+  if (process.env.SHOAL_TEST_GUEST_DIR) dirs.push(process.env.SHOAL_TEST_GUEST_DIR);
+  return { allowFiles: dirs, allowHosts: [], maxImageBytes: 16 * 2 ** 30 };
+}
+
 export function testContext(dataDir: string, meta: MetaAccess, log: DriverLogger = warnLog): DriverContext {
-  return { instance: 'qemu', nodeName: 'test-node', dataDir, log, meta };
+  return { instance: 'qemu', nodeName: 'test-node', dataDir, log, meta, fetch: testFetchPolicy() };
 }
 
 export async function removeDir(dir: string): Promise<void> {

@@ -3,6 +3,7 @@
 // Input: env SHOAL_CRASH_CHILD = JSON {dataDir, instance, nodeName, configJson, definition}.
 import { DockerDriver } from '../driver.js';
 import { memoryLog } from './harness.js';
+import { TEST_FETCH } from './fixtures.js';
 import { TestMeta } from './test-meta.js';
 
 interface Input {
@@ -14,7 +15,7 @@ interface Input {
 }
 
 const input = JSON.parse(process.env.SHOAL_CRASH_CHILD ?? '{}') as Input;
-const driver = new DockerDriver({ instance: input.instance, nodeName: input.nodeName, dataDir: input.dataDir, log: memoryLog(), meta: new TestMeta() });
+const driver = new DockerDriver({ instance: input.instance, nodeName: input.nodeName, dataDir: input.dataDir, log: memoryLog(), meta: new TestMeta(), fetch: TEST_FETCH });
 await driver.prepare(input.configJson);
 process.stdout.write('allocating\n');
 const r = await driver.allocate(input.definition, { CHILD: 'yes' }, { application: 'crash', label: 'crash', node: input.nodeName });

@@ -1,11 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createWriteStream, mkdirSync, readFileSync, symlinkSync, writeFileSync, copyFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import type Docker from 'dockerode';
+import type { FetchPolicy } from '../../../contract/index.js';
 import type { ImageRef } from '../../shared/index.js';
 import { readProgress } from '../engine.js';
 
@@ -20,6 +22,9 @@ export interface TestImages {
   /** image ids this fixture created in the daemon (remove them in after()) */
   createdImages: string[];
 }
+
+/** The fetch policy of test drivers: the archives the tests build live under the temp dir. */
+export const TEST_FETCH: FetchPolicy = { allowFiles: [tmpdir()], allowHosts: [], maxImageBytes: 16 * 2 ** 30 };
 
 export function sha256File(path: string): string {
   return `sha256:${createHash('sha256').update(readFileSync(path)).digest('hex')}`;

@@ -11,6 +11,7 @@ import { bridgeName, Firewall } from '../firewall.js';
 import { listMounts, unmount } from '../mounts.js';
 import { LABELS } from '../names.js';
 import { runCommand } from '../run-command.js';
+import { TEST_FETCH } from './fixtures.js';
 import { TestMeta } from './test-meta.js';
 
 export interface LogLine {
@@ -64,7 +65,7 @@ export async function createHarness(name: string): Promise<Harness> {
   const log = memoryLog();
   const nodeName = `node-${prefix}`;
   const newDriver = async (): Promise<DockerDriver> => {
-    const d = new DockerDriver({ instance, nodeName, dataDir, log, meta });
+    const d = new DockerDriver({ instance, nodeName, dataDir, log, meta, fetch: TEST_FETCH });
     await d.prepare(configJson);
     return d;
   };
