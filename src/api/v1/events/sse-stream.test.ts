@@ -66,12 +66,38 @@ describe('SseStream', () => {
     assert.equal(res.chunks.length, written, 'nothing more is buffered');
   });
 
-  it('reports a client that is already gone', () => {
+  it('reports a client that is already gone once, after the constructor returned (onClose may use the stream)', async () => {
     const res = new StuckResponse();
     res.socket.destroyed = true;
+    const seen: Array<{ reason: string; closed: boolean }> = [];
+    // like the events route: onClose refers to the stream being constructed
+    const s: SseStream = new SseStream(res as unknown as ServerResponse, {
+      heartbeatMs: 60_000,
+      maxBufferedBytes: 4096,
+      onClose: (reason) => seen.push({ reason, closed: s.closed }),
+    });
+    assert.deepEqual(seen, [], 'not called from inside the constructor');
+    await Promise.resolve();
+    assert.deepEqual(seen, [{ reason: 'client', closed: true }]);
+    assert.ok(s.closed);
+    assert.deepEqual(res.chunks, [], 'nothing written to a gone client');
+  });
+
+  it('answers HEAD with the head only and closes at once', async () => {
+    const res = Object.assign(new StuckResponse(), { req: { method: 'HEAD' }, ended: false });
+    res.end = function (this: typeof res) {
+      this.ended = true;
+      return this;
+    };
     const reasons: string[] = [];
-    const s = new SseStream(res as unknown as ServerResponse, { heartbeatMs: 60_000, maxBufferedBytes: 4096, onClose: (r) => reasons.push(r) });
+    const s: SseStream = new SseStream(res as unknown as ServerResponse, { heartbeatMs: 60_000, maxBufferedBytes: 4096, onClose: (r) => reasons.push(r) });
+    assert.equal(res.status, 200);
+    assert.ok(res.ended, 'the response is ended');
+    assert.deepEqual(res.chunks, [], 'no body for HEAD');
+    await Promise.resolve();
     assert.ok(s.closed);
     assert.deepEqual(reasons, ['client']);
+    s.send(event(1));
+    assert.deepEqual(res.chunks, [], 'nothing written after the close');
   });
 });

@@ -30,11 +30,21 @@ export class SseStream {
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
     });
-    res.write('retry: 2000\n: connected\n\n');
     this.#timer = setInterval(() => this.#write(': ping\n\n'), opts.heartbeatMs);
     this.#timer.unref();
     res.on('close', () => this.#finish('client'));
-    if (res.destroyed || res.socket === null || res.socket.destroyed) this.#finish('client');
+    // onClose never runs inside the constructor: the caller has no handle on the stream yet
+    if (res.destroyed || res.socket === null || res.socket.destroyed) {
+      queueMicrotask(() => this.#finish('client'));
+      return;
+    }
+    if (res.req?.method === 'HEAD') {
+      // the head only: a HEAD must not hold a stream open that can never carry an event
+      res.end();
+      queueMicrotask(() => this.#finish('client'));
+      return;
+    }
+    res.write('retry: 2000\n: connected\n\n');
   }
 
   get closed(): boolean {
