@@ -8,11 +8,12 @@ import { DISK_LIMIT_KEYS, parseDiskLimits, type DiskLimits } from '../shared/dis
 import { cpus, totalmem } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { invalidConfig } from '../../contract/index.js';
+import { ipToNum, parsePool, type Pool } from './host-net.js';
 
 export const ACCELS = ['auto', 'kvm', 'tcg'] as const;
 export type Accel = (typeof ACCELS)[number];
 
-/** How VMs are networked on the host. Only QEMU user-mode networking (slirp) for now. */
+/** How VMs are networked on the host: QEMU user-mode networking (slirp) in a network namespace per VM. */
 export const HOST_NETWORK_MODES = ['user'] as const;
 export type HostNetworkMode = (typeof HOST_NETWORK_MODES)[number];
 
@@ -28,15 +29,17 @@ export interface QemuConfig {
   qemuSystem: string;
   qemuImg: string;
   mkfsExt4: string;
-  socat: string;
   dataDir: string;
   imageDir: string;
   /** where the per-VM unix sockets live; undefined = `<dataDir>/run`, or a short /tmp path when that is too long */
   socketDir: string | undefined;
   accel: Accel;
   network: HostNetworkMode;
-  /** the Meta API's address inside every guest (guestfwd target), port 80 */
+  /** the Meta API's address inside every guest, port 80 */
   metaAddress: string;
+  /** the pool each VM's namespace link gets a /30 from (host-net.ts) */
+  vmNetwork: Pool;
+  vmNetworkCidr: string;
   maxConcurrentBoots: number;
   bootHoldSeconds: number;
   shutdownTimeoutSeconds: number;
@@ -54,13 +57,13 @@ export const CONFIG_KEYS = [
   'qemu_system',
   'qemu_img',
   'mkfs_ext4',
-  'socat',
   'data_dir',
   'image_dir',
   'socket_dir',
   'accel',
   'network',
   'meta_address',
+  'vm_network',
   'max_concurrent_boots',
   'boot_hold_seconds',
   'shutdown_timeout_seconds',
@@ -97,6 +100,10 @@ function int(raw: Record<string, unknown>, key: string, fallback: number, min: n
   return v;
 }
 
+/** link-local, as on clouds: never routed, not the guest network's, reachable through slirp */
+export const DEFAULT_META_ADDRESS = '169.254.169.254';
+export const DEFAULT_VM_NETWORK = '10.127.0.0/16';
+
 const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 
 /** Parse the config document; `dataDir` is the instance's data directory from the node. */
@@ -109,10 +116,16 @@ export function parseConfig(json: string, dataDir: string): QemuConfig {
   if (!(HOST_NETWORK_MODES as readonly string[]).includes(network)) {
     throw invalidConfig('network', `must be one of ${HOST_NETWORK_MODES.join(', ')} (QEMU user-mode networking), got "${network}"`);
   }
-  const metaAddress = str(raw, 'meta_address', '10.0.2.100');
-  const m = IPV4.exec(metaAddress);
-  if (!m || !metaAddress.startsWith('10.0.2.') || ['10.0.2.2', '10.0.2.3', '10.0.2.15'].includes(metaAddress)) {
-    throw invalidConfig('meta_address', 'must be a free address in the guest network 10.0.2.0/24 (not .2, .3 or .15), e.g. 10.0.2.100');
+  const metaAddress = str(raw, 'meta_address', DEFAULT_META_ADDRESS);
+  if (!IPV4.test(metaAddress) || metaAddress.startsWith('10.0.2.') || /^(0|127|22[4-9]|2[3-5]\d)\./.test(metaAddress)) {
+    throw invalidConfig('meta_address', `must be an IPv4 unicast address outside the guest network 10.0.2.0/24 and 127.0.0.0/8, e.g. ${DEFAULT_META_ADDRESS}`);
+  }
+  const vmNetworkCidr = str(raw, 'vm_network', DEFAULT_VM_NETWORK);
+  const vmNetwork = parsePool(vmNetworkCidr);
+  if (!vmNetwork) throw invalidConfig('vm_network', `must be an IPv4 network a.b.c.d/8 to /24 (the network address), e.g. ${DEFAULT_VM_NETWORK}`);
+  const metaNum = ipToNum(metaAddress);
+  if (metaNum >= vmNetwork.base && metaNum < vmNetwork.base + 2 ** (32 - vmNetwork.prefix)) {
+    throw invalidConfig('meta_address', `must not be inside vm_network ${vmNetworkCidr}`);
   }
 
   const hostCpus = Math.max(1, cpus().length);
@@ -148,13 +161,14 @@ export function parseConfig(json: string, dataDir: string): QemuConfig {
     qemuSystem: str(raw, 'qemu_system', 'qemu-system-x86_64'),
     qemuImg: str(raw, 'qemu_img', 'qemu-img'),
     mkfsExt4: str(raw, 'mkfs_ext4', 'mkfs.ext4'),
-    socat: str(raw, 'socat', 'socat'),
     dataDir: data,
     imageDir: absPath(raw, 'image_dir', join(data, 'images')),
     socketDir,
     accel: accel as Accel,
     network: network as HostNetworkMode,
     metaAddress,
+    vmNetwork,
+    vmNetworkCidr,
     maxConcurrentBoots: int(raw, 'max_concurrent_boots', Math.max(2, hostCpus), 1, 256),
     bootHoldSeconds: int(raw, 'boot_hold_seconds', 20, 0, 600),
     shutdownTimeoutSeconds: int(raw, 'shutdown_timeout_seconds', 15, 0, 600),

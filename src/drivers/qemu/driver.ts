@@ -26,8 +26,9 @@ import { definitionUrls, diskSerial, imageSerial, parseQemuDefinition, type Qemu
 import { GIB, ReusePool, cloneDisk, createBlank, createExt4, createOverlay, diskRequests, exists, formatFor, imageInfo, liveDiskFiles } from './disks.js';
 import { DiskSpace } from '../shared/disk-space.js';
 import { run, which } from './exec.js';
+import { NetNames, applyRules, createVmNet, inNamespace, listVmNets, removeVmNet } from './host-net.js';
 import { KeyedMutex, Semaphore } from './locks.js';
-import { isMac, randomMac } from './mac.js';
+import { isMac, macFromId, randomMac } from './mac.js';
 import { MetaChannel } from './meta-channel.js';
 import { DriverPaths } from './paths.js';
 import { QmpError, withQmp } from './qmp-client.js';
@@ -52,13 +53,13 @@ const CONSOLE_TAIL_BYTES = 256 * 1024;
 interface Programs {
   qemuSystem: string;
   qemuImg: string;
-  socat: string;
 }
 
 interface Prepared {
   config: QemuConfig;
   programs: Programs;
   paths: DriverPaths;
+  netNames: NetNames;
   accel: AccelChoice;
   version: string;
   states: StateStore;
@@ -112,9 +113,12 @@ export class QemuDriver implements ResourceDriver {
     }
     const qemuImg = await which(config.qemuImg);
     if (!qemuImg) throw new DriverError('BACKEND', `qemu-img is not installed: ${config.qemuImg} was not found (Debian: apt-get install qemu-utils)`);
-    const socat = await which(config.socat);
-    if (!socat) {
-      throw new DriverError('BACKEND', `socat is not installed: ${config.socat} was not found (Debian: apt-get install socat); it relays guest connections to the Meta API`);
+    // each VM gets its own network namespace, veth pair and iptables chains (host-net.ts)
+    for (const [tool, pkg] of [['ip', 'iproute2'], ['iptables', 'iptables'], ['nsenter', 'util-linux'], ['sysctl', 'procps']] as const) {
+      if (!(await which(tool))) throw new DriverError('BACKEND', `${tool} is not installed (Debian: apt-get install ${pkg}); VM networks need it`);
+    }
+    if (process.getuid?.() !== 0) {
+      throw new DriverError('BACKEND', 'the qemu driver needs root: each VM runs in its own network namespace with firewall rules the driver owns');
     }
     let paths: DriverPaths;
     try {
@@ -135,8 +139,9 @@ export class QemuDriver implements ResourceDriver {
     this.#ctx.log.info({ accel: accel.accel, reason: accel.reason, qemu: version }, 'qemu driver ready');
     return {
       config,
-      programs: { qemuSystem, qemuImg, socat },
+      programs: { qemuSystem, qemuImg },
       paths,
+      netNames: new NetNames(paths.tag),
       accel,
       version,
       states: new StateStore(paths.stateDir),
@@ -154,10 +159,26 @@ export class QemuDriver implements ResourceDriver {
     return this.#prepared;
   }
 
-  /** Re-attach running VMs after a restart: serve their Meta API channels again (same socket paths). */
+  /**
+   * Re-attach running VMs after a restart: serve their Meta API channels again (the namespace's
+   * DNAT and the host rules are pointed at the new listener), and remove the network leftovers of
+   * VMs that have neither a state file nor a process (a crash between the two).
+   */
   async #reattach(): Promise<void> {
     const p = this.#need();
-    for (const hwaddr of await p.states.list()) {
+    const known = new Set(await p.states.list());
+    const running = await findProcesses(p.paths.markerPrefix());
+    for (const id of await listVmNets(p.netNames)) {
+      const hwaddr = macFromId(id);
+      if (known.has(hwaddr) || running.has(p.paths.marker(hwaddr))) continue;
+      try {
+        await removeVmNet(p.netNames, hwaddr);
+        this.#ctx.log.info({ hwaddr }, 'removed the network leftovers of a VM that no longer exists');
+      } catch (err) {
+        this.#ctx.log.warn({ hwaddr, err: (err as Error).message }, 'cannot remove the network leftovers of a VM');
+      }
+    }
+    for (const hwaddr of known) {
       let state: VmState | undefined;
       try {
         state = await p.states.read(hwaddr);
@@ -167,9 +188,11 @@ export class QemuDriver implements ResourceDriver {
       }
       if (!state) continue;
       const pid = await this.#findPid(hwaddr, state);
-      if (pid === undefined || this.#channels.has(hwaddr)) continue;
+      if (pid === undefined || this.#channels.has(hwaddr) || !state.net) continue;
       try {
-        this.#channels.set(hwaddr, await MetaChannel.open(state.metaSocket, this.#ctx.meta.handlerFor(hwaddr), this.#ctx.log));
+        const channel = await MetaChannel.open(state.net.hostAddr, state.net.nsAddr, this.#ctx.meta.handlerFor(hwaddr), this.#ctx.log);
+        this.#channels.set(hwaddr, channel);
+        await applyRules(p.netNames, hwaddr, state.net, p.config.metaAddress, channel.port);
         this.#ctx.log.info({ hwaddr, pid, phase: state.phase }, 're-attached VM');
       } catch (err) {
         this.#ctx.log.warn({ hwaddr, err: (err as Error).message }, 'cannot re-open the Meta API channel of a VM');
@@ -269,7 +292,7 @@ export class QemuDriver implements ResourceDriver {
       pid: undefined,
       dir,
       qmpSocket: p.paths.qmpSocket(hwaddr),
-      metaSocket: p.paths.metaSocket(hwaddr),
+      net: undefined,
       consoleLog: join(dir, 'console.log'),
       pidFile: join(dir, 'qemu.pid'),
       definition,
@@ -295,9 +318,13 @@ export class QemuDriver implements ResourceDriver {
       }
       await this.#createDisks(p, state, def, inputs, freshReused, context?.labelOwner ?? '');
 
-      const channel = await MetaChannel.open(state.metaSocket, this.#ctx.meta.handlerFor(hwaddr), this.#ctx.log);
+      const net = await createVmNet(p.netNames, hwaddr, p.config.vmNetwork, def.requirements.network === 'nat', p.config.metaAddress);
+      state.net = net;
+      await p.states.write(state);
+      const channel = await MetaChannel.open(net.hostAddr, net.nsAddr, this.#ctx.meta.handlerFor(hwaddr), this.#ctx.log);
       this.#channels.set(hwaddr, channel);
       channel.onFirstRequest(() => this.#releaseBoot(hwaddr));
+      await applyRules(p.netNames, hwaddr, net, p.config.metaAddress, channel.port);
 
       const diskArgs: VmDiskArg[] = state.disks.map((d, i) => ({
         nodeName: `disk${i}`,
@@ -318,10 +345,6 @@ export class QemuDriver implements ResourceDriver {
         initrd: inputs.initrd,
         append: def.append,
         disks: diskArgs,
-        nat: def.requirements.network === 'nat',
-        metaAddress: p.config.metaAddress,
-        metaSocket: state.metaSocket,
-        socat: p.programs.socat,
         qmpSocket: state.qmpSocket,
         consoleLog: state.consoleLog,
         pidFile: state.pidFile,
@@ -329,7 +352,8 @@ export class QemuDriver implements ResourceDriver {
       state.argv = [p.programs.qemuSystem, ...args];
       await p.states.write(state);
 
-      await startQemu(p.programs.qemuSystem, args);
+      const start = inNamespace(net.netns, p.programs.qemuSystem, args);
+      await startQemu(start.program, start.args);
       const pid = await readPidFile(state.pidFile);
       if (pid === undefined || !(await isOurProcess(pid, p.paths.marker(hwaddr)))) {
         throw new DriverError('BACKEND', 'qemu started but is not running (see the console log)');
@@ -509,7 +533,6 @@ export class QemuDriver implements ResourceDriver {
     }
     const marker = p.paths.marker(hwaddr);
     const qmpSocket = state?.qmpSocket ?? p.paths.qmpSocket(hwaddr);
-    const metaSocket = state?.metaSocket ?? p.paths.metaSocket(hwaddr);
     const pid = await this.#findPid(hwaddr, state);
     // a VM whose allocation never finished (crashed node) was never handed out: no need to be gentle
     const graceful = opts.graceful && state?.phase === 'running';
@@ -522,7 +545,7 @@ export class QemuDriver implements ResourceDriver {
     const channel = this.#channels.get(hwaddr);
     this.#channels.delete(hwaddr);
     if (channel) await channel.close();
-    await rm(metaSocket, { force: true });
+    await removeVmNet(p.netNames, hwaddr);
     await rm(qmpSocket, { force: true });
     for (const d of state?.disks ?? []) if (!d.keep) await rm(d.path, { force: true });
     for (const path of opts.alsoRemove) await rm(path, { force: true });
@@ -635,6 +658,16 @@ export class QemuDriver implements ResourceDriver {
   /** For tests and tools: the state file of a VM (undefined when none). */
   async stateOf(hwaddr: string): Promise<VmState | undefined> {
     return this.#need().states.read(hwaddr);
+  }
+
+  /** For tests and tools: connections open right now on a VM's Meta API channel (undefined: no channel). */
+  async metaConnections(hwaddr: string): Promise<number | undefined> {
+    return this.#channels.get(hwaddr)?.connections();
+  }
+
+  /** For tests and tools: the names of this instance's VM network objects. */
+  netNames(): NetNames {
+    return this.#need().netNames;
   }
 
   /** For tests and tools: where this instance keeps things. */
