@@ -1,6 +1,7 @@
 // The raw backend for the qemu benchmarks: the test guest started by hand with qemu-system (no
-// Shoal), with the same machine, firmware, kernel, memory and Meta API relay (user-mode network,
-// guestfwd → socat → a unix-socket HTTP server) as a driver VM. Reusable: startRawGuest() gives
+// Shoal), with the same machine, firmware, kernel and memory as a driver VM, and the simplest
+// Meta API relay QEMU offers by hand (user-mode network, guestfwd → socat → a unix-socket HTTP
+// server; the driver instead runs each VM in its own network namespace, see docs/drivers/qemu.md). Reusable: startRawGuest() gives
 // the process and a promise for the guest's first Meta API request; timeRawBoot() measures it.
 import { spawn } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
@@ -49,7 +50,7 @@ export async function startRawGuest(opts: RawGuestOptions): Promise<RawGuest> {
     '-bios', '/usr/share/qemu/qboot.rom',
     '-kernel', opts.guest.kernel.path,
     '-initrd', opts.guest.initrd.path,
-    '-append', 'console=ttyS0 quiet panic=-1',
+    '-append', 'console=ttyS0 quiet panic=-1 shoal.meta=http://10.0.2.100/meta/v1/data', // the guest's default is the driver's 169.254.169.254
     '-chardev', `file,id=console,path=${join(opts.workDir, 'console.log')}`,
     '-serial', 'chardev:console',
     '-netdev', `user,id=net0,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:/usr/bin/socat STDIO UNIX-CONNECT:${metaSock}`,
