@@ -31,6 +31,8 @@ export interface RawTarget {
   timeoutMs?: number;
   /** read at most this many body bytes, then stop (default 4 MiB) */
   maxBodyBytes?: number;
+  /** end our side after the request (the server sees EOF instead of waiting for more bytes) */
+  halfClose?: boolean;
 }
 
 export interface RawResponse {
@@ -176,6 +178,7 @@ export function sendRaw(target: RawTarget, req: RawRequest): Promise<RawResponse
       if (head !== null) complete();
       else finish(err);
     });
-    socket.write(bytes);
+    if (target.halfClose) socket.end(bytes);
+    else socket.write(bytes);
   });
 }

@@ -290,6 +290,19 @@ export function requestArb(op: Operation, doc: OpenApiDoc, bodyLimit: number): f
   });
 }
 
+/**
+ * Percent-encodes the UTF-8 bytes of any string, lone surrogates included (as U+FFFD, where
+ * encodeURIComponent would throw).
+ */
+export function pct(s: string): string {
+  let out = '';
+  for (const b of Buffer.from(s, 'utf8')) {
+    const c = String.fromCharCode(b);
+    out += /[A-Za-z0-9\-_.!~*'()]/.test(c) ? c : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
 function fixtureValue(f: Fixtures, key: FixtureKey): string {
   switch (key) {
     case 'userName':
@@ -304,8 +317,8 @@ function fixtureValue(f: Fixtures, key: FixtureKey): string {
 }
 
 function encodeParam(p: ParamCase, f: Fixtures): string {
-  if (p.kind === 'fixture') return encodeURIComponent(fixtureValue(f, p.key));
-  if (p.kind === 'value') return encodeURIComponent(p.value);
+  if (p.kind === 'fixture') return pct(fixtureValue(f, p.key));
+  if (p.kind === 'value') return pct(p.value);
   return p.value;
 }
 
@@ -348,7 +361,7 @@ export function targetOf(path: string, c: Pick<RequestCase, 'params' | 'query'>,
     return p === undefined ? '' : encodeParam(p, f);
   });
   if (c.query.length > 0) {
-    target += '?' + c.query.map(([k, v, enc]) => (enc ? `${encodeURIComponent(k)}=${encodeURIComponent(v)}` : `${k}=${v}`)).join('&');
+    target += '?' + c.query.map(([k, v, enc]) => (enc ? `${pct(k)}=${pct(v)}` : `${k}=${v}`)).join('&');
   }
   return target;
 }
