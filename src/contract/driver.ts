@@ -21,6 +21,11 @@ export interface AllocateContext {
    * publishes them); reused disks are keyed by it. Absent = "" (drivers called without it).
    */
   labelOwner?: string;
+  /**
+   * the user the application belongs to; reused disks are kept per label owner + label name +
+   * this user when it is not the label's owner, so they never carry data between users
+   */
+  owner?: string;
   /** the node's name */
   node: string;
   /**

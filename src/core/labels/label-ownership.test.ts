@@ -39,11 +39,21 @@ describe('label names are owned', () => {
     assert.equal(res.metadata.FROM, 'alice');
     // the driver is told whose label it runs (reused disks are kept per owner)
     const rec = JSON.parse(await readFile(join(n.dataDir, 'resources', `${res.hwaddr.replaceAll(':', '-')}.json`), 'utf8')) as {
-      context?: { label?: string; labelOwner?: string };
+      context?: { label?: string; labelOwner?: string; owner?: string };
     };
-    assert.deepEqual([rec.context?.label, rec.context?.labelOwner], ['alices', 'alice']);
+    assert.deepEqual([rec.context?.label, rec.context?.labelOwner, rec.context?.owner], ['alices', 'alice', 'alice']);
     await core.deallocate(ALICE, app.uid);
     await waitStatus(n.core, app.uid, 'DEALLOCATED');
+    // bob may allocate from alice's label; the driver is told it is bob's (his own reused disks)
+    const bobs = await core.createApplication(BOB, { label: 'alices' });
+    await waitStatus(n.core, bobs.uid, 'ALLOCATED');
+    const bobRes = await core.getResource(BOB, bobs.uid);
+    const bobRec = JSON.parse(await readFile(join(n.dataDir, 'resources', `${bobRes.hwaddr.replaceAll(':', '-')}.json`), 'utf8')) as {
+      context?: { labelOwner?: string; owner?: string };
+    };
+    assert.deepEqual([bobRec.context?.labelOwner, bobRec.context?.owner], ['alice', 'bob']);
+    await core.deallocate(BOB, bobs.uid);
+    await waitStatus(n.core, bobs.uid, 'DEALLOCATED');
   });
 
   test('an admin publishes a version for the owner (owner kept, published_by recorded) and deletes any version', async () => {

@@ -165,7 +165,7 @@ export class Lifecycle {
     } else {
       const metadata = { ...label.metadata, ...app.metadata };
       const call = Promise.resolve().then(() =>
-        inst.driver.allocate(stringifyDefinition(def), metadata, { application: app.uid, label: label.name, labelOwner: label.owner, node, signal }),
+        inst.driver.allocate(stringifyDefinition(def), metadata, { application: app.uid, label: label.name, labelOwner: label.owner, owner: app.owner, node, signal }),
       );
       try {
         const r = await withTimeout(call, this.#d.limits.allocateTimeoutMs, `allocate on ${inst.instance}`);

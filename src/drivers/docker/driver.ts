@@ -14,7 +14,7 @@ import {
   type ResourceDriver,
   type ResourceStatus,
 } from '../../contract/index.js';
-import { cancelledError, ImageCache, UrlPolicy } from '../shared/index.js';
+import { cancelledError, ImageCache, reuseScope, UrlPolicy } from '../shared/index.js';
 import { parseDockerConfig, type DockerConfig } from './config.js';
 import { containerSpec } from './container-spec.js';
 import { definitionUrls, parseDockerDefinition } from './definition.js';
@@ -144,7 +144,7 @@ export class DockerDriver implements ResourceDriver {
     await s.disks.begin({ hwaddr, created: new Date().toISOString(), application: context?.application ?? '', label: context?.label ?? '' });
     let net: NetInfo | undefined;
     try {
-      const disks = await s.disks.attach(hwaddr, def.disks, { owner: context?.labelOwner ?? '', label: context?.label ?? '' });
+      const disks = await s.disks.attach(hwaddr, def.disks, { owner: reuseScope(context), label: context?.label ?? '' });
       net = await s.networks.acquire(def.network);
       const spec = containerSpec({
         def,

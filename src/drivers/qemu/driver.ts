@@ -19,7 +19,7 @@ import {
   type ResourceDriver,
   type ResourceStatus,
 } from '../../contract/index.js';
-import { cancelledError, ImageCache, UrlPolicy } from '../shared/index.js';
+import { cancelledError, ImageCache, reuseScope, UrlPolicy } from '../shared/index.js';
 import { chooseAccel, type AccelChoice } from './accel.js';
 import { BUILTIN_FIRMWARE, parseConfig, type QemuConfig } from './config.js';
 import { definitionUrls, diskSerial, imageSerial, parseQemuDefinition, type QemuDefinition } from './definition.js';
@@ -316,7 +316,7 @@ export class QemuDriver implements ResourceDriver {
         await createOverlay(p.programs.qemuImg, base.path, base.format, overlay);
         state.disks.push({ name: imageSerial(i), serial: imageSerial(i), type: 'image', format: 'qcow2', path: overlay, size: 0, keep: false });
       }
-      await this.#createDisks(p, state, def, inputs, freshReused, context?.labelOwner ?? '');
+      await this.#createDisks(p, state, def, inputs, freshReused, reuseScope(context));
 
       const net = await createVmNet(p.netNames, hwaddr, p.config.vmNetwork, def.requirements.network === 'nat', p.config.metaAddress);
       state.net = net;
