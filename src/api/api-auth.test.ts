@@ -66,42 +66,60 @@ describe('API authentication', () => {
     assert.deepEqual((users.json() as { items: Array<{ name: string }> }).items.map((u) => u.name).sort(), ['admin', 'ci']);
   });
 
-  it('rate-limits failed logins per source address: 429 with Retry-After, even for good credentials', async () => {
-    const from = '10.1.2.3';
-    for (let i = 0; i < 10; i++) {
-      const r = await t.app.inject({ url: '/api/v1/users/me', headers: bearer(`bad-${i}`), remoteAddress: from });
+  it('limits failed logins per address prefix: rotating addresses in a /24 does not help, valid credentials still work', async () => {
+    // 20 failures (the default per prefix) from 20 addresses of one /24
+    for (let i = 0; i < 20; i++) {
+      const r = await t.app.inject({ url: '/api/v1/users/me', headers: bearer(`bad-${i}`), remoteAddress: `10.1.2.${i + 1}` });
       assert.equal(r.statusCode, 401, `attempt ${i + 1}`);
     }
-    const limited = await t.app.inject({ url: '/api/v1/users/me', headers: bearer(ciToken), remoteAddress: from });
+    const limited = await t.app.inject({ url: '/api/v1/users/me', headers: bearer('bad-again'), remoteAddress: '10.1.2.200' });
     assert.equal(limited.statusCode, 429);
     const retry = Number(limited.headers['retry-after']);
     assert.ok(Number.isInteger(retry) && retry > 0 && retry <= 60, `Retry-After ${limited.headers['retry-after']}`);
     const body = limited.json() as { error: { code: string; message: string } };
     assert.equal(body.error.code, 'TOO_MANY_REQUESTS');
-    assert.match(body.error.message, /10\.1\.2\.3/);
-    // another address is not affected, and a request without credentials is not counted
-    const other = await t.app.inject({ url: '/api/v1/users/me', headers: bearer(ciToken), remoteAddress: '10.1.2.4' });
-    assert.equal(other.statusCode, 200);
-    for (let i = 0; i < 12; i++) {
-      assert.equal((await t.app.inject({ url: '/api/v1/users/me', remoteAddress: '10.1.2.5' })).statusCode, 401);
+    assert.match(body.error.message, /20 per address prefix/);
+    // another user behind the same NAT logs in with a correct token (never used before: fully checked, not cached)
+    const fresh = await createUser(t, 'behind-nat');
+    const good = await t.app.inject({ url: '/api/v1/users/me', headers: bearer(fresh), remoteAddress: '10.1.2.7' });
+    assert.equal(good.statusCode, 200, good.body);
+    assert.equal((good.json() as { name: string }).name, 'behind-nat');
+    // another prefix is not affected, and requests without credentials are not counted
+    assert.equal((await t.app.inject({ url: '/api/v1/users/me', headers: bearer('bad-x'), remoteAddress: '10.1.3.1' })).statusCode, 401);
+    for (let i = 0; i < 25; i++) {
+      assert.equal((await t.app.inject({ url: '/api/v1/users/me', remoteAddress: '10.1.4.5' })).statusCode, 401);
     }
-    assert.equal((await t.app.inject({ url: '/api/v1/users/me', headers: bearer(ciToken), remoteAddress: '10.1.2.5' })).statusCode, 200);
+    assert.equal((await t.app.inject({ url: '/api/v1/users/me', headers: bearer('bad-y'), remoteAddress: '10.1.4.5' })).statusCode, 401);
   });
 
-  it('health needs no credentials; metrics need none from loopback and admin from elsewhere', async () => {
+  it('limits failed logins per user across addresses; a correct token of that user still works', async () => {
+    const victim = await createUser(t, 'victim');
+    const wrong = `${victim.split('.')[0]}.${'A'.repeat(43)}`;
+    for (let i = 0; i < 10; i++) {
+      const r = await t.app.inject({ url: '/api/v1/users/me', headers: basic('victim', wrong), remoteAddress: `10.60.${i}.1` });
+      assert.equal(r.statusCode, 401, `attempt ${i + 1}`);
+    }
+    const limited = await t.app.inject({ url: '/api/v1/users/me', headers: basic('victim', wrong), remoteAddress: '10.61.0.1' });
+    assert.equal(limited.statusCode, 429, 'the 11th failure for "victim", from a fresh prefix');
+    assert.match((limited.json() as { error: { message: string } }).error.message, /10 per user/);
+    const right = await t.app.inject({ url: '/api/v1/users/me', headers: basic('victim', victim), remoteAddress: '10.62.0.1' });
+    assert.equal(right.statusCode, 200, right.body);
+  });
+
+  it('health needs no credentials; metrics need an admin token from anywhere, loopback included', async () => {
     const h = await t.app.inject({ url: '/health', remoteAddress: '10.2.0.1' });
     assert.equal(h.statusCode, 200);
     assert.equal((h.json() as { status: string }).status, 'ok');
     const local = await t.app.inject({ url: '/metrics' });
-    assert.equal(local.statusCode, 200);
-    assert.match(String(local.headers['content-type']), /^text\/plain/);
-    assert.match(local.body, /^shoal_http_request_duration_seconds_bucket\{/m);
+    assert.equal(local.statusCode, 401, 'loopback callers (test-driver resources live there) need a token too');
     const anon = await t.app.inject({ url: '/metrics', remoteAddress: '10.2.0.2' });
     assert.equal(anon.statusCode, 401);
     const user = await t.app.inject({ url: '/metrics', remoteAddress: '10.2.0.2', headers: bearer(ciToken) });
     assert.equal(user.statusCode, 403);
     const admin = await t.app.inject({ url: '/metrics', remoteAddress: '10.2.0.2', headers: basic('admin', t.adminToken) });
     assert.equal(admin.statusCode, 200);
+    assert.match(String(admin.headers['content-type']), /^text\/plain/);
+    assert.match(admin.body, /^shoal_http_request_duration_seconds_bucket\{/m);
     assert.match(admin.body, /shoal_http_auth_failures_total\{reason="unauthorized"\} [1-9]/);
     assert.match(admin.body, /shoal_http_auth_failures_total\{reason="rate_limited"\} [1-9]/);
   });

@@ -37,10 +37,27 @@ export function parseAuthorization(header: string): Credentials | null {
   return { name: decoded.slice(0, colon), token: decoded.slice(colon + 1) };
 }
 
+/** The user a login attempt is for: the Basic user name, else a well-formed Bearer token's id. */
+function userKeyOf(credentials: Credentials): string | undefined {
+  if (credentials.name !== undefined) return `user:${credentials.name}`;
+  const id = /^([0-9a-f]{16})\./.exec(credentials.token)?.[1];
+  return id === undefined ? undefined : `token:${id}`;
+}
+
+function tooMany(wait: number, limiter: LoginRateLimiter): ApiError {
+  return new ApiError(
+    'TOO_MANY_REQUESTS',
+    `too many failed logins from this network or for this user (limits: ${limiter.maxFailuresPerPrefix} per address prefix, ` +
+      `${limiter.maxFailuresPerUser} per user, per ${Math.round(limiter.windowMs / 1000)} s); correct credentials are still accepted; retry in ${wait} s`,
+    { headers: { 'retry-after': String(wait) }, details: { retry_after: wait } },
+  );
+}
+
 /**
- * Authenticates a request with the core, counting failures per source address: once an address
- * has failed `maxFailures` times within the window it gets 429 with Retry-After, even with good
- * credentials, until the window slides past. Throws ApiError; returns the caller on success.
+ * Authenticates a request with the core, counting failures per address prefix (/24, /64) and per
+ * user. Callers over a limit are not locked out: their credentials are checked in the limiter's
+ * slow lane (one at a time for all limited callers), a correct token is accepted, a wrong one gets
+ * 429 with Retry-After. Throws ApiError; returns the caller on success.
  */
 export async function authenticateRequest(request: FastifyRequest, core: CoreService, limiter: LoginRateLimiter): Promise<Caller> {
   const header = request.headers.authorization;
@@ -48,30 +65,34 @@ export async function authenticateRequest(request: FastifyRequest, core: CoreSer
     throw new ApiError('UNAUTHORIZED', 'authentication required: send "Authorization: Bearer TOKEN" or Basic auth with USER:TOKEN');
   }
   const address = sourceAddress(request);
-  const wait = limiter.retryAfter(address);
-  if (wait > 0) {
-    throw new ApiError('TOO_MANY_REQUESTS', `too many failed logins from ${address}; try again in ${wait} s`, {
-      headers: { 'retry-after': String(wait) },
-      details: { retry_after: wait },
-    });
-  }
   const credentials = parseAuthorization(header);
   if (credentials === null) {
+    const wait = limiter.retryAfter(address);
     limiter.fail(address);
+    if (wait > 0) throw tooMany(wait, limiter);
     throw new ApiError('UNAUTHORIZED', 'malformed Authorization header: use "Bearer TOKEN" or "Basic base64(USER:TOKEN)"');
   }
-  let caller: Caller | null;
-  try {
-    caller = await core.authenticate(credentials.token, credentials.name);
-  } catch (err) {
-    if (err instanceof CoreError && err.code === 'UNAUTHORIZED') caller = null;
-    else throw err;
-  }
-  if (caller === null) {
-    limiter.fail(address);
+  const user = userKeyOf(credentials);
+  const check = async (): Promise<Caller | null> => {
+    try {
+      return await core.authenticate(credentials.token, credentials.name);
+    } catch (err) {
+      if (err instanceof CoreError && err.code === 'UNAUTHORIZED') return null;
+      throw err;
+    }
+  };
+  const wait = limiter.retryAfter(address, user);
+  if (wait === 0) {
+    const caller = await check();
+    if (caller !== null) return caller;
+    limiter.fail(address, user);
     throw new ApiError('UNAUTHORIZED', 'invalid credentials: unknown user or wrong token');
   }
-  return caller;
+  const checked = await limiter.slowLane(check);
+  if (checked === null) throw tooMany(wait, limiter);
+  if (checked.value !== null) return checked.value;
+  limiter.fail(address, user);
+  throw tooMany(Math.max(1, limiter.retryAfter(address, user)), limiter);
 }
 
 /** The caller set by the auth hook (a route without auth never calls this). */

@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { parseDocument } from 'yaml';
 import { ApiError } from './errors.js';
+import { nestingDepth } from '../core/metadata-limits.js';
+import { DEFAULT_BODY_DEPTH, jsonNestingProblem, yamlNestingProblem, type NestingProblem } from './body-nesting.js';
 import { findJsonProblem } from './json-error-position.js';
 
 export const JSON_TYPES = ['application/json'] as const;
@@ -13,12 +15,15 @@ const MAX_YAML_ALIASES = 100;
  * Parses a JSON body. Empty → undefined (the route's schema then says the body is required).
  * Malformed → MALFORMED_BODY naming line and column.
  */
-export function parseJsonBody(text: string): unknown {
+export function parseJsonBody(text: string, maxDepth: number = DEFAULT_BODY_DEPTH): unknown {
   if (text.trim() === '') return undefined;
+  const deep = jsonNestingProblem(text, maxDepth);
+  if (deep !== null) throw tooDeep('json', deep, maxDepth);
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
+    if (err instanceof RangeError) throw tooDeep('json', null, maxDepth);
     const p = findJsonProblem(text);
     if (p === null) throw new ApiError('MALFORMED_BODY', `body is not valid JSON: ${(err as Error).message}`);
     throw new ApiError('MALFORMED_BODY', `body is not valid JSON: ${p.problem} at line ${p.line}, column ${p.column}`, {
@@ -30,8 +35,10 @@ export function parseJsonBody(text: string): unknown {
 }
 
 /** Parses a YAML body (one document, YAML 1.2 core schema, unique keys). */
-export function parseYamlBody(text: string): unknown {
+export function parseYamlBody(text: string, maxDepth: number = DEFAULT_BODY_DEPTH): unknown {
   if (text.trim() === '') return undefined;
+  const deep = yamlNestingProblem(text, maxDepth);
+  if (deep !== null) throw tooDeep('yaml', deep, maxDepth);
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true, strict: true, schema: 'core' });
   const first = doc.errors[0];
   if (first !== undefined) {
@@ -46,10 +53,20 @@ export function parseYamlBody(text: string): unknown {
   try {
     value = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
   } catch (err) {
+    if (err instanceof RangeError) throw tooDeep('yaml', null, maxDepth);
     throw new ApiError('MALFORMED_BODY', `body is not valid YAML: ${firstLine((err as Error).message)}`, { details: { format: 'yaml' } });
   }
+  // aliases can nest a value deeper than its text shows
+  if (nestingDepth(value, maxDepth) > maxDepth) throw tooDeep('yaml', null, maxDepth);
   refusePoisonedKeys(value);
   return value;
+}
+
+function tooDeep(format: 'json' | 'yaml', at: NestingProblem | null, limit: number): ApiError {
+  const where = at ? ` at line ${at.line}, column ${at.column}` : '';
+  return new ApiError('MALFORMED_BODY', `body is nested deeper than the limit of ${limit} levels${where}`, {
+    details: at ? { format, limit, line: at.line, column: at.column } : { format, limit },
+  });
 }
 
 function firstLine(message: string): string {
@@ -82,18 +99,18 @@ function refusePoisonedKeys(root: unknown): void {
  * Replaces Fastify's JSON and text parsers with ours (JSON + YAML, errors naming line/column).
  * Any other Content-Type → 415 UNSUPPORTED_MEDIA_TYPE (mapped by the error handler).
  */
-export function registerBodyParsers(app: FastifyInstance): void {
+export function registerBodyParsers(app: FastifyInstance, maxDepth: number = DEFAULT_BODY_DEPTH): void {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser([...JSON_TYPES], { parseAs: 'string' }, (_req, body, done) => {
     try {
-      done(null, parseJsonBody(body as string));
+      done(null, parseJsonBody(body as string, maxDepth));
     } catch (err) {
       done(err as Error, undefined);
     }
   });
   app.addContentTypeParser([...YAML_TYPES], { parseAs: 'string' }, (_req, body, done) => {
     try {
-      done(null, parseYamlBody(body as string));
+      done(null, parseYamlBody(body as string, maxDepth));
     } catch (err) {
       done(err as Error, undefined);
     }

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname, cpus, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { parseProtection, PROTECTION_KEYS, type ProtectionSettings } from './config-protection.js';
 import { DEFAULT_MAX_IMAGE_BYTES, parseHostRule, parseSize } from '../drivers/shared/url-policy.js';
 
 /** Flags of `shoal serve`; each overrides the config file. */
@@ -25,7 +26,7 @@ export interface HostPort {
 }
 
 /** The node's whole configuration, after defaults and flags. */
-export interface NodeConfig {
+export interface NodeConfig extends ProtectionSettings {
   name: string;
   dataDir: string;
   db: string;
@@ -92,6 +93,7 @@ function num(raw: Record<string, unknown>, key: string, field: string, min: numb
 }
 
 const KNOWN_KEYS = new Set(['name', 'data_dir', 'db', 'api', 'meta', 'tls', 'capacity', 'tags', 'lifetime', 'drivers', 'body_limit', 'log_level', 'shutdown_wait', 'fetch']);
+for (const k of PROTECTION_KEYS) KNOWN_KEYS.add(k);
 
 const FETCH_KEYS = ['allow_files', 'allow_hosts', 'max_image_size'];
 
@@ -223,6 +225,7 @@ export async function loadConfig(opts: ServeOptions, env: NodeJS.ProcessEnv = pr
     ...(drivers ? { drivers } : {}),
     bodyLimit: num(raw, 'body_limit', 'body_limit', 1024) ?? 1024 * 1024,
     logLevel: env.SHOAL_LOG_LEVEL ?? str(raw, 'log_level') ?? 'info',
+    ...parseProtection(raw, (field, problem) => new ConfigError(field, problem)),
     fetch: parseFetchConfig(raw.fetch),
   };
 }

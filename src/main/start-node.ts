@@ -3,7 +3,12 @@ import { join } from 'node:path';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { MetaAccess } from '../contract/index.js';
 import { buildApi, createMetaHandler, createMetaServer, ensureTls } from '../api/index.js';
-import { Core, parseDuration, type CoreService } from '../core/index.js';
+import { Core, configureMetadataLimits, parseDuration, type CoreService } from '../core/index.js';
+import { TokenBuckets } from '../api/meta/meta-rate-limit.js';
+import { raiseFdLimit } from './fd-limit.js';
+import { startMetricsServer } from './metrics-server.js';
+import { makeDataDirPrivate } from './private-files.js';
+import { installProcessGuard } from './process-guard.js';
 import { DriversList } from '../drivers/registry.js';
 import { openStore } from '../store/index.js';
 import { loadConfig, type NodeConfig, type ServeOptions } from './config.js';
@@ -26,7 +31,24 @@ export interface RunningNode {
 export async function startNode(opts: ServeOptions): Promise<RunningNode> {
   const config = await loadConfig(opts);
   const log = createLogger(config.logLevel);
+  // everything the node creates is its own alone (database, WAL, TLS keys, tokens, driver files)
+  process.umask(0o077);
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const privacy = await makeDataDirPrivate(config.dataDir);
+  if (privacy.fixed.length > 0) log.info({ fixed: privacy.fixed.length }, 'data dir made private (0700 dirs, 0600 files)');
+  for (const f of privacy.failed) log.warn({ path: f.path, reason: f.reason }, 'cannot make this data dir entry private');
+  const fds = raiseFdLimit();
+  const connections = { ...config.connections };
+  if (fds !== null) {
+    // two listeners at least (API, Meta API), plus files, the database and drivers: keep a margin
+    const fit = Math.max(64, Math.floor((fds.soft - 256) / 4));
+    if (connections.max > fit) {
+      log.warn({ open_files: fds.soft, max: fit }, 'connections.max lowered to fit the open-files limit');
+      connections.max = fit;
+    }
+    if (fds.raised) log.info({ open_files: fds.soft }, 'open-files limit raised to its hard limit');
+  }
+  configureMetadataLimits(config.limits.metadata);
 
   const cleanups: Array<() => Promise<void>> = [];
   const closeAll = async (): Promise<void> => {
@@ -42,6 +64,11 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
 
   try {
     cleanups.push(await lockDataDir(config.dataDir));
+    // an error no request handled is logged and the node keeps serving; a broken store still stops it
+    const removeGuard = installProcessGuard(log, () => {
+      void closeAll().finally(() => process.exit(70));
+    });
+    cleanups.push(async () => removeGuard());
     const store = await openStore(config.db, { onError: (err) => log.warn({ err: err.message }, 'database connection error') });
     cleanups.push(() => store.close());
 
@@ -50,7 +77,12 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
     const metaSource: Pick<CoreService, 'metadataFor'> = {
       metadataFor: (identity) => (core ? core.metadataFor(identity) : Promise.resolve(null)),
     };
-    const metaOptions = { onError: (err: unknown) => log.warn({ err: (err as Error).message }, 'meta API request failed') };
+    const metaOptions = {
+      onError: (err: unknown) => log.warn({ err: (err as Error).message }, 'meta API request failed'),
+      // one bucket per resource across every listener and channel
+      rateLimit: new TokenBuckets(config.metaRate),
+      connections,
+    };
     const metaServer = await createMetaServer(metaSource, config.meta, metaOptions);
     cleanups.push(() => metaServer.close());
     const extraMeta: Array<() => Promise<void>> = [];
@@ -90,6 +122,11 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
 
     const metrics = new Registry();
     collectDefaultMetrics({ register: metrics });
+    if (config.metrics.listen) {
+      const ms = await startMetricsServer(config.metrics.listen, metrics, connections);
+      cleanups.push(() => ms.close());
+      log.info({ metrics: ms.address }, 'metrics listener (no credentials)');
+    }
 
     let tls: Awaited<ReturnType<typeof ensureTls>> | undefined;
     if (config.tls.enabled) {
@@ -131,6 +168,11 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
       log,
       metrics,
       bodyLimit: config.bodyLimit,
+      bodyDepth: config.limits.bodyDepth,
+      connections,
+      events: { maxStreamsPerUser: config.events.maxStreamsPerUser },
+      loginRateLimit: config.login,
+      metricsAuth: config.metrics.token ? { token: config.metrics.token } : {},
       ...(tls ? { https: { key: tls.key, cert: tls.cert } } : {}),
     });
     cleanups.push(() => api.close());

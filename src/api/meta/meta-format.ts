@@ -1,4 +1,5 @@
 import { stringify as yamlStringify } from 'yaml';
+import { nestingDepth } from '../../core/metadata-limits.js';
 
 export const META_FORMATS = ['json', 'env', 'yaml'] as const;
 export type MetaFormat = (typeof META_FORMATS)[number];
@@ -65,4 +66,25 @@ export function formatMetadata(data: Record<string, unknown>, format: MetaFormat
     case 'yaml':
       return Object.keys(data).length === 0 ? '{}\n' : yamlStringify(data);
   }
+}
+
+/**
+ * Deepest metadata any format renders. New metadata is bounded at submission (limits.metadata);
+ * this guards data stored by an older node without those limits: the renderers recurse, so such
+ * data is refused for that one request instead of overflowing the stack.
+ */
+export const RENDER_DEPTH_LIMIT = 100;
+
+export class UnrenderableMetadata extends Error {
+  constructor(readonly depth: number) {
+    super(`this resource's metadata is nested deeper than ${RENDER_DEPTH_LIMIT} levels (stored before the node limited metadata); it cannot be rendered`);
+    this.name = 'UnrenderableMetadata';
+  }
+}
+
+/** formatMetadata for any stored data: refuses data too deep to render (no recursion runs on it). */
+export function renderMetadata(data: Record<string, unknown>, format: MetaFormat): string {
+  const depth = nestingDepth(data, RENDER_DEPTH_LIMIT);
+  if (depth > RENDER_DEPTH_LIMIT) throw new UnrenderableMetadata(depth);
+  return formatMetadata(data, format);
 }

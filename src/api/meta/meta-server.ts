@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { DEFAULT_CONNECTION_LIMITS, guardConnections, serverTimeouts, type ConnectionGuard, type ConnectionLimits } from '../connection-guard.js';
 import { sourceAddress } from '../source-address.js';
 import { createMetaHandler, type MetaHandlerOptions, type MetaSource } from './meta-handler.js';
 
@@ -7,32 +8,46 @@ export interface MetaServer {
   /** host:port it listens on (IPv6 hosts in brackets) */
   address: string;
   port: number;
+  /** open connections and refusals over the caps */
+  connections: ConnectionGuard;
   close(): Promise<void>;
+}
+
+export interface MetaServerOptions extends MetaHandlerOptions {
+  /** caps and timeouts of this listener's connections (default DEFAULT_CONNECTION_LIMITS) */
+  connections?: ConnectionLimits;
 }
 
 /**
  * A plain-HTTP Meta API listener that identifies each caller by its source address (the
- * resource's ipaddr). port 0 picks a free port.
+ * resource's ipaddr). port 0 picks a free port. Its connections are capped in number (in all and
+ * per client address) and dropped when they stay silent.
  */
 export async function createMetaServer(
   core: MetaSource,
   listen: { host: string; port: number },
-  options: MetaHandlerOptions = {},
+  options: MetaServerOptions = {},
 ): Promise<MetaServer> {
+  const limits = options.connections ?? DEFAULT_CONNECTION_LIMITS;
   const handler = createMetaHandler(core, (req) => ({ kind: 'address', address: sourceAddress(req) }), options);
-  const server = createServer({ keepAliveTimeout: 5_000, requestTimeout: 10_000, headersTimeout: 10_000, maxHeaderSize: 8192 }, handler);
+  const server = createServer({ ...serverTimeouts(limits), maxHeaderSize: 8192 }, handler);
+  server.setTimeout(limits.idleTimeoutMs);
+  const connections = guardConnections(server, limits);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host: listen.host, port: listen.port }, () => {
+    server.listen({ host: listen.host, port: listen.port, backlog: 1024 }, () => {
       server.off('error', reject);
       resolve();
     });
   });
+  // a listener error after start (e.g. EMFILE on accept) is logged, never thrown
+  server.on('error', (err) => options.onError?.(err));
   const port = (server.address() as AddressInfo).port;
   const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
   return {
     address: `${host}:${port}`,
     port,
+    connections,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

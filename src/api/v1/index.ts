@@ -16,6 +16,7 @@ export interface V1Options {
   onAuthFailure: (reason: 'unauthorized' | 'rate_limited') => void;
   heartbeatMs: number;
   maxBufferedBytes: number;
+  maxStreamsPerUser: number;
 }
 
 /** Everything under /api/v1 that needs a caller: authentication runs first, for every route. */
@@ -36,5 +37,10 @@ export const v1Routes: FastifyPluginAsyncTypebox<V1Options> = async (app, opts) 
   await app.register(applicationRoutes, { core });
   await app.register(resourceRoutes, { core });
   await app.register(nodeRoutes, { core });
-  await app.register(eventRoutes, { core, heartbeatMs: opts.heartbeatMs, maxBufferedBytes: opts.maxBufferedBytes });
+  await app.register(eventRoutes, {
+    core,
+    heartbeatMs: opts.heartbeatMs,
+    maxBufferedBytes: opts.maxBufferedBytes,
+    maxStreamsPerUser: opts.maxStreamsPerUser,
+  });
 };

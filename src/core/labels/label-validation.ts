@@ -4,23 +4,29 @@ import type { LabelDefinitionRecord } from '../../store/store.js';
 import type { DriverInstance } from '../core-options.js';
 import { parseDuration } from '../durations.js';
 import { CoreError } from '../errors.js';
+import { checkMetadataLimits, metadataLimits, type MetadataLimits } from '../metadata-limits.js';
 
 export const LABEL_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
-export const METADATA_KEY = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
+/** a top-level metadata key (its length is bounded by limits.metadata.key_length) */
+export const METADATA_KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 const MAX_DEFINITIONS = 16;
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Checks metadata keys (values are free-form and never logged); `field` names it in messages. */
-export function checkMetadata(value: unknown, field: string): Record<string, unknown> {
+/**
+ * Checks metadata keys and bounds (depth, key count, key length, JSON size: see metadata-limits.ts;
+ * values are free-form and never logged); `field` names it in messages.
+ */
+export function checkMetadata(value: unknown, field: string, limits: MetadataLimits = metadataLimits()): Record<string, unknown> {
   if (value === undefined || value === null) return {};
   if (!isRecord(value)) throw new CoreError('INVALID', `${field}: must be an object of key → value`, { field });
+  checkMetadataLimits(value, field, limits);
   for (const k of Object.keys(value)) {
     if (!METADATA_KEY.test(k)) {
-      throw new CoreError('INVALID', `${field}: key "${k}" must be letters, digits, "_", "." or "-", starting with a letter or "_" (≤ 128)`, {
-        field: `${field}.${k}`,
+      throw new CoreError('INVALID', `${field}: key "${k.slice(0, 40)}" must be letters, digits, "_", "." or "-", starting with a letter or "_"`, {
+        field: `${field}.${k.slice(0, 40)}`,
       });
     }
   }

@@ -43,3 +43,14 @@ export async function verifySecret(hash: string, secret: string): Promise<boolea
 export function tokenKey(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
+
+let dummy: Promise<string> | undefined;
+
+/**
+ * An argon2id hash of a random secret nobody knows, made once per process with the same options
+ * as real ones: verifying against it costs what verifying a real token costs, and never succeeds.
+ */
+export function dummyHash(): Promise<string> {
+  dummy ??= hashSecret(randomBytes(32).toString('base64url'));
+  return dummy;
+}

@@ -1,4 +1,4 @@
-import { mkdirSync, realpathSync } from 'node:fs';
+import { chmodSync, mkdirSync, realpathSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Sqlite from 'better-sqlite3';
 import type { Dialect, Kysely } from 'kysely';
@@ -26,6 +26,7 @@ export function openSqliteDialect(path: string): StoreDialect {
   if (path !== ':memory:') key = realpathSync(key);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
+  if (path !== ':memory:') privateDatabaseFiles(key);
   db.pragma('busy_timeout = 10000');
   db.pragma('foreign_keys = OFF');
 
@@ -60,4 +61,18 @@ export function openSqliteDialect(path: string): StoreDialect {
       if (shared.users === 0) fileMutexes.delete(key);
     },
   };
+}
+
+/**
+ * The database, its WAL and shared-memory files are the node's alone (0600), even when an older
+ * version or another umask created them readable by others.
+ */
+function privateDatabaseFiles(dbPath: string): void {
+  for (const p of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) {
+    try {
+      chmodSync(p, 0o600);
+    } catch {
+      // absent (no WAL yet) or not ours to change: the data dir check at start reports the latter
+    }
+  }
 }

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { StateEvent } from '../../../model/index.js';
 import { callerOf } from '../../auth.js';
+import { ApiError } from '../../errors.js';
 import { mediaResponse, responses } from '../common-schemas.js';
 import type { RouteDeps } from '../route-deps.js';
 import { EventsQuery, EventStream } from './schemas.js';
@@ -9,10 +10,13 @@ import { SseStream } from './sse-stream.js';
 export interface EventRouteOptions extends RouteDeps {
   heartbeatMs: number;
   maxBufferedBytes: number;
+  /** open streams per user; one more → 429 TOO_MANY_REQUESTS */
+  maxStreamsPerUser: number;
 }
 
-export const eventRoutes: FastifyPluginAsyncTypebox<EventRouteOptions> = async (app, { core, heartbeatMs, maxBufferedBytes }) => {
+export const eventRoutes: FastifyPluginAsyncTypebox<EventRouteOptions> = async (app, { core, heartbeatMs, maxBufferedBytes, maxStreamsPerUser }) => {
   const open = new Set<SseStream>();
+  const perUser = new Map<string, number>();
   app.addHook('preClose', async () => {
     for (const s of open) s.end();
   });
@@ -32,6 +36,14 @@ export const eventRoutes: FastifyPluginAsyncTypebox<EventRouteOptions> = async (
     },
     async (req, reply) => {
       const caller = callerOf(req);
+      const mine = perUser.get(caller.name) ?? 0;
+      if (mine >= maxStreamsPerUser) {
+        throw new ApiError(
+          'TOO_MANY_REQUESTS',
+          `user "${caller.name}" already has ${mine} open event streams, the limit (node setting events.max_streams_per_user); close one first`,
+          { details: { limit: maxStreamsPerUser }, headers: { 'retry-after': '5' } },
+        );
+      }
       const header = req.headers['last-event-id'];
       const lastId = (Array.isArray(header) ? header[0] : header) || req.query.last_event_id || undefined;
       // Events the core delivers during subscribe() itself wait here until the stream exists.
@@ -45,11 +57,21 @@ export const eventRoutes: FastifyPluginAsyncTypebox<EventRouteOptions> = async (
       // A synchronous failure (e.g. a malformed Last-Event-ID) still gets a normal error response.
       unsubscribe = core.subscribe(caller, lastId, onEvent);
       reply.hijack();
+      // a stream is quiet between heartbeats: the listener's idle timeout does not apply to it
+      reply.raw.socket?.setTimeout(0);
+      perUser.set(caller.name, mine + 1);
+      let counted = true;
       const s = new SseStream(reply.raw, {
         heartbeatMs,
         maxBufferedBytes,
         onClose: (reason) => {
           open.delete(s);
+          if (counted) {
+            counted = false;
+            const n = (perUser.get(caller.name) ?? 1) - 1;
+            if (n <= 0) perUser.delete(caller.name);
+            else perUser.set(caller.name, n);
+          }
           unsubscribe?.();
           unsubscribe = null;
           if (reason === 'slow') req.log.warn({ user: caller.name }, 'event stream dropped: client too slow');

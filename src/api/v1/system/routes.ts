@@ -1,8 +1,8 @@
+import { timingSafeEqual, createHash } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Registry } from 'prom-client';
 import type { CoreService } from '../../../core/core-service.js';
-import { authenticateRequest } from '../../auth.js';
-import { isLoopback, sourceAddress } from '../../source-address.js';
+import { authenticateRequest, parseAuthorization } from '../../auth.js';
 import { errorResponse, mediaResponse } from '../common-schemas.js';
 import { ApiError } from '../../errors.js';
 import type { LoginRateLimiter } from '../../login-rate-limiter.js';
@@ -13,13 +13,22 @@ export interface SystemRouteOptions {
   metrics: Registry;
   limiter: LoginRateLimiter;
   version: string;
+  /** /metrics: an admin token or this metrics token (Bearer); false = not served by the API */
+  metricsAuth: { token?: string } | false;
+}
+
+function sameSecret(a: string, b: string): boolean {
+  // hashes have equal length: compared in constant time whatever the lengths of a and b
+  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
 }
 
 /**
- * Unauthenticated health at /health (and /api/v1/health), and Prometheus metrics at /metrics:
- * open to loopback callers (a local Prometheus or node exporter), admin credentials otherwise.
+ * Unauthenticated health at /health (and /api/v1/health), and Prometheus metrics at /metrics for
+ * an admin token or the node's metrics token (`metrics.token`, Bearer) — from any address, loopback
+ * included (resources of the test driver live on loopback). `metrics.listen` serves them without
+ * credentials on a listener of their own instead (main/metrics-server.ts).
  */
-export const systemRoutes: FastifyPluginAsyncTypebox<SystemRouteOptions> = async (app, { core, metrics, limiter, version }) => {
+export const systemRoutes: FastifyPluginAsyncTypebox<SystemRouteOptions> = async (app, { core, metrics, limiter, version, metricsAuth }) => {
   const started = Date.now();
   for (const url of ['/health', '/api/v1/health']) {
     app.get(
@@ -38,20 +47,25 @@ export const systemRoutes: FastifyPluginAsyncTypebox<SystemRouteOptions> = async
     );
   }
 
+  if (metricsAuth === false) return;
+  const metricsToken = metricsAuth.token;
   app.get(
     '/metrics',
     {
       config: { auth: false },
       schema: {
         tags: ['system'],
-        summary: 'Prometheus metrics (no auth from loopback; admin credentials from elsewhere)',
+        summary: 'Prometheus metrics (Bearer: an admin token or the node\'s metrics token)',
         response: { 200: mediaResponse('text/plain', MetricsText), 401: errorResponse(401), 403: errorResponse(403), 429: errorResponse(429) },
       },
     },
     async (req, reply) => {
-      if (!isLoopback(sourceAddress(req.raw))) {
+      const header = req.headers.authorization;
+      const bearer = header ? parseAuthorization(header) : null;
+      const isMetricsToken = metricsToken !== undefined && bearer !== null && bearer.name === undefined && sameSecret(bearer.token, metricsToken);
+      if (!isMetricsToken) {
         const caller = await authenticateRequest(req, core, limiter);
-        if (caller.role !== 'admin') throw new ApiError('FORBIDDEN', 'metrics need the admin role (or a loopback caller)');
+        if (caller.role !== 'admin') throw new ApiError('FORBIDDEN', 'metrics need an admin token or the node\'s metrics token (metrics.token)');
       }
       const text = await metrics.metrics();
       return reply.type(metrics.contentType).send(text);
