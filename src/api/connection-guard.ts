@@ -2,8 +2,9 @@ import type { Server as NetServer, Socket } from 'node:net';
 
 /**
  * Bounds of one listener's connections (the API's and every Meta API listener), so idle or slow
- * clients cannot use up the node's file descriptors: sockets over a cap are closed the moment
- * they are accepted, and sockets that send no complete request in time are dropped.
+ * clients cannot use up the node's file descriptors: a socket over its address's cap is closed the
+ * moment it is accepted; at the listener's cap the oldest connection that has sent no request yet
+ * makes room (else the new one is closed); sockets that send no complete request in time are dropped.
  */
 export interface ConnectionLimits {
   /** open connections on this listener */
@@ -51,49 +52,75 @@ export function guardConnections(server: NetServer, limits: ConnectionLimits): C
   const byAddress = new Map<string, number>();
   let open = 0;
   let refused = 0;
-  server.maxConnections = limits.max + 1; // our own check below answers first; this is Node's backstop
-  // header deadlines by the peer's address:port (the same for a TLS socket and its TCP socket)
-  const pending = new Map<string, NodeJS.Timeout>();
+  // Node's own cap as a backstop only (it would refuse instead of evicting): ours answers first
+  server.maxConnections = limits.max + 64;
+  // connections that have not delivered a request yet, oldest first, by peer address:port (the
+  // same for a TLS socket and its TCP socket)
+  const pending = new Map<string, { socket: Socket; timer: NodeJS.Timeout | undefined }>();
+  const released = new WeakSet<Socket>();
   const peer = (s: Socket): string => `${s.remoteAddress ?? ''}|${s.remotePort ?? ''}`;
+
+  const release = (socket: Socket, address: string, key: string): void => {
+    if (released.has(socket)) return;
+    released.add(socket);
+    open--;
+    const n = (byAddress.get(address) ?? 1) - 1;
+    if (n <= 0) byAddress.delete(address);
+    else byAddress.set(address, n);
+    const p = pending.get(key);
+    if (p !== undefined && p.socket === socket) {
+      if (p.timer) clearTimeout(p.timer);
+      pending.delete(key);
+    }
+  };
 
   server.prependListener('connection', (socket: Socket) => {
     const address = plain(socket.remoteAddress);
     const mine = byAddress.get(address) ?? 0;
-    if (open >= limits.max || mine >= limits.perAddress) {
+    if (mine >= limits.perAddress) {
       refused++;
       socket.destroy();
       return;
     }
+    if (open >= limits.max) {
+      // full: make room by dropping the oldest connection that has sent nothing yet (an idle
+      // flood churns through itself; a client that sends its request at once keeps its place)
+      const oldest = pending.values().next().value;
+      if (oldest === undefined) {
+        refused++;
+        socket.destroy();
+        return;
+      }
+      refused++;
+      oldest.socket.destroy();
+      oldest.socket.emit('shoal:evicted');
+    }
     open++;
     byAddress.set(address, mine + 1);
     const key = peer(socket);
-    socket.once('close', () => {
-      open--;
-      const n = (byAddress.get(address) ?? 1) - 1;
-      if (n <= 0) byAddress.delete(address);
-      else byAddress.set(address, n);
-      const t = pending.get(key);
-      if (t) clearTimeout(t);
-      pending.delete(key);
-    });
-    if (limits.headerTimeoutMs > 0) {
-      const t = setTimeout(() => {
-        pending.delete(key);
-        socket.destroy();
-      }, limits.headerTimeoutMs);
-      t.unref();
-      pending.set(key, t);
-    }
+    const done = (): void => release(socket, address, key);
+    socket.once('close', done);
+    socket.once('shoal:evicted', done);
+    const timer =
+      limits.headerTimeoutMs > 0
+        ? setTimeout(() => {
+            pending.delete(key);
+            socket.destroy();
+          }, limits.headerTimeoutMs)
+        : undefined;
+    timer?.unref();
+    pending.set(key, { socket, timer });
   });
 
-  // the first request's headers arrived: the header deadline is met (later requests on a
-  // keep-alive connection are bounded by the server's headersTimeout and keepAliveTimeout)
+  // the first request's headers arrived: the header deadline is met and the connection is no
+  // longer evictable (later requests on a keep-alive connection are bounded by the server's
+  // headersTimeout and keepAliveTimeout)
   const seen = (req: { socket: Socket | null }): void => {
     if (req.socket === null) return;
     const key = peer(req.socket);
-    const t = pending.get(key);
-    if (t) {
-      clearTimeout(t);
+    const p = pending.get(key);
+    if (p !== undefined) {
+      if (p.timer) clearTimeout(p.timer);
       pending.delete(key);
     }
   };

@@ -45,7 +45,7 @@ const genKeyPair = promisify(generateKeyPair);
 export async function ensureTls(dataDir: string, hosts: string[], own?: OwnCertificate): Promise<TlsMaterial> {
   if (own) return loadOwn(own);
   const dir = join(dataDir, 'tls');
-  await mkdir(dir, { recursive: true, mode: 0o755 });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   const paths = {
     caCert: join(dir, 'ca.crt'),
     caKey: join(dir, 'ca.key'),
@@ -62,7 +62,7 @@ export async function ensureTls(dataDir: string, hosts: string[], own?: OwnCerti
     caCertPem = ca.cert;
     caKeyPem = ca.key;
     await writeAtomic(paths.caKey, caKeyPem, 0o600);
-    await writeAtomic(paths.caCert, caCertPem, 0o644);
+    await writeAtomic(paths.caCert, caCertPem, 0o600);
     generated = true;
   }
 
@@ -73,7 +73,7 @@ export async function ensureTls(dataDir: string, hosts: string[], own?: OwnCerti
     certPem = made.cert;
     keyPem = made.key;
     await writeAtomic(paths.key, keyPem, 0o600);
-    await writeAtomic(paths.cert, certPem, 0o644);
+    await writeAtomic(paths.cert, certPem, 0o600);
     generated = true;
   }
   return { key: keyPem, cert: certPem, ca: caCertPem, caPath: paths.caCert, certPath: paths.cert, keyPath: paths.key, generated };

@@ -3,8 +3,10 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 export const Uid = Type.String({ format: 'uuid', description: 'unique id (UUID)' });
 export const Timestamp = Type.String({ format: 'date-time', description: 'ISO 8601 time, UTC' });
 /** Metadata: a flat or nested JSON object; values are never logged. */
-export const Metadata = Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_.-]{0,127}$' }), Type.Unknown(), {
-  description: 'key → value; keys are letters, digits, "_", "." or "-", starting with a letter or "_"',
+export const Metadata = Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_.-]*$' }), Type.Unknown(), {
+  description:
+    'key → value; keys are letters, digits, "_", "." or "-", starting with a letter or "_"; bounded in depth, key count, key length and ' +
+    'JSON size by the node (limits.metadata: 16 levels, 1000 keys, 128 characters, 64 KiB by default)',
   additionalProperties: false,
 });
 export type Metadata = Static<typeof Metadata>;
