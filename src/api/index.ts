@@ -4,11 +4,12 @@
  *   buildApi(opts: ApiOptions): Promise<FastifyInstance>
  *     opts = { core: CoreService, log: pino Logger, metrics: prom-client Registry,
  *              bodyLimit?: number (default 1 MiB), https?: { key, cert },
- *              loginRateLimit?: { maxFailures?, windowMs?, maxAddresses? },
+ *              loginRateLimit?: { maxFailuresPerPrefix?, maxFailuresPerUser?, windowMs?, maxKeys?, maxQueued? },
+ *              bodyDepth?, connections?: ConnectionLimits, metricsAuth?: { token? } | false,
  *              events?: { heartbeatMs?, maxBufferedBytes? }, version?: string }
  *     Not listening yet: `await api.listen({ host, port })`; `await api.close()` ends SSE streams too.
  *     Routes: /api/v1/* (PRODUCT.md §5, auth: Basic USER:TOKEN or Bearer TOKEN),
- *             /health and /api/v1/health (no auth), /metrics (no auth from loopback, admin otherwise),
+ *             /health and /api/v1/health (no auth), /metrics (Bearer: admin or the metrics token),
  *             /api/openapi.json and /api/docs (no auth).
  *
  *   createMetaHandler(core: Pick<CoreService,'metadataFor'>, identify: (req) => MetaIdentity | null,

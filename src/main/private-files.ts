@@ -1,5 +1,5 @@
 import { chmod, lstat, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 
 export interface PrivateFilesReport {
   /** paths whose mode was narrowed */
@@ -8,7 +8,7 @@ export interface PrivateFilesReport {
   failed: Array<{ path: string; reason: string }>;
 }
 
-/** How far below DATA_DIR modes are fixed; deeper trees (driver workspaces) are the drivers'. */
+/** How far below DATA_DIR modes are fixed (below DATA_DIR/drivers/<instance>, the drivers decide). */
 const MAX_DEPTH = 4;
 /** Entries looked at, at most (a huge image cache must not delay the start). */
 const MAX_ENTRIES = 20_000;
@@ -17,7 +17,9 @@ const MAX_ENTRIES = 20_000;
  * Makes DATA_DIR private to the node's user: directories 0700, files without group/other bits
  * (0600, or 0700 when executable). A data dir written by an older version (0644 database, 0755
  * dirs) is fixed at start. Symlinks are not followed, other file systems (mounted disks of
- * resources) are not entered.
+ * resources) are not entered, and inside DATA_DIR/drivers/<instance> only that directory itself is
+ * narrowed: what is below belongs to the driver, which sets its own modes (created under the node's
+ * umask 077 unless it says otherwise).
  */
 export async function makeDataDirPrivate(dataDir: string): Promise<PrivateFilesReport> {
   const report: PrivateFilesReport = { fixed: [], failed: [] };
@@ -43,7 +45,9 @@ export async function makeDataDirPrivate(dataDir: string): Promise<PrivateFilesR
         report.failed.push({ path, reason: (err as NodeJS.ErrnoException).code ?? (err as Error).message });
       }
     }
-    if (st.isDirectory() && depth < MAX_DEPTH) {
+    // below DATA_DIR/drivers/<instance> the driver decides (e.g. a disk shared with a container's user)
+    const insideDriver = relative(dataDir, path).split(sep)[0] === 'drivers' && depth >= 2;
+    if (st.isDirectory() && depth < MAX_DEPTH && !insideDriver) {
       let names: string[] = [];
       try {
         names = await readdir(path);

@@ -113,8 +113,10 @@ describe('logins, metrics and files on a real node', { timeout: 180_000 }, () =>
     await chmod(dataDir, 0o755);
     await chmod(join(dataDir, 'tls'), 0o755);
     await writeFile(join(dataDir, 'tls', 'stale.pem'), 'old\n', { mode: 0o644 });
+    await writeFile(join(dataDir, 'shoal.db.bak'), 'old', { mode: 0o644 });
     await mkdir(join(dataDir, 'drivers', 'test'), { recursive: true, mode: 0o755 });
-    await writeFile(join(dataDir, 'drivers', 'test', 'leftover.json'), '{}', { mode: 0o666 });
+    await chmod(join(dataDir, 'drivers'), 0o755);
+    await chmod(join(dataDir, 'drivers', 'test'), 0o755);
     const node = await startNodeProcess({ dataDir, tls: true, config: DRIVERS });
     cleanups.push(() => node.cleanup());
     const client = new ShoalClient({ url: node.apiUrl, token: node.token, ca: node.ca });
@@ -137,7 +139,7 @@ describe('logins, metrics and files on a real node', { timeout: 180_000 }, () =>
     };
     assert.equal((await stat(dataDir)).mode & 0o777, 0o700);
     await walk(dataDir);
-    for (const f of ['shoal.db', 'shoal.db-wal', 'shoal.db-shm', 'shoal.pid', 'admin.token', 'tls/ca.key', 'tls/node.key', 'tls/ca.crt', 'tls/stale.pem', 'drivers/test/leftover.json']) {
+    for (const f of ['shoal.db', 'shoal.db-wal', 'shoal.db-shm', 'shoal.pid', 'admin.token', 'tls/ca.key', 'tls/node.key', 'tls/ca.crt', 'tls/stale.pem', 'shoal.db.bak', 'drivers/test']) {
       assert.ok(seen.includes(f), `${f} was checked (seen: ${seen.join(', ')})`);
     }
     alive(node);
