@@ -52,7 +52,15 @@ export const eventRoutes: FastifyPluginAsyncTypebox<EventRouteOptions> = async (
       let unsubscribe: (() => void) | null = null;
       const onEvent = (ev: StateEvent): void => {
         if (stream === null) early.push(ev);
-        else stream.send(ev);
+        else {
+          try {
+            stream.send(ev);
+          } catch (err) {
+            // the feed calls us from its own loop: a failure ends this stream, nothing else
+            req.log.warn({ err: (err as Error).message }, 'event stream failed');
+            stream.end();
+          }
+        }
       };
       // A synchronous failure (e.g. a malformed Last-Event-ID) still gets a normal error response.
       unsubscribe = core.subscribe(caller, lastId, onEvent);

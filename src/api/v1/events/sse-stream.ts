@@ -33,6 +33,8 @@ export class SseStream {
     this.#timer = setInterval(() => this.#write(': ping\n\n'), opts.heartbeatMs);
     this.#timer.unref();
     res.on('close', () => this.#finish('client'));
+    // a write racing the client's disconnect must not become an unhandled 'error' event
+    res.on('error', () => this.#finish('client'));
     // onClose never runs inside the constructor: the caller has no handle on the stream yet
     if (res.destroyed || res.socket === null || res.socket.destroyed) {
       queueMicrotask(() => this.#finish('client'));
@@ -70,6 +72,10 @@ export class SseStream {
 
   #write(chunk: string): void {
     if (this.#closed) return;
+    if (this.#res.destroyed || this.#res.writableEnded) {
+      this.#finish('client');
+      return;
+    }
     this.#res.write(chunk);
     if (this.#res.writableLength > this.#opts.maxBufferedBytes) {
       this.#finish('slow');
