@@ -50,6 +50,8 @@ export type MetaIdentity = { kind: 'address'; address: string } | { kind: 'hwadd
 export interface CoreService {
   /** Basic auth gives name + token; Bearer gives the token alone. null = bad credentials. */
   authenticate(token: string, name?: string): Promise<Caller | null>;
+  /** Only the cache of recently verified tokens (a SHA-256, no argon2): the caller, or undefined when not cached. */
+  authenticateCached?(token: string, name?: string): Caller | undefined;
 
   createUser(caller: Caller, body: UserCreate): Promise<UserCreated>;
   listUsers(caller: Caller, page: PageRequest): Promise<PageOf<User>>;

@@ -396,6 +396,9 @@ export class Core implements CoreService {
   authenticate(token: string, name?: string): Promise<Caller | null> {
     return this.#users.authenticate(token, name);
   }
+  authenticateCached(token: string, name?: string): Caller | undefined {
+    return this.#users.authenticateCached(token, name);
+  }
   createUser(caller: Caller, body: UserCreate): Promise<UserCreated> {
     return this.#users.createUser(caller, body);
   }
