@@ -32,7 +32,7 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
   const config = await loadConfig(opts);
   const log = createLogger(config.logLevel);
   // everything the node creates is its own alone (database, WAL, TLS keys, tokens, driver files)
-  process.umask(0o077);
+  const previousUmask = process.umask(0o077);
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const privacy = await makeDataDirPrivate(config.dataDir);
   if (privacy.fixed.length > 0) log.info({ fixed: privacy.fixed.length }, 'data dir made private (0700 dirs, 0600 files)');
@@ -51,6 +51,10 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
   configureMetadataLimits(config.limits.metadata);
 
   const cleanups: Array<() => Promise<void>> = [];
+  // runs last: a node started inside another program (tests) gives its umask back when it stops
+  cleanups.push(async () => {
+    process.umask(previousUmask);
+  });
   const closeAll = async (): Promise<void> => {
     for (const c of cleanups.reverse()) {
       try {
