@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import type { RawRequest } from '../helpers/raw-http.js';
-import { invalidValue, refResolver, validValue, type JsonSchema, type RefResolver } from './fuzz-schema.js';
+import { invalidValue, refResolver, validValue, type Hints, type JsonSchema, type RefResolver } from './fuzz-schema.js';
 import { hostileValue, oddBodyBytes, oddBodyText, oddKey, oddString, RawJson, toJsonText, toYamlText } from './fuzz-values.js';
 
 /**
@@ -158,9 +158,9 @@ const ODD_HEADERS: Array<[string, string]> = [
   ['X-Ctl', 'a\u0007b'],
   ['Bad Name', 'x'],
   ['', 'x'],
-  ['Transfer-Encoding', 'chunked'],
-  ['Content-Length', '5'],
   ['Content-Length', '-1'],
+  // (a second Transfer-Encoding or a larger Content-Length would make the node wait for bytes that never come:
+  // conflicting framing is in the malformed-HTTP cases, sent half-closed)
 ];
 
 const ODD_METHODS = ['HEAD', 'PUT', 'PATCH', 'OPTIONS', 'TRACE', 'PROPFIND', 'CONNECT', 'get', 'G ET', 'DELETE', 'POST', 'GET'];
@@ -252,6 +252,22 @@ const authArb: fc.Arbitrary<AuthCase> = fc.oneof(
   },
 );
 
+/** Property values the fixture node knows (see FuzzNode): valid bodies name them most of the time. */
+const NODE_HINTS: Hints = {
+  label: fc.constantFrom('fuzz-label', 'fuzz-other-label'),
+  driver: fc.constant('test'),
+  cpu: fc.integer({ min: 1, max: 4 }),
+  ram: fc.integer({ min: 1, max: 4 }),
+  size: fc.integer({ min: 1, max: 20 }),
+  version: fc.integer({ min: 1, max: 3 }),
+  options: fc.constant({}),
+  lifetime: fc.constantFrom('90s', '30m', '1h', '2d'),
+  wait_timeout: fc.constantFrom('100ms', '5s', '1m'),
+  network: fc.constantFrom('', 'nat'),
+  disks: fc.constantFrom({}, { ws: { type: 'ext4', size: 1 } }, { data: { type: 'dir', size: 2, reuse: true } }),
+  metadata: fc.dictionary(fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_.-]{0,20}$/), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 5 }),
+};
+
 /** Bodies for one operation: valid per its schema, broken in one place, not an object at all, odd text or bytes. */
 function bodyArb(op: Operation, resolve: RefResolver, bodyLimit: number): fc.Arbitrary<BodyCase> {
   const hostile = hostileValue(bodyLimit);
@@ -259,8 +275,8 @@ function bodyArb(op: Operation, resolve: RefResolver, bodyLimit: number): fc.Arb
   const withBody = op.body !== undefined;
   return fc.oneof(
     { weight: withBody ? 1 : 8, arbitrary: fc.constant<BodyCase>({ kind: 'none' }) },
-    { weight: withBody ? 6 : 1, arbitrary: validValue(schema, resolve).map((value): BodyCase => ({ kind: 'value', value, note: 'valid per the schema' })) },
-    { weight: withBody ? 6 : 1, arbitrary: invalidValue(schema, hostile, oddKey, resolve).map((value): BodyCase => ({ kind: 'value', value, note: 'broken in one place' })) },
+    { weight: withBody ? 6 : 1, arbitrary: validValue(schema, resolve, 0, NODE_HINTS).map((value): BodyCase => ({ kind: 'value', value, note: 'valid per the schema' })) },
+    { weight: withBody ? 6 : 1, arbitrary: invalidValue(schema, hostile, oddKey, resolve, NODE_HINTS).map((value): BodyCase => ({ kind: 'value', value, note: 'broken in one place' })) },
     { weight: 2, arbitrary: hostile.map((value): BodyCase => ({ kind: 'value', value, note: 'not an object' })) },
     { weight: 1, arbitrary: oddBodyText.map(({ text, label }): BodyCase => ({ kind: 'bytes', bytes: text, label })) },
     { weight: 1, arbitrary: oddBodyBytes.map(({ text, label }): BodyCase => ({ kind: 'bytes', bytes: text, label })) },

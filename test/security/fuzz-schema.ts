@@ -102,14 +102,21 @@ function numberArb(s: JsonSchema): fc.Arbitrary<number> {
   });
 }
 
+/**
+ * Values that mean something to the node, by property name (a label name that exists, a driver it
+ * runs): used for that property most of the time, so valid bodies get past lookups into the
+ * handlers. The caller checks that a hint fits the property's schema.
+ */
+export type Hints = Readonly<Record<string, fc.Arbitrary<unknown>>>;
+
 /** Values the schema accepts. `depth` bounds recursion through free-form values. */
-export function validValue(schema: JsonSchema, resolve: RefResolver = noRefs, depth = 0): fc.Arbitrary<unknown> {
-  if (schema.$ref !== undefined) return validValue(resolve(schema.$ref), resolve, depth);
+export function validValue(schema: JsonSchema, resolve: RefResolver = noRefs, depth = 0, hints: Hints = {}): fc.Arbitrary<unknown> {
+  if (schema.$ref !== undefined) return validValue(resolve(schema.$ref), resolve, depth, hints);
   if (schema.const !== undefined) return fc.constant(schema.const);
   if (schema.enum !== undefined) return fc.constantFrom(...schema.enum);
   const union = schema.anyOf ?? schema.oneOf;
-  if (union !== undefined) return fc.oneof(...union.map((b) => validValue(b, resolve, depth)));
-  if (schema.allOf !== undefined && schema.allOf.length === 1) return validValue(schema.allOf[0] as JsonSchema, resolve, depth);
+  if (union !== undefined) return fc.oneof(...union.map((b) => validValue(b, resolve, depth, hints)));
+  if (schema.allOf !== undefined && schema.allOf.length === 1) return validValue(schema.allOf[0] as JsonSchema, resolve, depth, hints);
   switch (typeOf(schema)) {
     case 'string':
       return stringArb(schema);
@@ -124,24 +131,28 @@ export function validValue(schema: JsonSchema, resolve: RefResolver = noRefs, de
     case 'array': {
       const minLength = schema.minItems ?? 0;
       const maxLength = Math.min(schema.maxItems ?? 4, minLength + 3);
-      return fc.array(schema.items === undefined ? smallJson : validValue(schema.items, resolve, depth + 1), { minLength, maxLength });
+      return fc.array(schema.items === undefined ? smallJson : validValue(schema.items, resolve, depth + 1, hints), { minLength, maxLength });
     }
     case 'object':
-      return objectArb(schema, resolve, depth);
+      return objectArb(schema, resolve, depth, hints);
     default:
       return smallJson;
   }
 }
 
-function objectArb(schema: JsonSchema, resolve: RefResolver, depth: number): fc.Arbitrary<Record<string, unknown>> {
+function objectArb(schema: JsonSchema, resolve: RefResolver, depth: number, hints: Hints): fc.Arbitrary<Record<string, unknown>> {
   const props = schema.properties ?? {};
   const required = new Set(schema.required ?? []);
   const shape: Record<string, fc.Arbitrary<unknown>> = {};
-  for (const [k, v] of Object.entries(props)) shape[k] = validValue(v, resolve, depth + 1);
+  for (const [k, v] of Object.entries(props)) {
+    const generated = validValue(v, resolve, depth + 1, hints);
+    const hint = hints[k];
+    shape[k] = hint === undefined ? generated : fc.oneof({ weight: 6, arbitrary: hint }, { weight: 1, arbitrary: generated });
+  }
   const fixed = fc.record(shape, { requiredKeys: [...required].filter((k) => k in props) });
   const extra = schema.additionalProperties;
   if (extra === false || extra === undefined || depth > 4) return fixed as fc.Arbitrary<Record<string, unknown>>;
-  const valueArb = extra === true ? smallJson : validValue(extra, resolve, depth + 1);
+  const valueArb = extra === true ? smallJson : validValue(extra, resolve, depth + 1, hints);
   const maxKeys = Math.min(schema.maxProperties ?? 5, 5);
   return fc
     .tuple(fixed, fc.dictionary(mapKey.filter((k) => !(k in props) && k !== '__proto__'), valueArb, { maxKeys }))
@@ -222,13 +233,14 @@ export function invalidValue(
   hostile: fc.Arbitrary<unknown>,
   oddKey: fc.Arbitrary<string>,
   resolve: RefResolver = noRefs,
+  hints: Hints = {},
 ): fc.Arbitrary<unknown> {
   const mutation: fc.Arbitrary<Mutation> = fc.oneof(
     fc.record({ kind: fc.constant('replace' as const), at: fc.nat(), with: hostile }),
     fc.record({ kind: fc.constant('drop-required' as const), at: fc.nat() }),
     fc.record({ kind: fc.constant('extra-key' as const), at: fc.nat(), key: oddKey, with: hostile }),
   );
-  return fc.tuple(validValue(schema, resolve), mutation).map(([v, m]) => applyMutation(schema, v, m, resolve));
+  return fc.tuple(validValue(schema, resolve, 0, hints), mutation).map(([v, m]) => applyMutation(schema, v, m, resolve));
 }
 
 export function applyMutation(schema: JsonSchema, value: unknown, m: Mutation, resolve: RefResolver = noRefs): unknown {
