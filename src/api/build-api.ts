@@ -9,7 +9,7 @@ import { registerBodyParsers } from './body-parsers.js';
 import { DEFAULT_BODY_DEPTH } from './body-nesting.js';
 import { DEFAULT_CONNECTION_LIMITS, guardConnections, serverTimeouts, type ConnectionLimits } from './connection-guard.js';
 import { clientErrorHandler, installErrorHandling, installShutdownGuard } from './error-handler.js';
-import { frameworkErrorHandler, MAX_PARAM_LENGTH } from './framework-errors.js';
+import { frameworkErrorHandler, MAX_PARAM_LENGTH, requireHost } from './framework-errors.js';
 import { installHttpMetrics } from './http-metrics.js';
 import { installRenderGuard } from './render-guard.js';
 import { LOG_REDACT_PATHS, requestSerializer } from './log-redaction.js';
@@ -74,8 +74,8 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     // our own server: Node's header/request/keep-alive timeouts checked every second, TLS handshake bounded
     serverFactory: (handler) => {
       const server = opts.https
-        ? createHttpsServer({ ...opts.https, ...timeouts, handshakeTimeout: limits.tlsHandshakeMs }, handler)
-        : createHttpServer({ ...timeouts }, handler);
+        ? createHttpsServer({ ...opts.https, ...timeouts, handshakeTimeout: limits.tlsHandshakeMs, requireHostHeader: false }, handler)
+        : createHttpServer({ ...timeouts, requireHostHeader: false }, handler); // requireHost (framework-errors.ts) answers in the one error shape
       server.setTimeout(limits.idleTimeoutMs);
       server.keepAliveTimeout = limits.keepAliveMs;
       return server as unknown as HttpServer;
@@ -92,6 +92,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   registerBodyParsers(app, opts.bodyDepth ?? DEFAULT_BODY_DEPTH);
   installErrorHandling(app, bodyLimit);
   installShutdownGuard(app);
+  requireHost(app);
   installRenderGuard(app);
   const { authFailure } = installHttpMetrics(app, opts.metrics);
   app.addHook('onResponse', async (req, reply) => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { connect } from 'node:net';
 import { MAX_PARAM_LENGTH } from './framework-errors.js';
 import { bearer, createUser, startApiNode, type ApiTestNode } from './testing/api-harness.js';
 
@@ -50,5 +51,28 @@ describe('API: URLs the router cannot take answer 400 in the one error shape', (
     const e = (r.body as { error: { code: string; details?: unknown } }).error;
     assert.equal(e.code, 'INVALID');
     assert.ok(e.details !== undefined, 'the route validation names the field');
+  });
+
+  /** Sends raw bytes to the listening API and returns the whole answer (the server closes: Connection: close). */
+  async function raw(head: string): Promise<string> {
+    const url = new URL(t.url || (await t.listen()));
+    return new Promise((resolve, reject) => {
+      const s = connect(Number(url.port), url.hostname);
+      let out = '';
+      s.on('data', (d: Buffer) => (out += d.toString('latin1')));
+      s.on('error', reject);
+      s.on('close', () => resolve(out));
+      s.write(head);
+    });
+  }
+
+  it('an HTTP/1.1 request without Host → 400 INVALID in the one error shape (HTTP/1.0 needs none)', async () => {
+    const answer = await raw('GET /health HTTP/1.1\r\nConnection: close\r\n\r\n');
+    assert.match(answer, /^HTTP\/1\.1 400 /);
+    assert.match(answer, /content-type: application\/json/i);
+    const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as { error: { code: string; message: string } };
+    assert.deepEqual(body, { error: { code: 'INVALID', message: 'an HTTP/1.1 request needs a Host header' } });
+    assert.match(await raw('GET /health HTTP/1.0\r\n\r\n'), /^HTTP\/1\.1 200 /);
+    assert.match(await raw('GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 200 /);
   });
 });

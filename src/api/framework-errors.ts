@@ -1,4 +1,5 @@
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ApiError } from './errors.js';
 import type { ErrorBody } from '../model/index.js';
 
 /** Longest path parameter (uid, name) the router accepts; longer → 400 INVALID. */
@@ -23,4 +24,18 @@ export function frameworkErrorHandler(err: FastifyError, request: FastifyRequest
     body = { error: { code: 'INTERNAL', message: `internal error (request ${request.id}); the node's log has the cause` } };
   }
   void reply.code(status).type('application/json; charset=utf-8').send(body);
+}
+
+/**
+ * An HTTP/1.1 request without a Host header is refused with 400 INVALID in the one error shape.
+ * (Node's own check answers a bare 400 before any handler runs, so the server is built with
+ * `requireHostHeader: false` and this hook does the check instead.)
+ */
+export function requireHost(app: FastifyInstance): void {
+  app.addHook('onRequest', async (req) => {
+    const raw = req.raw;
+    if (raw.httpVersionMajor === 1 && raw.httpVersionMinor >= 1 && (raw.headers.host === undefined || raw.headers.host === '')) {
+      throw new ApiError('INVALID', 'an HTTP/1.1 request needs a Host header');
+    }
+  });
 }
