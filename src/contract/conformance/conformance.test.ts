@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 const fixture = fileURLToPath(new URL('./fixtures/memory-driver-suite.js', import.meta.url));
 
 /** Runs the conformance suite over the in-memory fixture driver with one defect; returns the failed test names. */
-async function run(defect: string): Promise<{ code: number | null; failed: string[]; passed: number; out: string }> {
+async function run(defect: string): Promise<{ code: number | null; failed: string[]; passed: number; skipped: string[]; out: string }> {
   // a child of a test file inherits NODE_TEST_CONTEXT, which makes its own --test run skip the files
   const { NODE_TEST_CONTEXT: _ignored, ...env } = process.env;
   const child = spawn(process.execPath, ['--test', '--test-reporter=tap', fixture], {
@@ -20,8 +20,9 @@ async function run(defect: string): Promise<{ code: number | null; failed: strin
   const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
   clearTimeout(timer);
   const failed = [...out.matchAll(/^\s*not ok \d+ - (.*)$/gm)].map((m) => m[1].trim());
-  const passed = [...out.matchAll(/^\s{4}ok \d+ - /gm)].length;
-  return { code, failed, passed, out };
+  const passed = [...out.matchAll(/^\s{4}ok \d+ - (.*)$/gm)].filter((m) => !/ # SKIP\b/.test(m[1]!)).length;
+  const skipped = [...out.matchAll(/^\s{4}ok \d+ - (.*) # SKIP\b(.*)$/gm)].map((m) => `${m[1]!.trim()} #${m[2]!}`);
+  return { code, failed, passed, skipped, out };
 }
 
 describe('the conformance suite itself', () => {
@@ -29,7 +30,22 @@ describe('the conformance suite itself', () => {
     const r = await run('none');
     assert.equal(r.code, 0, r.out);
     assert.deepEqual(r.failed, []);
-    assert.ok(r.passed >= 20, `only ${r.passed} tests ran:\n${r.out}`);
+    assert.ok(r.passed >= 28, `only ${r.passed} tests passed:\n${r.out}`);
+    assert.deepEqual(r.skipped, [], 'a driver with every optional method and hook skips nothing');
+  });
+
+  it('reports an absent optional method as a named skip, not as a pass', { timeout: 90_000 }, async () => {
+    const full = await run('none');
+    const r = await run('minimal');
+    assert.equal(r.code, 0, r.out);
+    assert.deepEqual(r.failed, []);
+    for (const method of ['listResources', 'capacity', 'fingerprint']) {
+      assert.ok(
+        r.skipped.some((line) => line.includes(`${method} is not implemented (optional)`)),
+        `no named skip for ${method}: ${JSON.stringify(r.skipped)}`,
+      );
+    }
+    assert.equal(r.passed + r.skipped.length, full.passed, 'every skipped test would have run for a full driver');
   });
 
   const cases: Array<[string, RegExp]> = [
@@ -41,6 +57,11 @@ describe('the conformance suite itself', () => {
     ['allocate-skips-validation', /allocate with an invalid definition rejects/],
     ['list-keeps-deallocated', /listResources \(if present\) excludes deallocated/],
     ['snapshot-empty', /snapshot of an allocated resource returns non-empty info/],
+    ['prepare-accepts-anything', /prepare rejects an unknown key with INVALID_CONFIG naming conformance_no_such_key/],
+    ['metadata-lost', /metadata given to allocate reaches the resource/],
+    ['no-reattach', /a second instance on the same data dir sees the live resource ALLOCATED/],
+    ['snapshot-full-fails', /snapshot\(full\) of an allocated resource/],
+    ['concurrent-deallocate-throws', /two concurrent deallocations of the last resource/],
   ];
   for (const [defect, test] of cases) {
     it(`fails a driver with the defect "${defect}"`, { timeout: 90_000 }, async () => {

@@ -39,3 +39,19 @@ export function commonInvalidVariants(valid: string): DefinitionVariant[] {
     { what: 'malformed JSON', field: 'definition', definition: valid.slice(0, Math.max(1, valid.length - 1)) + ',' },
   ];
 }
+
+/** A node-side config prepare() must refuse, with the field its error must name. */
+export interface ConfigVariant {
+  what: string;
+  config: string;
+  field: string;
+}
+
+/** Configs every driver's prepare() must refuse: not a JSON object, malformed JSON, an unknown key. */
+export function commonInvalidConfigs(): ConfigVariant[] {
+  return [
+    { what: 'a config that is not an object', config: '[1,2]', field: 'config' },
+    { what: 'malformed JSON', config: '{"cpu":', field: 'config' },
+    { what: 'an unknown key', config: JSON.stringify({ conformance_no_such_key: 1 }), field: 'conformance_no_such_key' },
+  ];
+}

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import type { AllocateContext, AllocateResult, ResourceDriver } from '../driver.js';
 import { StatusAllocated, StatusNone } from '../status.js';
 import type { ConformanceOptions } from './conformance-options.js';
-import { commonInvalidVariants } from './definition-variants.js';
+import { commonInvalidConfigs, commonInvalidVariants } from './definition-variants.js';
 import { asDriverError, expectDriverError } from './expect-driver-error.js';
 
 const DEFAULT_TIMEOUT_MS = 120_000;
@@ -17,10 +17,27 @@ function unknownHwaddr(): string {
   return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
+/** What the resource got as metadata, compared with what allocate was given; returns the problems. */
+function metadataProblems(given: Record<string, unknown>, seen: Record<string, unknown> | string[]): string[] {
+  const problems: string[] = [];
+  for (const [key, value] of Object.entries(given)) {
+    if (Array.isArray(seen)) {
+      if (!seen.includes(key)) problems.push(`key ${key} did not reach the resource`);
+    } else if (!(key in seen)) {
+      problems.push(`key ${key} did not reach the resource`);
+    } else if (JSON.stringify(seen[key]) !== JSON.stringify(value) && String(seen[key]) !== String(value)) {
+      problems.push(`key ${key} reached the resource with another value`);
+    }
+  }
+  return problems;
+}
+
 /**
  * Registers node:test tests that every driver must pass. The tests run in order over one driver
  * instance and two allocations (A and B); each test says plainly when an earlier step it needs failed.
- * Everything allocated is deallocated in after() hooks, and a failed clean-up fails the suite.
+ * An optional method the driver lacks, or an optional hook the test file does not give, is reported
+ * as a named skip (never as a pass). Everything allocated is deallocated in after() hooks, and a
+ * failed clean-up fails the suite.
  */
 export function describeConformance(name: string, opts: ConformanceOptions): void {
   const timeout = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -28,6 +45,10 @@ export function describeConformance(name: string, opts: ConformanceOptions): voi
 
   describe(`driver conformance: ${name}`, { timeout: timeout * 20 }, () => {
     let driver: ResourceDriver | undefined;
+    /** the instance opts.reopen() made over the same data dir (it deallocates A at the end) */
+    let reopened: ResourceDriver | undefined;
+    /** snapshot infos to hand to opts.removeSnapshot in after() */
+    const snapshots: string[] = [];
     /** every hwaddr allocate returned and not yet successfully deallocated */
     const live = new Set<string>();
     let a: AllocateResult | undefined;
@@ -53,13 +74,21 @@ export function describeConformance(name: string, opts: ConformanceOptions): voi
       const problems: string[] = [];
       for (const hwaddr of live) {
         try {
-          await driver.deallocate(hwaddr);
+          await (reopened ?? driver).deallocate(hwaddr);
           live.delete(hwaddr);
           if (await opts.existsOutside(hwaddr)) problems.push(`${hwaddr} still exists after deallocate`);
         } catch (err) {
           problems.push(`deallocate(${hwaddr}) failed in clean-up: ${(err as Error).message}`);
         }
       }
+      for (const info of snapshots) {
+        try {
+          if (opts.removeSnapshot) await opts.removeSnapshot(info);
+        } catch (err) {
+          problems.push(`removeSnapshot failed in clean-up: ${(err as Error).message}`);
+        }
+      }
+      if (reopened?.close) await reopened.close();
       if (driver.close) await driver.close();
       assert.deepEqual(problems, [], 'clean-up left resources behind');
     }, { timeout });
@@ -71,6 +100,18 @@ export function describeConformance(name: string, opts: ConformanceOptions): voi
       assert.ok(first.trim().length > 0, 'name() is empty');
       assert.equal(d.name(), first, 'name() changed between calls');
     });
+
+    const badConfigs = [...commonInvalidConfigs(), ...(opts.invalidConfigs ?? []).map((c) => ({ what: `a bad config for ${c.field}`, ...c }))];
+    for (const bad of badConfigs) {
+      it(`prepare rejects ${bad.what} with INVALID_CONFIG naming ${bad.field}`, { timeout }, async () => {
+        const fresh = await opts.unprepared();
+        try {
+          await expectDriverError(() => fresh.prepare(bad.config), ['INVALID_CONFIG'], `prepare(${bad.config})`, bad.field);
+        } finally {
+          if (fresh.close) await fresh.close();
+        }
+      });
+    }
 
     it('validateDefinition accepts the valid definition', { timeout }, async () => {
       await need().validateDefinition(opts.definition);
@@ -136,47 +177,57 @@ export function describeConformance(name: string, opts: ConformanceOptions): voi
       }
     });
 
-    it('listResources (if present) includes the allocated resources', { timeout }, async () => {
+    it('metadata given to allocate reaches the resource', { timeout }, async (t) => {
+      const [ra] = needAllocated();
+      if (!opts.readMetadata) return void t.skip('the test file gives no readMetadata hook');
+      const seen = await opts.readMetadata(ra.hwaddr, metadata);
+      assert.deepEqual(metadataProblems(metadata, seen), [], 'the metadata the resource got');
+    });
+
+    it('listResources (if present) includes the allocated resources', { timeout }, async (t) => {
       const d = need();
       const [ra, rb] = needAllocated();
-      if (!d.listResources) return;
+      if (!d.listResources) return void t.skip('listResources is not implemented (optional)');
       const list = await d.listResources();
       assert.ok(Array.isArray(list), 'listResources must resolve to an array');
       assert.ok(list.includes(ra.hwaddr) && list.includes(rb.hwaddr), `listResources ${JSON.stringify(list)} misses an allocated resource`);
     });
 
-    it('capacity (if present) reports positive cpu and ram', { timeout }, async () => {
+    it('capacity (if present) reports positive cpu and ram', { timeout }, async (t) => {
       const d = need();
-      if (!d.capacity) return;
+      if (!d.capacity) return void t.skip('capacity is not implemented (optional)');
       const c = await d.capacity();
       assert.ok(Number.isFinite(c.cpu) && c.cpu > 0, `capacity cpu ${c.cpu}`);
       assert.ok(Number.isFinite(c.ram) && c.ram > 0, `capacity ram ${c.ram}`);
     });
 
-    it('fingerprint (if present) is a well-formed health report', { timeout }, async () => {
+    it('fingerprint (if present) is a well-formed health report', { timeout }, async (t) => {
       const d = need();
-      if (!d.fingerprint) return;
+      if (!d.fingerprint) return void t.skip('fingerprint is not implemented (optional)');
       const f = await d.fingerprint();
       assert.ok(['healthy', 'unhealthy', 'undetected'].includes(f.health), `fingerprint health ${f.health}`);
       assert.equal(typeof f.description, 'string');
       for (const [k, v] of Object.entries(f.attributes)) assert.equal(typeof v, 'string', `fingerprint attribute ${k}`);
     });
 
-    it('snapshot of an allocated resource returns non-empty info (or UNSUPPORTED)', { timeout }, async () => {
-      const d = need();
-      const [ra] = needAllocated();
-      let info: unknown;
-      try {
-        info = await d.snapshot(ra.hwaddr, false);
-      } catch (err) {
-        const e = asDriverError(err, 'snapshot(allocated)');
-        assert.equal(e.code, 'UNSUPPORTED', `snapshot failed: ${e.code} ${e.message}`);
-        return;
-      }
-      assert.equal(typeof info, 'string', 'snapshot info must be a string');
-      assert.ok((info as string).length > 0, 'snapshot info is empty');
-      assert.equal(await d.status(ra.hwaddr), StatusAllocated, 'the resource must stay ALLOCATED after a snapshot');
-    });
+    for (const full of [false, true]) {
+      it(`snapshot${full ? '(full)' : ''} of an allocated resource returns non-empty info (or UNSUPPORTED)`, { timeout }, async (t) => {
+        const d = need();
+        const [ra] = needAllocated();
+        let info: unknown;
+        try {
+          info = await d.snapshot(ra.hwaddr, full);
+        } catch (err) {
+          const e = asDriverError(err, `snapshot(allocated, ${full})`);
+          assert.equal(e.code, 'UNSUPPORTED', `snapshot failed: ${e.code} ${e.message}`);
+          return void t.skip(`the driver answers UNSUPPORTED: ${e.message}`);
+        }
+        assert.equal(typeof info, 'string', 'snapshot info must be a string');
+        snapshots.push(info as string);
+        assert.ok((info as string).length > 0, 'snapshot info is empty');
+        assert.equal(await d.status(ra.hwaddr), StatusAllocated, 'the resource must stay ALLOCATED after a snapshot');
+      });
+    }
 
     it('deallocate makes status NONE and the resource gone from outside', { timeout }, async () => {
       const d = need();
@@ -198,22 +249,36 @@ export function describeConformance(name: string, opts: ConformanceOptions): voi
       assert.equal(await d.status(rb.hwaddr), StatusNone, 'status after the second deallocate');
     });
 
-    it('listResources (if present) excludes deallocated resources', { timeout }, async () => {
+    it('listResources (if present) excludes deallocated resources', { timeout }, async (t) => {
       const d = need();
       const [ra, rb] = needAllocated();
       assert.ok(bDeallocated, 'the deallocate test failed earlier');
-      if (!d.listResources) return;
+      if (!d.listResources) return void t.skip('listResources is not implemented (optional)');
       const list = await d.listResources();
       assert.ok(!list.includes(rb.hwaddr), `listResources still has deallocated ${rb.hwaddr}`);
       assert.ok(list.includes(ra.hwaddr), `listResources lost the live ${ra.hwaddr}`);
     });
 
-    it('deallocate of the last resource leaves nothing behind', { timeout }, async () => {
-      const d = need();
+    it('a second instance on the same data dir sees the live resource ALLOCATED (re-attach)', { timeout }, async (t) => {
+      const [ra, rb] = needAllocated();
+      if (!opts.reopen) return void t.skip('the test file gives no reopen hook');
+      reopened = await opts.reopen();
+      assert.equal(await reopened.status(ra.hwaddr), StatusAllocated, `status(${ra.hwaddr}) from the second instance`);
+      assert.equal(await reopened.status(rb.hwaddr), StatusNone, `status of the deallocated ${rb.hwaddr} from the second instance`);
+      if (reopened.listResources) {
+        const list = await reopened.listResources();
+        assert.ok(list.includes(ra.hwaddr), `the second instance's listResources ${JSON.stringify(list)} misses ${ra.hwaddr}`);
+      }
+    });
+
+    it('two concurrent deallocations of the last resource (by the second instance when there is one) both succeed and leave nothing behind', { timeout }, async () => {
+      const d = reopened ?? need();
       const [ra] = needAllocated();
-      await d.deallocate(ra.hwaddr);
+      const results = await Promise.allSettled([d.deallocate(ra.hwaddr), d.deallocate(ra.hwaddr)]);
+      for (const r of results) if (r.status === 'rejected') throw r.reason;
       live.delete(ra.hwaddr);
       assert.equal(await d.status(ra.hwaddr), StatusNone, 'status after deallocate');
+      if (reopened) assert.equal(await need().status(ra.hwaddr), StatusNone, 'status from the first instance after the second deallocated');
       assert.equal(await opts.existsOutside(ra.hwaddr), false, `${ra.hwaddr} still exists outside the driver`);
       if (d.listResources) assert.ok(!(await d.listResources()).includes(ra.hwaddr), `listResources still has deallocated ${ra.hwaddr}`);
     });

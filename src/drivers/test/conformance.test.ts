@@ -1,17 +1,31 @@
-import { access } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { after } from 'node:test';
 import { describeConformance } from '../../contract/conformance/index.js';
-import type { TestDriver } from './driver.js';
-import { def, preparedDriver, TempDirs } from './test-helpers.js';
+import { TestDriver } from './driver.js';
+import { contextFor, def, preparedDriver, TempDirs } from './test-helpers.js';
 
 const dirs = new TempDirs();
 let driver: TestDriver | undefined;
+let dataDir = '';
 after(() => dirs.cleanup());
 
 describeConformance('test', {
   create: async () => {
-    driver = await preparedDriver(await dirs.make());
+    dataDir = await dirs.make();
+    driver = await preparedDriver(dataDir);
     return driver;
+  },
+  unprepared: async () => new TestDriver(contextFor(await dirs.make())),
+  invalidConfigs: [
+    { config: JSON.stringify({ cpu: 0 }), field: 'cpu' },
+    { config: JSON.stringify({ fail_status: 'often' }), field: 'fail_status' },
+  ],
+  reopen: async () => preparedDriver(dataDir),
+  // the test driver's resource is its file: it records the metadata's keys (never the values)
+  readMetadata: async (hwaddr) => {
+    if (!driver) throw new Error('no driver');
+    const rec = JSON.parse(await readFile(`${driver.resourcesDir}/${hwaddr.replaceAll(':', '-')}.json`, 'utf8')) as { metadata_keys: string[] };
+    return rec.metadata_keys;
   },
   definition: def({ cpu: 2, ram: 1, disks: { ws: { type: 'ext4', size: 1 } }, network: 'nat' }, { delay_allocate: 5 }),
   invalid: [
