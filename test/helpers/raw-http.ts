@@ -33,6 +33,8 @@ export interface RawTarget {
   maxBodyBytes?: number;
   /** end our side after the request (the server sees EOF instead of waiting for more bytes) */
   halfClose?: boolean;
+  /** end our side only once the first answer is complete, then read until the server closes (catches a second answer) */
+  endAfterAnswer?: boolean;
 }
 
 export interface RawResponse {
@@ -41,6 +43,8 @@ export interface RawResponse {
   body: Buffer;
   /** the body was a stream (text/event-stream) and the read stopped after the headers */
   streamed: boolean;
+  /** bytes the server sent after the answer's Content-Length (a second answer to one request) */
+  trailing?: Buffer;
 }
 
 /** The exact bytes of a request (request line, headers, body framing). */
@@ -127,6 +131,7 @@ export function sendRaw(target: RawTarget, req: RawRequest): Promise<RawResponse
     let received = 0;
     let head: Head | null = null;
     let settled = false;
+    let endedOurSide = false;
     const finish = (err: Error | null, res?: RawResponse): void => {
       if (settled) return;
       settled = true;
@@ -143,8 +148,14 @@ export function sendRaw(target: RawTarget, req: RawRequest): Promise<RawResponse
         return;
       }
       let body: Buffer = data.subarray(head.bodyStart);
+      let trailing: Buffer | undefined;
+      const cl = head.headers['content-length'];
       if ((head.headers['transfer-encoding'] ?? '').toLowerCase().includes('chunked')) body = decodeChunked(body);
-      finish(null, { status: head.status, headers: head.headers, body, streamed: false });
+      else if (cl !== undefined && body.length > Number(cl)) {
+        trailing = body.subarray(Number(cl));
+        body = body.subarray(0, Number(cl));
+      }
+      finish(null, { status: head.status, headers: head.headers, body, streamed: false, trailing });
     };
     socket.on('data', (d: Buffer) => {
       chunks.push(d);
@@ -167,7 +178,13 @@ export function sendRaw(target: RawTarget, req: RawRequest): Promise<RawResponse
       }
       if (head !== null) {
         const cl = head.headers['content-length'];
-        if (cl !== undefined && received - head.bodyStart >= Number(cl)) complete();
+        const done = cl !== undefined && received - head.bodyStart >= Number(cl);
+        if (done && target.endAfterAnswer) {
+          if (!endedOurSide) {
+            endedOurSide = true;
+            socket.end();
+          }
+        } else if (done) complete();
         else if (received - head.bodyStart > maxBody) complete();
       }
     });

@@ -156,10 +156,12 @@ test('fuzz: every route of the node OpenAPI document, as users, admin and nobody
     });
 
     await t.test('Meta listener: malformed and oversized requests', async () => {
+      await checkAll(node, MALFORMED, (c) => checkMalformed(node, c, node.node.metaPort));
       await fuzzRoute(node, 'meta-malformed', malformedArb, RUNS, (c) => checkMalformed(node, c, node.node.metaPort));
     });
 
     await t.test('API listener: malformed and oversized requests', async () => {
+      await checkAll(node, MALFORMED, (c) => checkMalformed(node, c, node.node.apiPort));
       await fuzzRoute(node, 'api-malformed', malformedArb, RUNS, (c) => checkMalformed(node, c, node.node.apiPort));
     });
 
@@ -294,10 +296,12 @@ interface MalformedCase {
   label: string;
   /** well-formed, only large: any answer below 500 will do */
   valid?: boolean;
+  /** the body is cut short: end the connection only after the node's first answer (is there a second?) */
+  endAfterAnswer?: boolean;
 }
 
-const malformedArb: fc.Arbitrary<MalformedCase> = fc.oneof(
-  fc.constantFrom<MalformedCase>(
+/** Every one of these is sent on every run; the sized ones below are drawn by fast-check. */
+const MALFORMED: MalformedCase[] = [
     { head: 'get /health HTTP/1.1\r\nHost: x\r\n\r\n', label: 'lowercase method' },
     { head: 'G ET /health HTTP/1.1\r\nHost: x\r\n\r\n', label: 'space in method' },
     { head: 'GET /a b HTTP/1.1\r\nHost: x\r\n\r\n', label: 'space in target' },
@@ -309,6 +313,11 @@ const malformedArb: fc.Arbitrary<MalformedCase> = fc.oneof(
     { head: 'GET /health HTTP/1.1\r\nHost: x\r\n X-Folded: y\r\n\r\n', label: 'obsolete line folding' },
     { head: 'POST /api/v1/labels HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nabcdef', label: 'two Content-Length' },
     { head: 'POST /api/v1/labels HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{}', label: 'body shorter than Content-Length' },
+    {
+      head: 'POST /api/v1/labels HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{}',
+      label: 'body shorter than Content-Length, connection ended after the (401) answer',
+      endAfterAnswer: true,
+    },
     { head: 'POST /api/v1/labels HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', label: 'Content-Length and chunked' },
     { head: 'POST /api/v1/labels HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', label: 'bad chunk size' },
     { head: 'POST /api/v1/labels HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n', label: 'negative Content-Length' },
@@ -316,17 +325,34 @@ const malformedArb: fc.Arbitrary<MalformedCase> = fc.oneof(
     { head: '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03', label: 'a TLS hello on plain HTTP' },
     { head: 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', label: 'HTTP/2 preface' },
     { head: '\r\n\r\n\r\n', label: 'empty lines' },
-  ),
+];
+
+const malformedArb: fc.Arbitrary<MalformedCase> = fc.oneof(
   fc.integer({ min: 17_000, max: 70_000 }).map((n) => ({ head: `GET /${'a'.repeat(n)} HTTP/1.1\r\nHost: x\r\n\r\n`, label: `target of ${n} bytes` })),
   fc.integer({ min: 17_000, max: 70_000 }).map((n) => ({ head: `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(n)}\r\n\r\n`, label: `header of ${n} bytes` })),
   fc.integer({ min: 200, max: 3_000 }).map((n) => ({ head: `GET /health HTTP/1.1\r\nHost: x\r\n${Array.from({ length: n }, (_, i) => `X-${i}: v`).join('\r\n')}\r\n\r\n`, label: `${n} headers`, valid: true })),
 );
 
+/** Runs every case (no early stop), then fails with all the problems found; the node must live through them. */
+async function checkAll<C>(node: FuzzNode, cases: C[], check: (c: C) => Promise<void>): Promise<void> {
+  if (!(await node.healthy())) await node.restart();
+  const failures: string[] = [];
+  for (const c of cases) {
+    try {
+      await check(c);
+    } catch (err) {
+      failures.push((err as Error).message);
+    }
+  }
+  assert.ok(await node.healthy(), `the node answers /health after the fixed cases; its last output:\n${node.tail()}`);
+  assert.deepEqual(failures, [], `${failures.length} of ${cases.length} fixed cases failed:\n${failures.join('\n')}`);
+}
+
 async function checkMalformed(node: FuzzNode, c: MalformedCase, port: number): Promise<void> {
   if (node.tls && port === node.node.apiPort) return; // the TLS listener refuses these before HTTP starts
   let res: RawResponse;
   try {
-    res = await sendBytes(port, Buffer.from(c.head, 'latin1'));
+    res = await sendBytes(port, Buffer.from(c.head, 'latin1'), c.endAfterAnswer === true);
   } catch (err) {
     // a parser may also just close the connection: allowed, as long as the node lives on
     if (!node.alive()) throw new CaseFailure(report(`${c.label} (port ${port})`, null, [`no answer: ${(err as Error).message}`], node));
@@ -334,9 +360,13 @@ async function checkMalformed(node: FuzzNode, c: MalformedCase, port: number): P
   }
   const problems = answerProblems(res, { head: false, allow503: false });
   if (res.status < 400 && c.valid !== true) problems.push(`a malformed request was answered ${res.status}`);
+
   if (problems.length > 0) throw new CaseFailure(report(`${c.label} (port ${port})`, res, problems, node));
 }
 
-function sendBytes(port: number, bytes: Buffer): Promise<RawResponse> {
-  return sendRaw({ host: '127.0.0.1', port, timeoutMs: 15_000, halfClose: true }, { method: '', target: '', headers: [], bodyOnly: bytes });
+function sendBytes(port: number, bytes: Buffer, endAfterAnswer: boolean): Promise<RawResponse> {
+  return sendRaw(
+    { host: '127.0.0.1', port, timeoutMs: 15_000, halfClose: !endAfterAnswer, endAfterAnswer },
+    { method: '', target: '', headers: [], bodyOnly: bytes },
+  );
 }

@@ -18,6 +18,9 @@ export function answerProblems(res: RawResponse, opts: { head: boolean; allow503
     if (!(opts.allow503 && unavailable)) problems.push(`status ${res.status} (no request may make the node answer 5xx)`);
   }
   if (res.status >= 400 && !opts.head) problems.push(...errorShapeProblems(ct, text));
+  if (res.trailing !== undefined && res.trailing.length > 0) {
+    problems.push(`a second answer followed the first on the same connection: ${JSON.stringify(excerpt(res.trailing.toString('latin1'), 120))}`);
+  }
   if (res.status >= 200 && res.status < 300 && !opts.head && !res.streamed && ct.startsWith('application/json')) {
     try {
       JSON.parse(text);
