@@ -29,6 +29,9 @@ function importsOf(file: string): string[] {
 
 const isTest = (f: string): boolean => /\.test\.ts$|\/testing\/|\/test-helpers\/|test-support\.ts$|\/fixtures\//.test(f);
 
+/** src/lib/: small primitives (locks, durations) that every layer but the contract may import; lib imports only lib */
+const lib = (t: string): boolean => t.startsWith('lib/');
+
 /** what each top folder (or driver folder) may import, besides itself */
 function allowed(from: string): (target: string) => boolean {
   const [top, sub] = from.split('/');
@@ -36,23 +39,26 @@ function allowed(from: string): (target: string) => boolean {
     case 'contract':
       return (t) => t.startsWith('contract/');
     case 'drivers':
-      if (from === 'drivers/registry.ts') return (t) => t.startsWith('contract/') || t.startsWith('drivers/');
-      if (sub === 'shared') return (t) => t.startsWith('contract/') || t.startsWith('drivers/shared/');
-      return (t) => t.startsWith('contract/') || t.startsWith('drivers/shared/') || t.startsWith(`drivers/${sub}/`);
+      if (from === 'drivers/registry.ts') return (t) => lib(t) || t.startsWith('contract/') || t.startsWith('drivers/');
+      if (sub === 'shared') return (t) => lib(t) || t.startsWith('contract/') || t.startsWith('drivers/shared/');
+      return (t) => lib(t) || t.startsWith('contract/') || t.startsWith('drivers/shared/') || t.startsWith(`drivers/${sub}/`);
+    case 'lib':
+      return lib;
     case 'model':
-      return (t) => t.startsWith('model/');
+      return (t) => lib(t) || t.startsWith('model/');
     case 'store':
-      return (t) => t.startsWith('store/') || t.startsWith('model/');
+      return (t) => lib(t) || t.startsWith('store/') || t.startsWith('model/');
     case 'core':
       // the store's interface only, never a dialect or a driver
       return (t) =>
+        lib(t) ||
         t.startsWith('core/') || t.startsWith('model/') || t.startsWith('contract/') || t === 'store/store.js' || t === 'store/errors.js';
     case 'api':
-      return (t) => t.startsWith('api/') || t.startsWith('model/') || t.startsWith('core/');
+      return (t) => lib(t) || t.startsWith('api/') || t.startsWith('model/') || t.startsWith('core/');
     case 'client':
-      return (t) => t.startsWith('client/') || t.startsWith('model/');
+      return (t) => lib(t) || t.startsWith('client/') || t.startsWith('model/');
     case 'cli':
-      return (t) => t.startsWith('cli/') || t.startsWith('client/') || t.startsWith('model/') || t === 'main/index.js';
+      return (t) => lib(t) || t.startsWith('cli/') || t.startsWith('client/') || t.startsWith('model/') || t === 'main/index.js';
     case 'main':
       return () => true;
     default:

@@ -1,11 +1,12 @@
+import { DurationError, DURATION_PATTERN, parseDuration } from '../lib/durations.js';
 import { UsageError } from './errors.js';
+
+export { formatDuration } from '../lib/durations.js';
 
 /** Same rule as the API's Metadata keys (src/model/common.ts). */
 const METADATA_KEY = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
 const LABEL_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const DURATION = /^([0-9]+)(ms|s|m|h|d)?$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** commander "collect" for repeatable options. */
 export function collect(value: string, previous: string[] | undefined): string[] {
@@ -57,19 +58,23 @@ export function isUid(s: string): boolean {
   return UUID.test(s);
 }
 
-/** Checks a duration for the API ("90s", "30m", "2h", "1d", or seconds) and returns it unchanged. */
+const DURATION = new RegExp(DURATION_PATTERN);
+
+/** Checks a duration for the API (src/lib/durations.ts grammar: "90s", "30m", "2h", "1d", or seconds) and returns it unchanged. */
 export function checkDuration(value: string, option: string): string {
   if (!DURATION.test(value)) throw new UsageError(`${option} "${value}": expected a duration like 90s, 30m, 2h or 1d`);
   return value;
 }
 
-/** A duration in milliseconds; a bare number is seconds. */
+/** A duration in milliseconds, greater than 0; a bare number is seconds. */
 export function parseDurationMs(value: string, option: string): number {
-  const m = DURATION.exec(value.trim());
-  if (!m) throw new UsageError(`${option} "${value}": expected a duration like 90s, 30m, 2h or 1d`);
-  const ms = Number(m[1]) * UNIT_MS[m[2] ?? 's']!;
-  if (!Number.isSafeInteger(ms) || ms <= 0) throw new UsageError(`${option} "${value}": must be greater than 0`);
-  return ms;
+  try {
+    return parseDuration(value);
+  } catch (e) {
+    if (!(e instanceof DurationError)) throw e;
+    if (e.problem === 'syntax') throw new UsageError(`${option} "${value}": expected a duration like 90s, 30m, 2h or 1d`);
+    throw new UsageError(`${option} ${e.message}`);
+  }
 }
 
 /** A positive integer option (e.g. --limit). */
@@ -78,13 +83,4 @@ export function parsePositiveInt(value: string, option: string, max = 1_000_000)
     throw new UsageError(`${option} "${value}": expected a whole number from 1 to ${max}`);
   }
   return Number(value);
-}
-
-/** Human form of a duration in ms: 850ms, 4.2s, 3m05s, 2h10m. */
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
-  const s = Math.floor(ms / 1000);
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }

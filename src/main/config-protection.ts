@@ -1,6 +1,7 @@
 import type { ConnectionLimits } from '../api/connection-guard.js';
 import type { MetaRateLimit } from '../api/meta/meta-rate-limit.js';
 import type { MetadataLimits } from '../core/metadata-limits.js';
+import { DurationError, parseDuration } from '../lib/durations.js';
 
 /**
  * The node settings that bound what callers can make it do: input sizes, connections, event
@@ -47,14 +48,18 @@ function positive(rec: Record<string, unknown>, key: string, field: string, dflt
   return v;
 }
 
-const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
+/** A duration text (src/lib/durations.ts grammar) greater than 0, in ms. */
 function duration(rec: Record<string, unknown>, key: string, field: string, dflt: number, fail: Fail): number {
   const v = rec[key];
   if (v === undefined || v === null) return dflt;
-  const m = typeof v === 'string' ? /^([0-9]+)(ms|s|m|h)$/.exec(v) : null;
-  if (m === null || Number(m[1]) === 0) throw fail(field, `must be a duration like 500ms, 10s, 5m; got ${JSON.stringify(v)}`);
-  return Number(m[1]) * UNIT_MS[m[2]!]!;
+  if (typeof v === 'string') {
+    try {
+      return parseDuration(v);
+    } catch (e) {
+      if (!(e instanceof DurationError)) throw e;
+    }
+  }
+  throw fail(field, `must be a duration like 500ms, 10s, 5m (greater than 0); got ${JSON.stringify(v)}`);
 }
 
 /** Reads the protection sections of the config file; every one is optional (defaults in README). */

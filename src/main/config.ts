@@ -3,6 +3,7 @@ import { hostname, cpus, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { parseProtection, PROTECTION_KEYS, type ProtectionSettings } from './config-protection.js';
+import { DurationError, parseDuration } from '../lib/durations.js';
 import { DEFAULT_MAX_IMAGE_BYTES, parseHostRule, parseSize } from '../drivers/shared/url-policy.js';
 
 /** Flags of `shoal serve`; each overrides the config file. */
@@ -62,6 +63,16 @@ export class ConfigError extends Error {
   constructor(field: string, problem: string) {
     super(`config ${field}: ${problem}`);
     this.name = 'ConfigError';
+  }
+}
+
+/** A duration setting (src/lib/durations.ts grammar), kept as text; throws ConfigError naming `field`. */
+function checkConfigDuration(value: string, field: string, allowZero: boolean): void {
+  try {
+    parseDuration(value, { allowZero });
+  } catch (e) {
+    if (e instanceof DurationError) throw new ConfigError(field, e.message);
+    throw e;
   }
 }
 
@@ -201,13 +212,9 @@ export async function loadConfig(opts: ServeOptions, env: NodeJS.ProcessEnv = pr
   }
 
   const lifetime = str(raw, 'lifetime');
-  if (lifetime !== undefined && !/^[0-9]+(ms|s|m|h|d)?$/.test(lifetime)) {
-    throw new ConfigError('lifetime', `must be a duration like 90s, 30m, 2h, 1d; got "${lifetime}"`);
-  }
+  if (lifetime !== undefined) checkConfigDuration(lifetime, 'lifetime', false);
   const shutdownWait = str(raw, 'shutdown_wait');
-  if (shutdownWait !== undefined && !/^[0-9]+(ms|s|m|h|d)?$/.test(shutdownWait)) {
-    throw new ConfigError('shutdown_wait', `must be a duration like 30s, 10m; got "${shutdownWait}"`);
-  }
+  if (shutdownWait !== undefined) checkConfigDuration(shutdownWait, 'shutdown_wait', true);
   const name = opts.name ?? str(raw, 'name') ?? hostname();
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name)) throw new ConfigError('name', `"${name}" must be letters, digits, ".", "_" or "-"`);
 

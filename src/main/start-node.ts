@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { MetaAccess } from '../contract/index.js';
 import { buildApi, createMetaHandler, createMetaServer, ensureTls } from '../api/index.js';
-import { Core, configureMetadataLimits, parseDuration, type CoreService } from '../core/index.js';
+import { Core, configureMetadataLimits, type CoreService } from '../core/index.js';
+import { parseDuration } from '../lib/durations.js';
 import { TokenBuckets } from '../api/meta/meta-rate-limit.js';
 import { raiseFdLimit } from './fd-limit.js';
 import { startMetricsServer } from './metrics-server.js';
@@ -157,7 +158,7 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
     const running = core;
     cleanups.push(() => running.stop());
     const waitMs =
-      config.shutdownWait && !/^0+(ms|s|m|h|d)?$/.test(config.shutdownWait) ? parseDuration(config.shutdownWait, 'shutdown_wait') : 0;
+      config.shutdownWait ? parseDuration(config.shutdownWait, { allowZero: true }) : 0;
 
     const adminTokenPath = join(config.dataDir, 'admin.token');
     const adminToken = await core.bootstrapAdmin();

@@ -1,4 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { DURATION_PATTERN } from '../lib/durations.js';
 
 export const Uid = Type.String({ format: 'uuid', description: 'unique id (UUID)' });
 export const Timestamp = Type.String({ format: 'date-time', description: 'ISO 8601 time, UTC' });
@@ -12,7 +13,7 @@ export const Metadata = Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9
 export type Metadata = Static<typeof Metadata>;
 
 /** A duration like "90s", "30m", "2h", "1d" (or a number of seconds). */
-export const Duration = Type.String({ pattern: '^[0-9]+(ms|s|m|h|d)?$', description: 'duration: 90s, 30m, 2h, 1d' });
+export const Duration = Type.String({ pattern: DURATION_PATTERN, description: 'duration: 90s, 30m, 2h, 1d' });
 
 export const ErrorBody = Type.Object(
   {

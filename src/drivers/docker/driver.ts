@@ -22,7 +22,7 @@ import { DiskManager, GB } from './disks.js';
 import { backendError, connectEngine, engineMessage, isNotFound, isNotModified, pingSocket, withTimeout } from './engine.js';
 import { Firewall } from './firewall.js';
 import { ImageStore } from './images.js';
-import { Semaphore } from './mutex.js';
+import { Semaphore } from '../../lib/locks.js';
 import { containerName, isMac, LABELS, randomMac } from './names.js';
 import { NetworkManager, type NetInfo } from './network.js';
 import { commitSnapshot } from './snapshot.js';
@@ -160,7 +160,7 @@ export class DockerDriver implements ResourceDriver {
         pidsLimit: s.config.pidsLimit,
       });
       const netName = net.name;
-      const ipaddr = await s.starts.run(async () => {
+      const ipaddr = await s.starts.runExclusive(async () => {
         let container: Docker.Container;
         try {
           container = await s.docker.createContainer(spec);

@@ -5,7 +5,7 @@ import type { DockerConfig } from './config.js';
 import type { NetworkKind } from './definition.js';
 import { backendError, isConflict, isNotFound } from './engine.js';
 import { bridgeName, Firewall } from './firewall.js';
-import { Mutex } from './mutex.js';
+import { Mutex } from '../../lib/locks.js';
 import { LABELS } from './names.js';
 import { runCommand } from './run-command.js';
 
@@ -65,7 +65,7 @@ export class NetworkManager {
     const known = this.#ready.get(kind);
     if (known) return known;
     try {
-      return await this.#lock.run(() => this.#ensure(kind));
+      return await this.#lock.runExclusive(() => this.#ensure(kind));
     } catch (err) {
       this.release(kind);
       throw err;
@@ -139,13 +139,13 @@ export class NetworkManager {
   async restore(): Promise<void> {
     for (const kind of ['hostonly', 'nat'] as const) {
       const exists = await this.#inspect(this.nameOf(kind));
-      if (exists) await this.#lock.run(() => this.#ensure(kind));
+      if (exists) await this.#lock.runExclusive(() => this.#ensure(kind));
     }
   }
 
   /** Remove networks (with their rules and listeners) that no container and no allocation uses. */
   async collect(): Promise<void> {
-    await this.#lock.run(async () => {
+    await this.#lock.runExclusive(async () => {
       const vanished: string[] = [];
       for (const kind of ['hostonly', 'nat'] as const) {
         if ((this.#users.get(kind) ?? 0) > 0) continue;
@@ -191,7 +191,7 @@ export class NetworkManager {
 
   /** Close the Meta API listeners (node shutdown; networks and containers stay). */
   async close(): Promise<void> {
-    await this.#lock.run(async () => {
+    await this.#lock.runExclusive(async () => {
       for (const [name, close] of this.#listeners) {
         await close().catch((err: unknown) => this.#ctx.log.warn({ network: name, err: String(err) }, 'closing Meta API listener failed'));
       }

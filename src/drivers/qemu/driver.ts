@@ -27,7 +27,7 @@ import { GIB, ReusePool, cloneDisk, createBlank, createExt4, createOverlay, disk
 import { DiskSpace } from '../shared/disk-space.js';
 import { run, which } from './exec.js';
 import { NetNames, applyRules, createVmNet, inNamespace, listVmNets, removeVmNet } from './host-net.js';
-import { KeyedMutex, Semaphore } from './locks.js';
+import { KeyedMutex, Semaphore } from '../../lib/locks.js';
 import { isMac, macFromId, randomMac } from './mac.js';
 import { MetaChannel } from './meta-channel.js';
 import { DriverPaths } from './paths.js';
@@ -308,7 +308,7 @@ export class QemuDriver implements ResourceDriver {
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
       await p.states.write(state);
-      releaseBoot = await p.boots.acquire();
+      [, releaseBoot] = await p.boots.acquire();
       this.#bootReleases.set(hwaddr, releaseBoot);
 
       for (const [i, base] of inputs.bases.entries()) {

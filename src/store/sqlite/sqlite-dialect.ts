@@ -5,12 +5,12 @@ import type { Dialect, Kysely } from 'kysely';
 import { kysely } from '../kysely-runtime.js';
 import type { StoreDialect } from '../dialect.js';
 import type { Database } from '../schema.js';
-import { AsyncMutex } from './async-mutex.js';
+import { Mutex } from '../../lib/locks.js';
 import { SQLITE_CAPABILITIES } from './sqlite-capabilities.js';
 import { SqliteDriver } from './sqlite-driver.js';
 
 /** One mutex per database file in this process, with a count of the stores using it. */
-const fileMutexes = new Map<string, { mutex: AsyncMutex; users: number }>();
+const fileMutexes = new Map<string, { mutex: Mutex; users: number }>();
 
 /** Opens SQLite at `path` (":memory:" for a private in-memory database): WAL, synchronous=NORMAL, busy timeout. */
 export function openSqliteDialect(path: string): StoreDialect {
@@ -32,7 +32,7 @@ export function openSqliteDialect(path: string): StoreDialect {
 
   let entry = fileMutexes.get(key);
   if (!entry) {
-    entry = { mutex: new AsyncMutex(), users: 0 };
+    entry = { mutex: new Mutex(), users: 0 };
     fileMutexes.set(key, entry);
   }
   entry.users++;

@@ -3,7 +3,7 @@ import type { CompiledQuery as Compiled, DatabaseConnection, Driver, QueryResult
 import { kysely } from '../kysely-runtime.js';
 
 const raw = (sql: string): Compiled => kysely.CompiledQuery.raw(sql);
-import { AsyncMutex } from './async-mutex.js';
+import type { Mutex } from '../../lib/locks.js';
 
 const STATEMENT_CACHE_SIZE = 512;
 /** checkpoint when writes pause this long… */
@@ -22,14 +22,14 @@ const CHECKPOINT_EVERY_WRITES = 20_000;
  */
 export class SqliteDriver implements Driver {
   readonly #db: BetterSqlite3.Database;
-  readonly #mutex: AsyncMutex;
+  readonly #mutex: Mutex;
   readonly #connection: SqliteConnection;
 
   #writes = 0;
   #idleTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
-  constructor(db: BetterSqlite3.Database, mutex: AsyncMutex) {
+  constructor(db: BetterSqlite3.Database, mutex: Mutex) {
     this.#db = db;
     this.#mutex = mutex;
     this.#connection = new SqliteConnection(db, () => this.#wrote());
@@ -54,20 +54,20 @@ export class SqliteDriver implements Driver {
     this.#idleTimer = undefined;
     if (this.#writes === 0 || this.#closed) return;
     this.#writes = 0;
-    await this.#mutex.lock();
+    await this.#mutex.acquire();
     try {
       if (!this.#closed) this.#db.pragma('wal_checkpoint(PASSIVE)');
     } catch {
       // busy or closed: the next pause tries again
     } finally {
-      this.#mutex.unlock();
+      this.#mutex.release();
     }
   }
 
   async init(): Promise<void> {}
 
   async acquireConnection(): Promise<DatabaseConnection> {
-    await this.#mutex.lock();
+    await this.#mutex.acquire();
     return this.#connection;
   }
 
@@ -84,7 +84,7 @@ export class SqliteDriver implements Driver {
   }
 
   async releaseConnection(): Promise<void> {
-    this.#mutex.unlock();
+    this.#mutex.release();
   }
 
   async destroy(): Promise<void> {
