@@ -15,8 +15,9 @@ export interface ConformanceOptions {
    */
   invalidConfigs?: Array<{ config: string; field: string }>;
   /**
-   * a second prepared instance over the data dir of create()'s instance, as after a node restart:
-   * it must see (status ALLOCATED) and deallocate what the first one allocated. Absent = a named skip.
+   * a second prepared instance over the data dir of create()'s instance, as after a node restart
+   * (the suite closes the first instance before calling it): it must see (status ALLOCATED) and
+   * deallocate what the first one allocated. Absent = a named skip.
    */
   reopen?(): Promise<ResourceDriver>;
   /**

@@ -47,6 +47,8 @@ export function describeConformance(name: string, opts: ConformanceOptions): voi
     let driver: ResourceDriver | undefined;
     /** the instance opts.reopen() made over the same data dir (it deallocates A at the end) */
     let reopened: ResourceDriver | undefined;
+    /** the first instance was closed (a node restart) before reopen() */
+    let firstClosed = false;
     /** snapshot infos to hand to opts.removeSnapshot in after() */
     const snapshots: string[] = [];
     /** every hwaddr allocate returned and not yet successfully deallocated */
@@ -89,7 +91,7 @@ export function describeConformance(name: string, opts: ConformanceOptions): voi
         }
       }
       if (reopened?.close) await reopened.close();
-      if (driver.close) await driver.close();
+      if (driver.close && !firstClosed) await driver.close();
       assert.deepEqual(problems, [], 'clean-up left resources behind');
     }, { timeout });
 
@@ -262,6 +264,10 @@ export function describeConformance(name: string, opts: ConformanceOptions): voi
     it('a second instance on the same data dir sees the live resource ALLOCATED (re-attach)', { timeout }, async (t) => {
       const [ra, rb] = needAllocated();
       if (!opts.reopen) return void t.skip('the test file gives no reopen hook');
+      // as in a node restart: the first instance releases its backend connections, resources stay
+      const first = need();
+      if (first.close) await first.close();
+      firstClosed = true;
       reopened = await opts.reopen();
       assert.equal(await reopened.status(ra.hwaddr), StatusAllocated, `status(${ra.hwaddr}) from the second instance`);
       assert.equal(await reopened.status(rb.hwaddr), StatusNone, `status of the deallocated ${rb.hwaddr} from the second instance`);
@@ -278,7 +284,6 @@ export function describeConformance(name: string, opts: ConformanceOptions): voi
       for (const r of results) if (r.status === 'rejected') throw r.reason;
       live.delete(ra.hwaddr);
       assert.equal(await d.status(ra.hwaddr), StatusNone, 'status after deallocate');
-      if (reopened) assert.equal(await need().status(ra.hwaddr), StatusNone, 'status from the first instance after the second deallocated');
       assert.equal(await opts.existsOutside(ra.hwaddr), false, `${ra.hwaddr} still exists outside the driver`);
       if (d.listResources) assert.ok(!(await d.listResources()).includes(ra.hwaddr), `listResources still has deallocated ${ra.hwaddr}`);
     });
