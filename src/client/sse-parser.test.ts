@@ -42,10 +42,23 @@ describe('SseParser', () => {
     assert.equal(parser.lastEventId, '41');
   });
 
-  it('starts from the id it resumed at and updates it from id-only blocks', () => {
-    const { messages, parser } = parse(['data: x\n\nid: 99\n\n'], '12');
-    assert.equal(messages[0]!.id, '12');
+  it('starts from the id it resumed at and moves on with the ids of later events', () => {
+    const { messages, parser } = parse(['data: x\n\nid: 99\ndata: y\n\n'], '12');
+    assert.deepEqual(
+      messages.map((m) => m.id),
+      ['12', '99'],
+    );
     assert.equal(parser.lastEventId, '99');
+  });
+
+  it('passes comments on without the colon', () => {
+    const comments: string[] = [];
+    const parser = new SseParser({ onMessage: () => undefined, onComment: (c) => comments.push(c) });
+    parser.feed(': connected\n\n:ping\n\n');
+    assert.deepEqual(
+      comments.map((c) => c.trim()),
+      ['connected', 'ping'],
+    );
   });
 
   it('reports retry only when it is all digits, and strips a leading BOM', () => {

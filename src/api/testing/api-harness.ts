@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import type { CoreService } from '../../core/core-service.js';
 import { Harness, type NodeSpec, type TestNode } from '../../core/testing/core-harness.js';
 import { buildApi, type ApiOptions } from '../build-api.js';
+import { SseParser } from '../../client/sse-parser.js';
 
 /**
  * Test helpers for the API: a real Core (real SQLite store in a temp dir, real `test` driver)
@@ -139,13 +140,16 @@ export interface SseEvent {
   data: string;
 }
 
-/** A Server-Sent Events client reading a real connection; collects events and comments. */
+/** A Server-Sent Events client reading a real connection; collects events and comments (the client's own parser). */
 export class SseClient {
   readonly events: SseEvent[] = [];
   readonly comments: string[] = [];
   status = 0;
   headers: IncomingHttpHeaders = {};
-  #buf = '';
+  readonly #parser = new SseParser({
+    onMessage: (m) => this.events.push({ id: m.id ?? '', event: m.event, data: m.data }),
+    onComment: (comment) => this.comments.push(comment.trim()),
+  });
   #waiters: Array<() => void> = [];
   #closed = false;
   #destroy: () => void = () => {};
@@ -183,20 +187,7 @@ export class SseClient {
 
   #feed(chunk: string): void {
     this.raw += chunk;
-    this.#buf += chunk;
-    for (let i = this.#buf.indexOf('\n\n'); i >= 0; i = this.#buf.indexOf('\n\n')) {
-      const block = this.#buf.slice(0, i);
-      this.#buf = this.#buf.slice(i + 2);
-      const ev: SseEvent = { id: '', event: 'message', data: '' };
-      let isEvent = false;
-      for (const line of block.split('\n')) {
-        if (line.startsWith(':')) this.comments.push(line.slice(1).trim());
-        else if (line.startsWith('id: ')) ((ev.id = line.slice(4)), (isEvent = true));
-        else if (line.startsWith('event: ')) ((ev.event = line.slice(7)), (isEvent = true));
-        else if (line.startsWith('data: ')) ((ev.data += line.slice(6)), (isEvent = true));
-      }
-      if (isEvent) this.events.push(ev);
-    }
+    this.#parser.feed(chunk);
     this.#wake();
   }
 
