@@ -5,7 +5,7 @@ import { pino, type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { DriverContext, MetaAccess } from '../../contract/index.js';
 import { TestDriver, type TestDriverOptions } from '../../drivers/test/index.js';
-import type { ApplicationStatus } from '../../model/index.js';
+import type { ApplicationStatus, StateEvent } from '../../model/index.js';
 import { openStore } from '../../store/index.js';
 import type { Store } from '../../store/store.js';
 import { createTestDatabase, type TestDatabase, type TestDialect } from '../../store/testing/index.js';
@@ -55,6 +55,8 @@ export interface NodeSpec {
   arpTablePath?: string;
   /** extra driver instances */
   extraDrivers?: DriverInstance[];
+  /** wraps the node's store before the core gets it (e.g. a FailingStore) */
+  wrapStore?: (store: Store) => Store;
 }
 
 export interface TestNode {
@@ -94,7 +96,8 @@ export class Harness {
     const ctx: DriverContext = { instance: 'test', nodeName: name, dataDir, log: silentLog, meta: noMeta };
     const driver = new TestDriver(ctx, spec.driverOptions ?? {});
     await driver.prepare(JSON.stringify(spec.driverConfig ?? {}));
-    const store = await openStore(this.db.url);
+    const opened = await openStore(this.db.url);
+    const store = spec.wrapStore ? spec.wrapStore(opened) : opened;
     const registry = new Registry();
     const node: NodeConfig = {
       name,
@@ -170,6 +173,35 @@ export async function waitStatus(core: Core, uid: string, status: ApplicationSta
     const s = await core.getState(ADMIN, uid);
     return want.includes(s.status) ? s.description : undefined;
   }, timeoutMs);
+}
+
+/**
+ * Resolves with the first state event of `uid` whose status is one of `status` — from the event
+ * feed (replayed from the start, so an event before the call counts), no polling. Rejects after
+ * `timeoutMs` naming the last status seen.
+ */
+export function waitForEvent(core: Core, uid: string, status: ApplicationStatus | ApplicationStatus[], timeoutMs = 30_000): Promise<StateEvent> {
+  const want = Array.isArray(status) ? status : [status];
+  return new Promise((resolve, reject) => {
+    let last = 'none';
+    let off: (() => void) | undefined;
+    let done = false;
+    const timer = setTimeout(() => finish(new Error(`timed out waiting for ${uid} to be ${want.join('|')} (last ${last})`)), timeoutMs);
+    const finish = (result: StateEvent | Error) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      off?.();
+      if (result instanceof Error) reject(result);
+      else resolve(result);
+    };
+    off = core.subscribe(ADMIN, '0', (e) => {
+      if (e.application_uid !== uid) return;
+      last = e.status;
+      if (want.includes(e.status)) finish(e);
+    });
+    if (done) off();
+  });
 }
 
 /** A label body for the test driver. */
