@@ -1,7 +1,7 @@
 /** The driver contract's conformance suite against real QEMU VMs (two boots). */
 import { describeConformance } from '../../contract/conformance/index.js';
 import { QemuDriver } from './driver.js';
-import { FakeMeta, buildTestGuest, kernelDefinition, qemuByMac, removeDir, tempDataDir, testContext } from './test-support.js';
+import { FakeMeta, buildTestGuest, kernelDefinition, qemuByMac, removeDir, tempDataDir, testContext, waitForText } from './test-support.js';
 import { after } from 'node:test';
 
 const guest = buildTestGuest();
@@ -11,6 +11,10 @@ const withOptions = (options: Record<string, unknown>, requirements: Record<stri
   return JSON.stringify({ options: { ...d.options, ...options }, requirements: { ...d.requirements, ...requirements } });
 };
 const dirs: string[] = [];
+const meta = new FakeMeta();
+let first: QemuDriver | undefined;
+let dataDir = '';
+const CONFIG = JSON.stringify({ shutdown_timeout_seconds: 30 });
 
 after(async () => {
   for (const d of dirs) await removeDir(d);
@@ -18,11 +22,37 @@ after(async () => {
 
 describeConformance('qemu', {
   async create() {
-    const dir = await tempDataDir('conf');
+    dataDir = await tempDataDir('conf');
+    dirs.push(dataDir);
+    first = new QemuDriver(testContext(dataDir, meta));
+    await first.prepare(CONFIG);
+    return first;
+  },
+  async unprepared() {
+    const dir = await tempDataDir('conf-bad');
     dirs.push(dir);
-    const driver = new QemuDriver(testContext(dir, new FakeMeta()));
-    await driver.prepare(JSON.stringify({ shutdown_timeout_seconds: 30 }));
+    return new QemuDriver(testContext(dir, new FakeMeta()));
+  },
+  invalidConfigs: [
+    { config: JSON.stringify({ accel: 'hvf' }), field: 'accel' },
+    { config: JSON.stringify({ capacity: { cpu: 1, gpu: 1 } }), field: 'capacity.gpu' },
+    { config: JSON.stringify({ firmware: { ovmf: 'OVMF.fd' } }), field: 'firmware.ovmf' },
+  ],
+  async reopen() {
+    const driver = new QemuDriver(testContext(dataDir, meta));
+    await driver.prepare(CONFIG);
     return driver;
+  },
+  // as the node does, the fake Meta API serves the metadata on the VM's own channel; the test guest
+  // prints what it read on its console
+  async readMetadata(hwaddr, metadata) {
+    if (!first) throw new Error('no driver');
+    const driver = first;
+    meta.data.set(hwaddr, metadata);
+    await waitForText(() => driver.console(hwaddr), /SHOAL-GUEST meta-end/, 180_000, `VM ${hwaddr} printed its metadata`);
+    const m = /SHOAL-GUEST meta-begin\r?\n(.*?)\r?\nSHOAL-GUEST meta-end/s.exec(await driver.console(hwaddr));
+    if (!m) throw new Error('no metadata block on the console');
+    return JSON.parse(m[1]!) as Record<string, unknown>;
   },
   definition: valid,
   invalid: [
