@@ -1,5 +1,7 @@
+import { Type, type TInteger, type TOptional } from '@sinclair/typebox';
 import { parseConfigDocument } from '../shared/index.js';
-import { DriverError, invalidConfig } from '../../contract/index.js';
+import { checkAgainstSchema } from '../shared/schema-check.js';
+import { invalidConfig } from '../../contract/index.js';
 
 /** The calls whose failure and delay can be injected. */
 export const INJECTED_CALLS = ['allocate', 'deallocate', 'status', 'snapshot'] as const;
@@ -30,39 +32,32 @@ export const NO_INJECTION: InjectionSettings = Object.freeze(
   Object.fromEntries(INJECTION_KEYS.map((k) => [k, 0])) as InjectionSettings,
 );
 
-type Invalid = (field: string, problem: string) => DriverError;
+const injectionSchemas = Object.fromEntries(
+  INJECTION_KEYS.map((key) => [
+    key,
+    Type.Optional(
+      key.startsWith('fail_')
+        ? Type.Integer({ minimum: 0, maximum: FAIL_MAX, description: `failure rate of ${key.slice(5)}: 0 never, 255 always, 1–254 that percent of calls` })
+        : Type.Integer({ minimum: 0, maximum: DELAY_MAX_MS, description: `ms to wait in ${key.slice(6)} before it answers` }),
+    ),
+  ]),
+) as Record<InjectionKey, TOptional<TInteger>>;
 
-function wholeNumber(value: unknown, field: string, min: number, max: number, invalid: Invalid): number {
-  if (typeof value !== 'number' || !Number.isInteger(value)) {
-    throw invalid(field, `must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`);
-  }
-  if (value < min || value > max) throw invalid(field, `must be from ${min} to ${max}, got ${value}`);
-  return value;
-}
+/** A label definition's `options`: the injection keys, overriding the node config for that resource. */
+export const TestOptionsSchema = Type.Object(injectionSchemas, { additionalProperties: false });
 
-/** Checks one fail_/delay_ value; `field` is its path for messages (`options.fail_allocate`). */
-export function parseInjectionValue(key: InjectionKey, value: unknown, field: string, invalid: Invalid): number {
-  return key.startsWith('fail_')
-    ? wholeNumber(value, field, 0, FAIL_MAX, invalid)
-    : wholeNumber(value, field, 0, DELAY_MAX_MS, invalid);
-}
-
-export function isInjectionKey(key: string): key is InjectionKey {
-  return (INJECTION_KEYS as readonly string[]).includes(key);
-}
+/** The node-side config (`prepare`): capacity totals and the injection keys. */
+export const TestConfigSchema = Type.Object(
+  {
+    cpu: Type.Optional(Type.Integer({ minimum: 1, maximum: CAPACITY_MAX.cpu, description: `total cpu cores this instance holds at once (default ${CAPACITY_DEFAULTS.cpu})` })),
+    ram: Type.Optional(Type.Integer({ minimum: 1, maximum: CAPACITY_MAX.ram, description: `total ram (GB) this instance holds at once (default ${CAPACITY_DEFAULTS.ram})` })),
+    ...injectionSchemas,
+  },
+  { additionalProperties: false },
+);
 
 /** Parses the node-side config (prepare); "" means all defaults. Throws DriverError INVALID_CONFIG naming the key. */
 export function parseConfig(config: string): TestDriverConfig {
-  const doc = parseConfigDocument(config);
-  const out: TestDriverConfig = { ...CAPACITY_DEFAULTS, ...NO_INJECTION };
-  for (const [key, value] of Object.entries(doc)) {
-    if (key === 'cpu' || key === 'ram') {
-      out[key] = wholeNumber(value, key, 1, CAPACITY_MAX[key], invalidConfig);
-    } else if (isInjectionKey(key)) {
-      out[key] = parseInjectionValue(key, value, key, invalidConfig);
-    } else {
-      throw invalidConfig(key, `unknown key (known: cpu, ram, ${INJECTION_KEYS.join(', ')})`);
-    }
-  }
-  return out;
+  const doc = checkAgainstSchema(TestConfigSchema, parseConfigDocument(config), { prefix: '', invalid: invalidConfig, unknown: 'unknown key' });
+  return { ...CAPACITY_DEFAULTS, ...NO_INJECTION, ...(doc as Partial<TestDriverConfig>) };
 }

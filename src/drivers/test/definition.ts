@@ -1,5 +1,6 @@
 import { invalidDefinition, parseDefinition, type Requirements } from '../../contract/index.js';
-import { INJECTION_KEYS, isInjectionKey, parseInjectionValue, type InjectionKey } from './config.js';
+import { checkAgainstSchema } from '../shared/schema-check.js';
+import { TestOptionsSchema, type InjectionKey } from './config.js';
 
 /** Disk types the test driver records (it creates nothing, but refuses what no real driver takes). */
 export const TEST_DISK_TYPES = ['dir', 'ext4', 'xfs', 'qcow2', 'raw'] as const;
@@ -15,14 +16,11 @@ export interface TestDefinition {
 /** Parses and checks a definition string; throws DriverError INVALID_DEFINITION naming the field. */
 export function parseTestDefinition(definition: string): TestDefinition {
   const parsed = parseDefinition(definition);
-  const options: Partial<Record<InjectionKey, number>> = {};
-  for (const [key, value] of Object.entries(parsed.options)) {
-    const field = `options.${key}`;
-    if (!isInjectionKey(key)) {
-      throw invalidDefinition(field, `unknown option (the test driver takes: ${INJECTION_KEYS.join(', ')})`);
-    }
-    options[key] = parseInjectionValue(key, value, field, invalidDefinition);
-  }
+  const options = checkAgainstSchema(TestOptionsSchema, parsed.options, {
+    prefix: 'options.',
+    invalid: invalidDefinition,
+    unknown: 'unknown option',
+  }) as Partial<Record<InjectionKey, number>>;
   const { requirements } = parsed;
   for (const [key, disk] of Object.entries(requirements.disks)) {
     if (!(TEST_DISK_TYPES as readonly string[]).includes(disk.type)) {

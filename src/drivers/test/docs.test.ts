@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import { INJECTION_KEYS, parseConfig } from './config.js';
+import { schemaKeys } from '../shared/schema-check.js';
+import { tableKeys, tableMismatch } from '../shared/docs-table.js';
+import { INJECTION_KEYS, TestConfigSchema, TestOptionsSchema, parseConfig } from './config.js';
 import { parseTestDefinition } from './definition.js';
 
 // The doc lives at docs/drivers/test.md; this file runs from dist/src/drivers/test/.
@@ -16,7 +18,10 @@ interface LabelDoc {
 describe('docs/drivers/test.md', () => {
   it('documents every option in the table and uses each in an example label', async () => {
     const md = await readFile(docUrl, 'utf8');
-    for (const key of ['cpu', 'ram', ...INJECTION_KEYS]) assert.match(md, new RegExp(`\\| \`${key}\` \\|`), `${key} is not in the options table`);
+    // one table for both: every key of the config schema (a superset of the options schema), no other
+    const table = tableKeys(md, '| key | where |');
+    assert.deepEqual(tableMismatch(schemaKeys(TestConfigSchema), table, 'config'), []);
+    for (const key of schemaKeys(TestOptionsSchema)) assert.match(md, new RegExp(`\\| \`${key}\` \\| node, label \\|`), `option ${key} is not marked "label"`);
     const blocks = [...md.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]);
     const labels = blocks.slice(1).flatMap((b) => parseAllDocuments(b).map((d) => d.toJS() as LabelDoc));
     const used = new Set(labels.flatMap((l) => l.definitions.flatMap((d) => Object.keys(d.options ?? {}))));
