@@ -126,6 +126,25 @@ describe('the lifecycle through store failures', { concurrency: true }, () => {
     });
   });
 
+  for (const when of ['before', 'after'] as const) {
+    test(`a failing driver: recording NEW and ERROR fails (${when}) → ERROR once with the driver's reason, nothing leaked`, async () => {
+      await onNode('sqlite', {}, async (n, f) => {
+        await n.core.createLabel(ALICE, testLabel('broken', { options: { fail_allocate: 255 } }));
+        const requeue = f.fail('transition', { when, match: to('NEW') });
+        const give = f.fail('transition', { when, match: to('ERROR') });
+        const app = await n.core.createApplication(ALICE, { label: 'broken' });
+        const end = await waitForEvent(n.core, app.uid, ['ERROR', 'ALLOCATED', 'DEALLOCATED']);
+        await Promise.all([requeue.exhausted, give.exhausted]);
+        assert.equal(end.status, 'ERROR');
+        assert.match(end.description, /allocation failed 3 times; last: definition 0 \(test\): INJECTED/);
+        const s = await statuses(n, app.uid);
+        assert.equal(count(s, 'ERROR'), 1, s.join(' '));
+        assert.equal((await n.core.getState(ADMIN, app.uid)).status, 'ERROR');
+        assert.deepEqual(await assertNoLeak(n), []);
+      });
+    });
+  }
+
   test('tasks: claiming fails → picked up again and DONE; recording DONE fails → FAILED naming why, never left RUNNING', async () => {
     await onNode('sqlite', {}, async (n, f) => {
       const app = await n.core.createApplication(ALICE, { label: 'fl' });
