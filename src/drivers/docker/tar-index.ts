@@ -1,4 +1,5 @@
 import { open } from 'node:fs/promises';
+import { hasUstarMagic, isTarHeader, TAR_BLOCK as BLOCK, tarField as cstr } from '../shared/tar-header.js';
 
 /** One image described by a `docker save` archive's manifest.json. */
 export interface SavedImage {
@@ -13,15 +14,8 @@ export interface TarIndex {
   images: SavedImage[];
 }
 
-const BLOCK = 512;
 const MAX_ENTRIES = 2_000_000;
 const MAX_MANIFEST = 16 * 1024 * 1024;
-
-function cstr(buf: Buffer, start: number, len: number): string {
-  const b = buf.subarray(start, start + len);
-  const nul = b.indexOf(0);
-  return b.subarray(0, nul === -1 ? b.length : nul).toString('utf8');
-}
 
 function tarSize(h: Buffer): number {
   const field = h.subarray(124, 136);
@@ -68,19 +62,13 @@ export async function indexTar(path: string): Promise<TarIndex> {
     while (pos + BLOCK <= fileSize && entries < MAX_ENTRIES) {
       await fh.read(h, 0, BLOCK, pos);
       if (h.every((b) => b === 0)) break;
-      const magic = cstr(h, 257, 6);
-      if (entries === 0 && !magic.startsWith('ustar')) {
-        // old v7 tars have no magic: accept when the checksum matches
-        const sum = parseInt(cstr(h, 148, 8).trim(), 8);
-        let calc = 0;
-        for (let i = 0; i < BLOCK; i++) calc += i >= 148 && i < 156 ? 32 : h[i]!;
-        if (sum !== calc) throw new Error('not a tar archive');
-      }
+      const ustar = hasUstarMagic(h);
+      if (entries === 0 && !isTarHeader(h)) throw new Error('not a tar archive');
       const size = tarSize(h);
       const type = String.fromCharCode(h[156]!);
       const dataPos = pos + BLOCK;
       let name = cstr(h, 0, 100);
-      if (magic.startsWith('ustar')) {
+      if (ustar) {
         const prefix = cstr(h, 345, 155);
         if (prefix) name = `${prefix}/${name}`;
       }
