@@ -1,9 +1,8 @@
 import type { Kysely } from 'kysely';
 import { applicationFromDb } from './rows.js';
 import type { Database } from './schema.js';
-import type { ApplicationRow, ClaimCandidate, ClaimPick, ClaimRequest, LabelDefinitionRecord } from './store.js';
+import type { ApplicationRow, ClaimCandidate, ClaimPick, ClaimRequest, LabelDefinitionRecord } from './types.js';
 import { usageOf } from './usage.js';
-import { P, type PreparedQueries } from './prepared.js';
 
 /**
  * The body of the claim transaction:
@@ -19,39 +18,24 @@ export async function claimApplications(
   request: ClaimRequest,
   rowLocks: boolean,
   definitionsOf: (labelUid: string, text: string) => readonly LabelDefinitionRecord[],
-  prep: PreparedQueries,
 ): Promise<ApplicationRow[]> {
-  await prep.run(
-    trx,
-    'claim.lock',
-    () => {
-      const q = trx.selectFrom('nodes').select('name').where('name', '=', P('node'));
-      return rowLocks ? q.forUpdate() : q;
-    },
-    { node: request.node },
-  );
+  const lock = trx.selectFrom('nodes').select('name').where('name', '=', request.node);
+  await (rowLocks ? lock.forUpdate() : lock).execute();
 
-  const usage = await usageOf(trx, request.node, prep);
+  const usage = await usageOf(trx, request.node);
   const picks: ClaimPick[] = [];
   let afterSeq = -1;
   let scanned = 0;
   while (scanned < request.maxScan) {
-    const { rows } = await prep.run(
-      trx,
-      'claim.page',
-      () => {
-        const q = trx
-          .selectFrom('applications as a')
-          .innerJoin('labels as l', 'l.uid', 'a.label_uid')
-          .select(['a.uid', 'a.seq', 'a.label_uid', 'a.definition_index', 'a.attempts', 'a.owner', 'l.definitions'])
-          .where('a.status', '=', 'NEW')
-          .where('a.seq', '>', P<number>('after'))
-          .orderBy('a.seq')
-          .limit(P<number>('limit'));
-        return rowLocks ? q.forUpdate('a').skipLocked() : q;
-      },
-      { after: afterSeq, limit: Math.min(request.pageSize, request.maxScan - scanned) },
-    );
+    const page = trx
+      .selectFrom('applications as a')
+      .innerJoin('labels as l', 'l.uid', 'a.label_uid')
+      .select(['a.uid', 'a.seq', 'a.label_uid', 'a.definition_index', 'a.attempts', 'a.owner', 'l.definitions'])
+      .where('a.status', '=', 'NEW')
+      .where('a.seq', '>', afterSeq)
+      .orderBy('a.seq')
+      .limit(Math.min(request.pageSize, request.maxScan - scanned));
+    const rows = await (rowLocks ? page.forUpdate('a').skipLocked() : page).execute();
     if (rows.length === 0) break;
     scanned += rows.length;
     afterSeq = Number(rows[rows.length - 1]!.seq);
@@ -71,28 +55,22 @@ export async function claimApplications(
 
   const claimed: ApplicationRow[] = [];
   for (const p of picks) {
-    const { rows } = await prep.run(
-      trx,
-      'claim.elect',
-      () =>
-        trx
-          .updateTable('applications')
-          .set({
-            status: 'ELECTED',
-            status_description: P('description'),
-            status_at: P('at'),
-            node: P('node'),
-            driver: P('driver'),
-            definition_index: P<number>('definition_index'),
-            cpu: P<number>('cpu'),
-            ram: P<number>('ram'),
-          })
-          .where('uid', '=', P('uid'))
-          .where('status', '=', 'NEW')
-          .returningAll(),
-      { ...p, at: request.at, node: request.node },
-    );
-    const row = rows[0];
+    const row = await trx
+      .updateTable('applications')
+      .set({
+        status: 'ELECTED',
+        status_description: p.description,
+        status_at: request.at,
+        node: request.node,
+        driver: p.driver,
+        definition_index: p.definition_index,
+        cpu: p.cpu,
+        ram: p.ram,
+      })
+      .where('uid', '=', p.uid)
+      .where('status', '=', 'NEW')
+      .returningAll()
+      .executeTakeFirst();
     if (row) claimed.push(applicationFromDb(row));
   }
   return claimed;

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from './schema.js';
-import type { StoreCapabilities } from './store.js';
+import type { StoreCapabilities } from './types.js';
 
 /** What the Kysely store needs from a concrete database: the only place dialects differ. */
 export interface StoreDialect {

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { StoreError } from './errors.js';
-import { KyselyStore } from './kysely-store.js';
+import { openKyselyStore } from './kysely-store.js';
 import type { Store } from './store.js';
 
 export interface StoreOptions {
@@ -37,7 +37,7 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
   // each dialect's client library is loaded only when used (pg alone is ~15 MB of RSS)
   if (where.kind === 'sqlite') {
     const { openSqliteDialect } = await import('./sqlite/sqlite-dialect.js');
-    return KyselyStore.open(openSqliteDialect(where.path));
+    return openKyselyStore(openSqliteDialect(where.path));
   }
   const { openPostgresDialect, parsePostgresUrl } = await import('./postgres/postgres-dialect.js');
   let parsed: ReturnType<typeof parsePostgresUrl>;
@@ -52,5 +52,5 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
     ...(options.poolSize === undefined ? {} : { poolSize: options.poolSize }),
     ...(options.onError === undefined ? {} : { onError: options.onError }),
   });
-  return KyselyStore.open(dialect);
+  return openKyselyStore(dialect);
 }

@@ -20,7 +20,7 @@ import type {
   TaskStatus,
   TaskWhen,
   UserRow,
-} from './store.js';
+} from './types.js';
 
 /** Conversions between table rows (TEXT JSON, INTEGER booleans) and the store's row types. */
 

@@ -1,98 +1,39 @@
-import type { ApplicationRow } from './store.js';
+import type { ApplicationRow, LabelNameRow, LabelRow, NodeRow, ResourceRow, StateRow, TaskRow, UserRow } from './types.js';
 
 /**
- * Table shapes as Kysely sees them. Dialect-neutral column types: TEXT for strings, times (ISO 8601)
- * and JSON documents; INTEGER 0/1 for booleans; BIGINT ids (parsed to numbers on PostgreSQL).
+ * Table shapes as Kysely sees them, derived from the store's row types (types.ts): each table is
+ * its row with the columns stored differently replaced. Dialect-neutral column types: TEXT for
+ * strings, times (ISO 8601) and JSON documents; INTEGER 0/1 for booleans; BIGINT ids (parsed to
+ * numbers on PostgreSQL).
  */
+
+/** `Row` with the columns named in `Columns` stored as given there (JSON text, a status as text, a boolean as 0/1). */
+type Stored<Row, Columns extends object> = Omit<Row, keyof Columns> & Columns;
+
 export interface CountersTable {
   name: string;
   value: number;
 }
 
-export interface UsersTable {
-  name: string;
-  role: string;
-  token_id: string;
-  token_hash: string;
-  created_at: string;
-}
+export type UsersTable = Stored<UserRow, { role: string }>;
 
-export interface LabelsTable {
-  uid: string;
-  name: string;
-  version: number;
-  definitions: string;
-  metadata: string;
-  lifetime: string | null;
-  wait_timeout: string | null;
-  owner: string;
-  created_at: string;
-  deleted_at: string | null;
-  /** who published the version when not its owner (an admin); null = the owner */
-  published_by: string | null;
-}
+/** `published_by` is null when the name's owner published the version (LabelRow says the owner then). */
+export type LabelsTable = Stored<LabelRow, { definitions: string; metadata: string; published_by: string | null }>;
 
 /** One row per label name ever published: its owner (names stay owned when their versions are deleted). */
-export interface LabelNamesTable {
-  name: string;
-  owner: string;
-  created_at: string;
-}
+export type LabelNamesTable = LabelNameRow;
 
-/** The applications table: the store's ApplicationRow with metadata as JSON text and status as text. */
-export type ApplicationsTable = Omit<ApplicationRow, 'metadata' | 'status'> & {
-  metadata: string;
-  status: string;
-};
+/** The applications table: metadata as JSON text and status as text. */
+export type ApplicationsTable = Stored<ApplicationRow, { metadata: string; status: string }>;
 
-export interface ApplicationStatesTable {
-  id: number;
-  application_uid: string;
-  owner: string;
-  status: string;
-  description: string;
-  created_at: string;
-}
+export type ApplicationStatesTable = Stored<StateRow, { status: string }>;
 
-export interface ResourcesTable {
-  application_uid: string;
-  owner: string;
-  node: string;
-  driver: string;
-  definition_index: number;
-  hwaddr: string;
-  ipaddr: string;
-  metadata: string;
-  expires_at: string | null;
-  created_at: string;
-}
+export type ResourcesTable = Stored<ResourceRow, { metadata: string }>;
 
-export interface TasksTable {
-  uid: string;
-  application_uid: string;
-  owner: string;
-  task: string;
-  options: string;
-  run_when: string;
-  status: string;
-  result: string;
-  created_at: string;
-  updated_at: string;
-}
+/** `when` is stored as `run_when` (WHEN is an SQL keyword). */
+export type TasksTable = Stored<Omit<TaskRow, 'when'>, { task: string; options: string; status: string; run_when: string }>;
 
-export interface NodesTable {
-  name: string;
-  address: string;
-  cpu: number;
-  ram: number;
-  cpu_overbook: number;
-  ram_overbook: number;
-  tags: string;
-  drivers: string;
-  heartbeat_at: string;
-  started_at: string;
-  maintenance: number;
-}
+export type NodesTable = Stored<NodeRow, { tags: string; drivers: string; maintenance: number }>;
 
 export interface Database {
   shoal_counters: CountersTable;

@@ -1,264 +1,36 @@
-import type { ApplicationStatus } from '../model/index.js';
+import type { ApplicationsRepository } from './repositories/applications.js';
+import type { EventsRepository } from './repositories/events.js';
+import type { LabelsRepository } from './repositories/labels.js';
+import type { NodesRepository } from './repositories/nodes.js';
+import type { ResourcesRepository } from './repositories/resources.js';
+import type { TasksRepository } from './repositories/tasks.js';
+import type { UsersRepository } from './repositories/users.js';
+import type { StoreCapabilities, StoreSignal } from './types.js';
+
+export * from './types.js';
+export type {
+  ApplicationsRepository,
+  EventsRepository,
+  LabelsRepository,
+  NodesRepository,
+  ResourcesRepository,
+  TasksRepository,
+  UsersRepository,
+};
 
 /**
- * The persistence interface the core uses. One implementation (Kysely) serves SQLite and
- * PostgreSQL; every method is a short transaction or a single statement. Times are ISO 8601 UTC
- * strings (`Date#toISOString()`), JSON documents are parsed objects, ids are numbers.
+ * The persistence interface the core uses: one repository per aggregate (src/store/repositories/),
+ * composed. One implementation (Kysely, kysely-store.ts) serves SQLite and PostgreSQL; every method
+ * is a short transaction or a single statement.
  */
-
-export type Role = 'admin' | 'user';
-
-export interface UserRow {
-  name: string;
-  role: Role;
-  /** the public half of the token `<token_id>.<secret>` */
-  token_id: string;
-  /** argon2id hash of the secret half */
-  token_hash: string;
-  created_at: string;
-}
-
-export interface LabelDefinitionRecord {
-  driver: string;
-  options: Record<string, unknown>;
-  requirements: Record<string, unknown>;
-}
-
-export interface LabelRow {
-  uid: string;
-  name: string;
-  version: number;
-  definitions: LabelDefinitionRecord[];
-  metadata: Record<string, unknown>;
-  lifetime: string | null;
-  wait_timeout: string | null;
-  /** the name's owner when this version was published (reused disks are kept per owner + name) */
-  owner: string;
-  created_at: string;
-  deleted_at: string | null;
-  /** who published this version: the owner, or an admin publishing for the owner */
-  published_by: string;
-}
-
-/** A new label version; `owner` is the user publishing it (see Store.insertLabel). */
-export type NewLabel = Omit<LabelRow, 'version' | 'deleted_at' | 'published_by'>;
-
-/** Who owns a label name (the publisher of its first version, or whom an admin gave it to). */
-export interface LabelNameRow {
-  name: string;
-  owner: string;
-  created_at: string;
-}
-
-export interface ApplicationRow {
-  uid: string;
-  /** FIFO position: the id of the application's first state row */
-  seq: number;
-  label_uid: string;
-  owner: string;
-  /** the application's own metadata (merged over the label's at allocation) */
-  metadata: Record<string, unknown>;
-  lifetime: string | null;
-  wait_timeout: string | null;
-  /** NEW longer than this → ERROR (null = wait indefinitely) */
-  wait_deadline: string | null;
-  created_at: string;
-  status: ApplicationStatus;
-  status_description: string;
-  status_at: string;
-  /** node that elected it (null while NEW) */
-  node: string | null;
-  /** driver instance of the definition being used (null while NEW) */
-  driver: string | null;
-  /** definition to try next (NEW) or being used (ELECTED and later) */
-  definition_index: number;
-  /** failed allocation attempts so far */
-  attempts: number;
-  /** capacity held on `node` while ELECTED, ALLOCATED or DEALLOCATE */
-  cpu: number;
-  ram: number;
-}
-
-export type NewApplication = Omit<
-  ApplicationRow,
-  'seq' | 'status' | 'status_description' | 'status_at' | 'node' | 'driver' | 'definition_index' | 'attempts' | 'cpu' | 'ram'
->;
-
-/** One row of the append-only state history; `id` is global and monotonic (the SSE event id). */
-export interface StateRow {
-  id: number;
-  application_uid: string;
-  owner: string;
-  status: ApplicationStatus;
-  description: string;
-  created_at: string;
-}
-
-export interface ResourceRow {
-  application_uid: string;
-  owner: string;
-  node: string;
-  driver: string;
-  definition_index: number;
-  hwaddr: string;
-  ipaddr: string;
-  /** merged label + application metadata */
-  metadata: Record<string, unknown>;
-  expires_at: string | null;
-  created_at: string;
-}
-
-export type TaskStatus = 'PENDING' | 'RUNNING' | 'DONE' | 'FAILED';
-export type TaskWhen = 'NOW' | 'DEALLOCATE';
-
-export interface TaskRow {
-  uid: string;
-  application_uid: string;
-  owner: string;
-  task: 'snapshot';
-  options: { full?: boolean };
-  when: TaskWhen;
-  status: TaskStatus;
-  result: string;
-  created_at: string;
-  updated_at: string;
-}
-
-export interface NodeDriverRecord {
-  instance: string;
-  driver: string;
-  enabled: boolean;
-  health: 'healthy' | 'unhealthy' | 'undetected';
-  description: string;
-  attributes: Record<string, string>;
-  capacity?: { cpu: number; ram: number };
-}
-
-export interface NodeRow {
-  name: string;
-  address: string;
-  cpu: number;
-  ram: number;
-  cpu_overbook: number;
-  ram_overbook: number;
-  tags: Record<string, string>;
-  drivers: NodeDriverRecord[];
-  heartbeat_at: string;
-  started_at: string;
-  maintenance: boolean;
-}
-
-/** Columns a transition may change besides the status. */
-export interface ApplicationPatch {
-  node?: string | null;
-  driver?: string | null;
-  definition_index?: number;
-  attempts?: number;
-  cpu?: number;
-  ram?: number;
-}
-
-/**
- * A conditional status change: applied only if the application is in one of `from` (and, with
- * `onlyNode`, elected by that node). Appends a state row when applied.
- */
-export interface Transition {
-  uid: string;
-  from: readonly ApplicationStatus[];
-  to: ApplicationStatus;
-  description: string;
-  at: string;
-  onlyNode?: string;
-  set?: ApplicationPatch;
-  /** insert this resource row in the same transaction */
-  insertResource?: ResourceRow;
-  /** remove the application's resource row in the same transaction */
-  deleteResource?: boolean;
-  /** mark the application's PENDING tasks FAILED with this result */
-  failPendingTasks?: string;
-}
-
-/** Wake-ups between nodes (PostgreSQL LISTEN/NOTIFY) and inside one process. */
-export type StoreSignal =
-  /** NEW applications appeared, or capacity was freed (on `node` if given) */
-  | { kind: 'queue'; node?: string }
-  /** `node` has deallocations or tasks to run */
-  | { kind: 'work'; node: string }
-  /** state rows were appended up to `lastId`; `events` is set for local commits */
-  | { kind: 'events'; lastId: number; events?: StateRow[] }
-  /** a node joined, left maintenance or changed capacity */
-  | { kind: 'nodes' }
-  /** signals from other nodes may have been missed (listener reconnected): recheck everything */
-  | { kind: 'resync' };
-
-export interface ClaimCandidate {
-  uid: string;
-  seq: number;
-  label_uid: string;
-  /** the label's definitions (parsed once per label: labels are immutable) */
-  definitions: readonly LabelDefinitionRecord[];
-  definition_index: number;
-  attempts: number;
-  owner: string;
-}
-
-/** What a node holds now (ELECTED, ALLOCATED or DEALLOCATE), in total and per driver instance. */
-export interface NodeUsage {
-  cpu: number;
-  ram: number;
-  drivers: Map<string, { cpu: number; ram: number }>;
-}
-
-export interface ClaimPick {
-  uid: string;
-  driver: string;
-  definition_index: number;
-  cpu: number;
-  ram: number;
-  description: string;
-}
-
-export interface ClaimChoice {
-  picks: ClaimPick[];
-  /** false = stop scanning (the node is full); true = look at the next page of candidates */
-  more: boolean;
-}
-
-export interface ClaimRequest {
-  node: string;
-  at: string;
-  /** candidates fetched per page (FIFO order) */
-  pageSize: number;
-  /** stop after looking at this many candidates */
-  maxScan: number;
-  /**
-   * Called inside the claim transaction, once per page, with the node's usage (the same object on
-   * every page: update it for what you pick). Must be synchronous.
-   */
-  choose(candidates: ClaimCandidate[], usage: NodeUsage): ClaimChoice;
-}
-
-export interface Claimed {
-  app: ApplicationRow;
-  event: StateRow;
-}
-
-export interface StoreCapabilities {
-  /** SELECT … FOR UPDATE [SKIP LOCKED] row locks (PostgreSQL); SQLite serialises writers instead */
-  readonly rowLocks: boolean;
-  /** wake-ups reach other processes (LISTEN/NOTIFY) */
-  readonly crossProcessSignals: boolean;
-  /** several nodes may share this database */
-  readonly multiNode: boolean;
-  /** concurrent transactions are merged into one, so a burst costs a handful of commits */
-  readonly groupCommit: boolean;
-}
-
-export interface ListPage {
-  limit: number;
-}
-
-export interface Store {
+export interface Store
+  extends UsersRepository,
+    LabelsRepository,
+    ApplicationsRepository,
+    ResourcesRepository,
+    EventsRepository,
+    TasksRepository,
+    NodesRepository {
   readonly dialect: 'sqlite' | 'postgres';
   readonly capabilities: StoreCapabilities;
   close(): Promise<void>;
@@ -267,90 +39,4 @@ export interface Store {
   onSignal(listener: (signal: StoreSignal) => void): () => void;
   /** Send wake-ups outside a transaction. */
   notify(signals: readonly StoreSignal[]): Promise<void>;
-
-  // users
-  countUsers(): Promise<number>;
-  /** throws ConflictError USER_EXISTS */
-  insertUser(row: UserRow): Promise<void>;
-  getUser(name: string): Promise<UserRow | undefined>;
-  getUserByTokenId(tokenId: string): Promise<UserRow | undefined>;
-  listUsers(page: ListPage & { after?: string }): Promise<UserRow[]>;
-  deleteUser(name: string): Promise<boolean>;
-
-  // labels
-  /**
-   * Assigns the next version of `name` atomically. The name's first publisher becomes its owner;
-   * later versions only by the owner, or by an admin (`asAdmin`: the version keeps the name's owner,
-   * `published_by` records the admin). Throws LabelNameOwnedError otherwise.
-   */
-  insertLabel(label: NewLabel, options?: { asAdmin?: boolean }): Promise<LabelRow>;
-  /** the owner of a label name (also when every version is deleted) */
-  getLabelName(name: string): Promise<LabelNameRow | undefined>;
-  /** gives a name (owned or not) to `owner`; versions already published keep theirs */
-  setLabelNameOwner(name: string, owner: string, at: string): Promise<LabelNameRow>;
-  getLabel(uid: string): Promise<LabelRow | undefined>;
-  /** the given or the latest version, deleted ones excluded */
-  findLabel(name: string, version: number | 'latest'): Promise<LabelRow | undefined>;
-  listLabels(
-    query: ListPage & { name?: string; version?: number | 'latest'; after?: { name: string; version: number } },
-  ): Promise<LabelRow[]>;
-  /** soft delete; false if unknown or already deleted */
-  deleteLabel(uid: string, at: string): Promise<boolean>;
-
-  // applications
-  insertApplication(app: NewApplication, description: string): Promise<Claimed>;
-  getApplication(uid: string): Promise<ApplicationRow | undefined>;
-  listApplications(
-    query: ListPage & { owner?: string; status?: ApplicationStatus; beforeSeq?: number },
-  ): Promise<ApplicationRow[]>;
-  /** applications elected by `node` in one of `statuses` */
-  applicationsOn(node: string, statuses: readonly ApplicationStatus[]): Promise<ApplicationRow[]>;
-  listStates(uid: string): Promise<StateRow[]>;
-  /** Applies the transitions that still hold, in one transaction; null for those that did not. */
-  transition(transitions: readonly Transition[], signals?: readonly StoreSignal[]): Promise<(StateRow | null)[]>;
-  /** Claims NEW applications for a node, with capacity accounting, in one transaction. */
-  claim(request: ClaimRequest, signals?: readonly StoreSignal[]): Promise<Claimed[]>;
-  countByStatus(): Promise<Partial<Record<ApplicationStatus, number>>>;
-  usage(node: string): Promise<NodeUsage>;
-  usageByNode(): Promise<Map<string, { cpu: number; ram: number }>>;
-  /** NEW applications whose wait_deadline has passed */
-  waitExpired(now: string, limit: number): Promise<ApplicationRow[]>;
-  /**
-   * If `node`'s heartbeat is older than `staleBefore`, moves its ELECTED applications back to NEW
-   * and finishes its DEALLOCATE applications that never got a resource (one transaction, node row
-   * locked). Returns how many changed.
-   */
-  reelectFromDeadNode(node: string, staleBefore: string, description: string, at: string): Promise<number>;
-
-  // resources
-  getResource(applicationUid: string): Promise<ResourceRow | undefined>;
-  listResources(query: ListPage & { owner?: string; node?: string; after?: string }): Promise<ResourceRow[]>;
-  /** ALLOCATED resources of `node` whose expires_at ≤ now */
-  expiredResources(node: string, now: string, limit: number): Promise<ResourceRow[]>;
-  /** every hwaddr the store knows, per driver instance, on any node */
-  knownHwaddrs(): Promise<Set<string>>;
-
-  // events
-  maxEventId(): Promise<number>;
-  eventsAfter(afterId: number, query: { limit: number; owner?: string; upTo?: number }): Promise<StateRow[]>;
-
-  // tasks
-  insertTask(row: TaskRow, signals?: readonly StoreSignal[]): Promise<void>;
-  getTask(uid: string): Promise<TaskRow | undefined>;
-  listTasks(applicationUid: string): Promise<TaskRow[]>;
-  /** PENDING tasks with `when` of applications elected by `node` (and in `statuses`) */
-  pendingTasks(node: string, when: TaskWhen, applicationUid?: string): Promise<TaskRow[]>;
-  /** conditional: only if the task is in `from` */
-  updateTask(uid: string, from: readonly TaskStatus[], to: TaskStatus, result: string, at: string): Promise<boolean>;
-
-  // nodes
-  /** insert or replace the node row (keeps `maintenance` unless given) */
-  upsertNode(row: NodeRow, signals?: readonly StoreSignal[]): Promise<void>;
-  heartbeat(name: string, at: string): Promise<void>;
-  getNode(name: string): Promise<NodeRow | undefined>;
-  listNodes(): Promise<NodeRow[]>;
-  setMaintenance(name: string, on: boolean): Promise<boolean>;
 }
-
-/** Statuses in which an application holds capacity on its node. */
-export const HOLDING_STATUSES: readonly ApplicationStatus[] = ['ELECTED', 'ALLOCATED', 'DEALLOCATE'];

@@ -1,10 +1,9 @@
 import type { Transaction } from 'kysely';
 import type { StoreDialect } from './dialect.js';
 import { isRetryable } from './errors.js';
-import type { PreparedQueries } from './prepared.js';
 import type { Database } from './schema.js';
 import { appendStates } from './state-log.js';
-import type { StateRow, StoreSignal } from './store.js';
+import type { StateRow, StoreSignal } from './types.js';
 
 const TX_RETRIES = 8;
 /** at most this many transactions merged into one commit (keeps each write short) */
@@ -38,12 +37,10 @@ function sleep(ms: number): Promise<void> {
  */
 export class Transactions {
   readonly #d: StoreDialect;
-  readonly #prep: PreparedQueries;
   readonly #emit: (signals: readonly StoreSignal[]) => void;
 
-  constructor(dialect: StoreDialect, prep: PreparedQueries, emit: (signals: readonly StoreSignal[]) => void) {
+  constructor(dialect: StoreDialect, emit: (signals: readonly StoreSignal[]) => void) {
     this.#d = dialect;
-    this.#prep = prep;
     this.#emit = emit;
   }
 
@@ -85,7 +82,7 @@ export class Transactions {
 
   /** Appends the state rows and sends the signals of a committed-to-be transaction; returns what to emit locally. */
   async #finishTx(trx: Tx, states: readonly Omit<StateRow, 'id'>[], signals: readonly StoreSignal[]): Promise<{ events: StateRow[]; local: StoreSignal[] }> {
-    const events = await appendStates(trx, states, this.#prep);
+    const events = await appendStates(trx, states);
     const local: StoreSignal[] = [...signals];
     const last = events.at(-1);
     if (this.#d.capabilities.crossProcessSignals) {

@@ -1,4 +1,4 @@
-import type { StoreCapabilities } from '../store.js';
+import type { StoreCapabilities } from '../types.js';
 
 /** PostgreSQL: row locks (FOR UPDATE, SKIP LOCKED), LISTEN/NOTIFY between nodes, many nodes, group commit. */
 export const POSTGRES_CAPABILITIES: StoreCapabilities = Object.freeze({

@@ -1,4 +1,4 @@
-import type { StoreCapabilities } from '../store.js';
+import type { StoreCapabilities } from '../types.js';
 
 /** SQLite: one writer at a time (BEGIN IMMEDIATE), signals stay inside the process, one node. */
 export const SQLITE_CAPABILITIES: StoreCapabilities = Object.freeze({

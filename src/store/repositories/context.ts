@@ -1,0 +1,14 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../schema.js';
+import type { TxBody } from '../transactions.js';
+import type { StoreCapabilities, StoreSignal } from '../types.js';
+
+/** What every repository works with: the database, its capabilities, transactions and wake-ups. */
+export interface RepositoryContext {
+  readonly db: Kysely<Database>;
+  readonly capabilities: StoreCapabilities;
+  /** Runs a transaction body (state rows appended last, signals sent on commit: see transactions.ts). */
+  tx<T>(fn: TxBody<T>): Promise<T>;
+  /** Sends wake-ups outside a transaction. */
+  notify(signals: readonly StoreSignal[]): Promise<void>;
+}
