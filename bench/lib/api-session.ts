@@ -1,5 +1,7 @@
 // A keep-alive HTTP(S) session to one node plus its event stream, for benchmarks: requests reuse
 // connections (like a real CI client would), and waiters resolve when the SSE stream shows a status.
+// Not src/client's HttpTransport: that one opens a connection per request (agent: false) by design
+// (a CLI run makes few requests); a benchmark needs pooled keep-alive sockets. SSE: the client's parser.
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { SseParser } from '../../src/client/sse-parser.js';
