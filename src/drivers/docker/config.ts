@@ -1,5 +1,8 @@
+import { Type } from '@sinclair/typebox';
 import { parseConfigDocument } from '../shared/index.js';
-import { DISK_LIMIT_KEYS, parseDiskLimits, type DiskLimits } from '../shared/disk-space.js';
+import { parseDiskLimits, type DiskLimits } from '../shared/disk-space.js';
+import { DiskLimitsSchema } from '../shared/option-schemas.js';
+import { checkAgainstSchema, schemaKeys } from '../shared/schema-check.js';
 import { isAbsolute, join } from 'node:path';
 import { invalidConfig } from '../../contract/index.js';
 import { slug } from './names.js';
@@ -31,20 +34,34 @@ export interface DockerConfig {
   diskLimits: DiskLimits;
 }
 
-export const CONFIG_KEYS = [
-  'socket',
-  'images_dir',
-  'workspace_dir',
-  'snapshots_dir',
-  'networks',
-  'meta_port',
-  'max_parallel_starts',
-  'stop_timeout',
-  'pids_limit',
-  'cpu',
-  'ram',
-  ...DISK_LIMIT_KEYS,
-] as const;
+const path = (description: string) => Type.Optional(Type.String({ minLength: 1, description }));
+const whole = (minimum: number, maximum: number, description: string) => Type.Optional(Type.Integer({ minimum, maximum, description }));
+
+/** The node-side config of a docker driver instance (docs/drivers/docker.md lists each key in its config table). */
+export const DockerConfigSchema = Type.Object(
+  {
+    socket: path('absolute path of the Engine API socket (default /var/run/docker.sock)'),
+    images_dir: path('absolute path of the image cache (default <data dir>/images)'),
+    workspace_dir: path('absolute path of per-resource and reused disks (default <data dir>/workspaces)'),
+    snapshots_dir: path('absolute path of disk copies made by snapshot (default <data dir>/snapshots)'),
+    networks: Type.Optional(
+      Type.Object(
+        { hostonly: Type.Optional(Type.String({ minLength: 1 })), nat: Type.Optional(Type.String({ minLength: 1 })) },
+        { additionalProperties: false, description: 'docker network names for network "" (host-only) and "nat"' },
+      ),
+    ),
+    meta_port: whole(1, 65535, 'port of the Meta API listener on each network gateway (default 80)'),
+    max_parallel_starts: whole(1, 1024, 'container creates+starts running at once (default 8)'),
+    stop_timeout: whole(0, 3600, 'seconds after SIGTERM before SIGKILL (default 10)'),
+    pids_limit: whole(16, 4_194_304, 'PidsLimit of every container (default 4096)'),
+    cpu: whole(1, 65536, "capacity cores (default the daemon's NCPU)"),
+    ram: whole(1, 16_777_216, "capacity GB (default the daemon's MemTotal)"),
+    ...DiskLimitsSchema,
+  },
+  { additionalProperties: false },
+);
+
+export const CONFIG_KEYS = schemaKeys(DockerConfigSchema);
 
 const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
@@ -76,14 +93,11 @@ function int(doc: Record<string, unknown>, key: string, min: number, max: number
 
 /** Parse the JSON config ("" or "{}" = all defaults); throws DriverError INVALID_CONFIG naming the field. */
 export function parseDockerConfig(json: string, dataDir: string, instance: string): DockerConfig {
-  const raw = parseConfigDocument(json, CONFIG_KEYS);
+  const raw = checkAgainstSchema(DockerConfigSchema, parseConfigDocument(json), { prefix: '', invalid: invalidConfig, unknown: 'unknown field' });
   const base = `shoal-${slug(instance).replace(/^-+/, '')}`;
   let networks = { hostonly: `${base}-hostonly`, nat: `${base}-nat` };
   if (raw.networks !== undefined && raw.networks !== null) {
     if (!isRecord(raw.networks)) throw invalidConfig('networks', 'must be an object {"hostonly":"…","nat":"…"}');
-    for (const k of Object.keys(raw.networks)) {
-      if (k !== 'hostonly' && k !== 'nat') throw invalidConfig(`networks.${k}`, 'unknown field (known: hostonly, nat)');
-    }
     networks = {
       hostonly: str(raw.networks, 'hostonly', networks.hostonly, 'networks.hostonly'),
       nat: str(raw.networks, 'nat', networks.nat, 'networks.nat'),

@@ -1,5 +1,8 @@
+import { Type } from '@sinclair/typebox';
 import { invalidDefinition, parseDefinition, type Disk, type Requirements } from '../../contract/index.js';
 import { parseImageRef, type ImageRef } from '../shared/index.js';
+import { ImageRefSchema } from '../shared/option-schemas.js';
+import { checkAgainstSchema, schemaKeys } from '../shared/schema-check.js';
 
 /** Disk types this driver supports: a host directory, or a loop-mounted sparse file system (size enforced). */
 export const DISK_TYPES = ['dir', 'ext4', 'xfs'] as const;
@@ -32,7 +35,24 @@ export interface DockerDefinition {
   network: NetworkKind;
 }
 
-export const OPTION_KEYS = ['image', 'images', 'command', 'entrypoint', 'env', 'user'] as const;
+const MAX_IMAGES = 16;
+const commandList = (description: string) =>
+  Type.Optional(Type.Array(Type.String(), { minItems: 1, problem: 'must be a non-empty array of strings, e.g. ["sleep","3600"]', description }));
+
+/** A docker label definition's `options` (docs/drivers/docker.md lists each in its options table). */
+export const DockerOptionsSchema = Type.Object(
+  {
+    image: Type.String({ minLength: 1, maxLength: 255, description: 'the image to run, e.g. "busybox:latest": name[:tag] or sha256:<id>' }),
+    images: Type.Optional(Type.Array(ImageRefSchema, { maxItems: MAX_IMAGES, description: 'archives to load first (docker save archives or root file systems)' })),
+    command: commandList('the command (Cmd)'),
+    entrypoint: commandList("replaces the image's entrypoint"),
+    env: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'extra environment variables, NAME → string' })),
+    user: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$', problem: 'must be "user", "uid" or "uid:gid"', description: 'user, uid or uid:gid' })),
+  },
+  { additionalProperties: false },
+);
+
+export const OPTION_KEYS = schemaKeys(DockerOptionsSchema);
 // name[:tag][@digest] with an optional registry host[:port]; or a bare image id
 const IMAGE_REF =
   /^(?:(?:[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*(?::[0-9]+)?)\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$/;
@@ -40,8 +60,6 @@ const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** clone values are "<snapshot id>/<disk name>", as snapshot() reports them */
 export const CLONE_REF = /^(s-[a-z0-9-]{1,80})\/([A-Za-z0-9][A-Za-z0-9_.-]{0,62})$/;
-const MAX_IMAGES = 16;
-
 function stringList(v: unknown, field: string): string[] | undefined {
   if (v === undefined || v === null) return undefined;
   if (!Array.isArray(v) || v.length === 0) throw invalidDefinition(field, 'must be a non-empty array of strings, e.g. ["sleep","3600"]');
@@ -52,12 +70,8 @@ function stringList(v: unknown, field: string): string[] | undefined {
   return v as string[];
 }
 
-function parseOptions(o: Record<string, unknown>): DockerOptions {
-  for (const k of Object.keys(o)) {
-    if (!(OPTION_KEYS as readonly string[]).includes(k)) {
-      throw invalidDefinition(`options.${k}`, `unknown option (known: ${OPTION_KEYS.join(', ')})`);
-    }
-  }
+function parseOptions(raw: Record<string, unknown>): DockerOptions {
+  const o = checkAgainstSchema(DockerOptionsSchema, raw, { prefix: 'options.', invalid: invalidDefinition, unknown: 'unknown option' });
   if (typeof o.image !== 'string' || o.image === '') {
     throw invalidDefinition('options.image', 'is required: the image to run, e.g. "busybox:latest"');
   }

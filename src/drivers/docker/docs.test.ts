@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
+import { tableKeys, tableMismatch } from '../shared/docs-table.js';
 import { CONFIG_KEYS, parseDockerConfig } from './config.js';
 import { DISK_TYPES, OPTION_KEYS, parseDockerDefinition } from './definition.js';
 
@@ -21,7 +22,9 @@ async function yamlBlocks(): Promise<string[]> {
 describe('docs/drivers/docker.md', () => {
   it('documents every config key, option and disk type in its tables', async () => {
     const md = await readFile(docUrl, 'utf8');
-    for (const key of [...CONFIG_KEYS, ...OPTION_KEYS, ...DISK_TYPES]) {
+    assert.deepEqual(tableMismatch(CONFIG_KEYS, tableKeys(md, '| key | values | default | effect |'), 'config table'), []);
+    assert.deepEqual(tableMismatch(OPTION_KEYS, tableKeys(md, '| option | value | effect |'), 'options table'), []);
+    for (const key of DISK_TYPES) {
       assert.match(md, new RegExp(`\\| \`${key}\` \\|`), `${key} is not in a table`);
     }
     assert.match(md, /SHOAL_META_URL/);

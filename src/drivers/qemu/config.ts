@@ -3,8 +3,11 @@
  * network mode, boot concurrency and capacity. Every key is optional; unknown keys are refused
  * naming the key. See docs/drivers/qemu.md.
  */
+import { Type } from '@sinclair/typebox';
 import { parseConfigDocument } from '../shared/index.js';
-import { DISK_LIMIT_KEYS, parseDiskLimits, type DiskLimits } from '../shared/disk-space.js';
+import { parseDiskLimits, type DiskLimits } from '../shared/disk-space.js';
+import { DiskLimitsSchema } from '../shared/option-schemas.js';
+import { checkAgainstSchema, schemaKeys } from '../shared/schema-check.js';
 import { cpus, totalmem } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { invalidConfig } from '../../contract/index.js';
@@ -53,26 +56,42 @@ export interface QemuConfig {
   diskLimits: DiskLimits;
 }
 
-export const CONFIG_KEYS = [
-  'qemu_system',
-  'qemu_img',
-  'mkfs_ext4',
-  'data_dir',
-  'image_dir',
-  'socket_dir',
-  'accel',
-  'network',
-  'meta_address',
-  'vm_network',
-  'max_concurrent_boots',
-  'boot_hold_seconds',
-  'shutdown_timeout_seconds',
-  'qmp_timeout_seconds',
-  'capacity',
-  'firmware',
-  'machine',
-  ...DISK_LIMIT_KEYS,
-] as const;
+const text = (description: string) => Type.Optional(Type.String({ minLength: 1, description }));
+const whole = (minimum: number, maximum: number, description: string) => Type.Optional(Type.Integer({ minimum, maximum, description }));
+const oneOf = (values: readonly string[], description: string) =>
+  Type.Optional(Type.Union(values.map((v) => Type.Literal(v)), { description }));
+
+/** The node-side config of a qemu driver instance (docs/drivers/qemu.md lists each key in its config table). */
+export const QemuConfigSchema = Type.Object(
+  {
+    qemu_system: text('the emulator: program name or absolute path (default qemu-system-x86_64)'),
+    qemu_img: text('program name or absolute path (default qemu-img)'),
+    mkfs_ext4: text('program name or absolute path (default mkfs.ext4)'),
+    data_dir: text("absolute path (default the instance's data dir)"),
+    image_dir: text('absolute path of the image cache (default <data_dir>/images)'),
+    socket_dir: text('absolute path of the QMP sockets (default <data_dir>/run)'),
+    accel: oneOf(ACCELS, 'auto (KVM when the probe passes, else TCG), kvm or tcg'),
+    network: oneOf(HOST_NETWORK_MODES, 'how VMs are networked on the host: user (QEMU user-mode networking in a namespace per VM)'),
+    meta_address: text('the Meta API address inside every guest (default 169.254.169.254)'),
+    vm_network: text('the IPv4 pool each VM namespace link takes a /30 from (default 10.127.0.0/16)'),
+    max_concurrent_boots: whole(1, 256, 'VMs booting at once (default max(2, host cores))'),
+    boot_hold_seconds: whole(0, 600, "how long a boot slot is held at most before the guest's first Meta API request (default 20)"),
+    shutdown_timeout_seconds: whole(0, 600, 'how long a guest gets to power off at deallocate (default 15)'),
+    qmp_timeout_seconds: whole(1, 300, 'how long a QMP command may take (default 15)'),
+    capacity: Type.Optional(
+      Type.Object(
+        { cpu: whole(1, 4096, 'cores (default the host cores)'), ram: whole(1, 1 << 20, 'GB (default host RAM GB - 1)') },
+        { additionalProperties: false, description: 'what capacity() reports' },
+      ),
+    ),
+    firmware: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'extra firmware files labels may name: name → absolute path' })),
+    machine: text('the QEMU machine type (default q35)'),
+    ...DiskLimitsSchema,
+  },
+  { additionalProperties: false },
+);
+
+export const CONFIG_KEYS = schemaKeys(QemuConfigSchema);
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -108,7 +127,7 @@ const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 
 /** Parse the config document; `dataDir` is the instance's data directory from the node. */
 export function parseConfig(json: string, dataDir: string): QemuConfig {
-  const raw = parseConfigDocument(json, CONFIG_KEYS);
+  const raw = checkAgainstSchema(QemuConfigSchema, parseConfigDocument(json), { prefix: '', invalid: invalidConfig, unknown: 'unknown field' });
   const data = absPath(raw, 'data_dir', dataDir);
   const accel = str(raw, 'accel', 'auto');
   if (!(ACCELS as readonly string[]).includes(accel)) throw invalidConfig('accel', `must be one of ${ACCELS.join(', ')}, got "${accel}"`);
@@ -133,9 +152,6 @@ export function parseConfig(json: string, dataDir: string): QemuConfig {
   let capacity = { cpu: hostCpus, ram: hostRamGb };
   if (raw.capacity !== undefined && raw.capacity !== null) {
     if (!isRecord(raw.capacity)) throw invalidConfig('capacity', 'must be an object like {"cpu":4,"ram":8}');
-    for (const k of Object.keys(raw.capacity)) {
-      if (k !== 'cpu' && k !== 'ram') throw invalidConfig(`capacity.${k}`, 'unknown key (known: cpu, ram)');
-    }
     capacity = {
       cpu: int(raw.capacity, 'cpu', hostCpus, 1, 4096, 'capacity.cpu'),
       ram: int(raw.capacity, 'ram', hostRamGb, 1, 1 << 20, 'capacity.ram'),

@@ -11,8 +11,11 @@
  *
  * requirements: cpu → vCPUs, ram → GB of memory, disks of type qcow2 | raw | ext4, network "" | "nat".
  */
+import { Type } from '@sinclair/typebox';
 import { invalidDefinition, parseDefinition, type Requirements } from '../../contract/index.js';
 import { parseImageRef, type ImageRef } from '../shared/index.js';
+import { ImageRefSchema } from '../shared/option-schemas.js';
+import { checkAgainstSchema, schemaKeys } from '../shared/schema-check.js';
 
 export const DISK_TYPES = ['qcow2', 'raw', 'ext4'] as const;
 export type DiskType = (typeof DISK_TYPES)[number];
@@ -21,10 +24,26 @@ export type DiskType = (typeof DISK_TYPES)[number];
 export const GUEST_NETWORKS = ['', 'nat'] as const;
 export type GuestNetwork = (typeof GUEST_NETWORKS)[number];
 
-export const OPTION_KEYS = ['images', 'kernel', 'initrd', 'append', 'firmware'] as const;
-
 export const MAX_IMAGES = 8;
 export const MAX_APPEND = 4096;
+
+/** A qemu label definition's `options` (docs/drivers/qemu.md lists each in its options table). */
+export const QemuOptionsSchema = Type.Object(
+  {
+    images: Type.Optional(
+      Type.Array(ImageRefSchema, { maxItems: MAX_IMAGES, description: 'disk images (qcow2 or raw, optionally gz/xz/zstd); the first is the boot disk' }),
+    ),
+    kernel: Type.Optional({ ...ImageRefSchema, description: 'a kernel to boot directly (with or without images)' }),
+    initrd: Type.Optional({ ...ImageRefSchema, description: 'its initramfs (needs kernel)' }),
+    append: Type.Optional(
+      Type.String({ maxLength: MAX_APPEND, problem: `must be a string (the kernel command line) of at most ${MAX_APPEND} characters`, description: 'the kernel command line (needs kernel)' }),
+    ),
+    firmware: Type.Optional(Type.String({ minLength: 1, description: "qboot, seabios, a name from the node's firmware config, or the path of one of its files" })),
+  },
+  { additionalProperties: false },
+);
+
+export const OPTION_KEYS = schemaKeys(QemuOptionsSchema);
 /** virtio-blk serial numbers are at most 20 bytes; disks are named to the guest by their label */
 export const MAX_SERIAL = 20;
 
@@ -47,12 +66,9 @@ const CLONE_REF = /^([A-Za-z0-9][A-Za-z0-9_.-]{0,127}\/[A-Za-z0-9][A-Za-z0-9_.-]
  */
 export function parseQemuDefinition(json: string, firmware: Readonly<Record<string, string>>): QemuDefinition {
   const firmwareNames = Object.keys(firmware);
-  const { options, requirements } = parseDefinition(json);
-  for (const k of Object.keys(options)) {
-    if (!(OPTION_KEYS as readonly string[]).includes(k)) {
-      throw invalidDefinition(`options.${k}`, `unknown option (known: ${OPTION_KEYS.join(', ')})`);
-    }
-  }
+  const parsed = parseDefinition(json);
+  const { requirements } = parsed;
+  const options = checkAgainstSchema(QemuOptionsSchema, parsed.options, { prefix: 'options.', invalid: invalidDefinition, unknown: 'unknown option' });
 
   const images: ImageRef[] = [];
   if (options.images !== undefined && options.images !== null) {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
+import { tableKeys, tableMismatch } from '../shared/docs-table.js';
 import { CONFIG_KEYS, parseConfig } from './config.js';
 import { OPTION_KEYS, parseQemuDefinition } from './definition.js';
 
@@ -21,8 +22,8 @@ function fillPlaceholders(yaml: string): string {
 describe('docs/drivers/qemu.md', () => {
   it('documents every config key and every option', async () => {
     const md = await readFile(docUrl, 'utf8');
-    for (const key of CONFIG_KEYS) assert.match(md, new RegExp(`\\| \`${key}\` \\|`), `config key ${key} is not in the table`);
-    for (const key of OPTION_KEYS) assert.match(md, new RegExp(`\\| \`${key}\` \\|`), `option ${key} is not in the table`);
+    assert.deepEqual(tableMismatch(CONFIG_KEYS, tableKeys(md, '| key | values | default | effect |'), 'config table'), []);
+    assert.deepEqual(tableMismatch(OPTION_KEYS, tableKeys(md, '| option | value | effect |'), 'options table'), []);
     const defaults = parseConfig('{}', '/var/lib/shoal/qemu');
     assert.ok(md.includes(`http://${defaults.metaAddress}/meta/v1/data`), 'the Meta API address inside the guest is documented');
   });
