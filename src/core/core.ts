@@ -1,28 +1,10 @@
 import type { Logger } from 'pino';
-import type { DriverCapacity } from '../contract/index.js';
-import type {
-  Application,
-  ApplicationCreate,
-  ApplicationState,
-  DriverInstanceInfo,
-  Label,
-  LabelCreate,
-  LabelNameOwner,
-  NodeInfo,
-  PageOf,
-  Resource,
-  StateEvent,
-  Task,
-  TaskCreate,
-  User,
-  UserCreate,
-  UserCreated,
-} from '../model/index.js';
-import { HOLDING_STATUSES, type ApplicationRow, type LabelRow, type NodeRow, type Store, type StoreSignal } from '../store/store.js';
+import type { StateEvent } from '../model/index.js';
+import { HOLDING_STATUSES, type ApplicationRow, type LabelRow, type Store, type StoreSignal } from '../store/store.js';
 import { ApplicationService } from './applications/application-service.js';
 import { checkedFrom } from './applications/states.js';
 import { DEFAULT_LIMITS, type CoreLimits, type CoreOptions, type DriverInstance, type NodeConfig, type StopOptions } from './core-options.js';
-import type { ApplicationQuery, Caller, CoreService, LabelQuery, MetaIdentity, PageRequest } from './core-service.js';
+import type { Caller, CoreService, MetaIdentity } from './core-service.js';
 import { parseDuration, parseOptionalDuration } from './durations.js';
 import { CoreError } from './errors.js';
 import { EventFeed } from './events/event-feed.js';
@@ -30,25 +12,28 @@ import { LabelService } from './labels/label-service.js';
 import { Lifecycle } from './lifecycle/lifecycle.js';
 import { MetaIndex } from './meta/meta-index.js';
 import { createCoreMetrics, type CoreMetrics } from './metrics.js';
-import { offerOfNode } from './scheduler/capacity-check.js';
-import type { NodeOffer } from './scheduler/placement.js';
+import { NodeMembership } from './nodes/membership.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { requireAdmin, UserService } from './users/user-service.js';
+import { settledWithin, untilStateHolds } from './waits.js';
 
 const EVENT_ID = /^[0-9]{1,15}$/;
+/** how long stop() waits for a heartbeat or timer check already running */
+const IN_FLIGHT_WAIT_MS = 5_000;
 
 const now = (): string => new Date().toISOString();
-/** a timer that keeps the process alive (stop({ wait }) must not end with an empty event loop) */
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function positive(v: number, field: string): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new Error(`node.${field} must be a positive number, got ${String(v)}`);
   return v;
 }
 
+
 /**
  * The Shoal node's engine: users, labels, applications and their lifecycle, the scheduler,
- * events and the Meta API lookups, over a Store and this node's driver instances.
+ * events and the Meta API lookups, over a Store and this node's driver instances. Membership of
+ * the cluster (heartbeat, offers, maintenance, re-election) is in nodes/membership.ts; the
+ * services in users/, labels/ and applications/ answer the API's calls.
  *
  *   const core = new Core({ store, drivers, node, log, metrics, defaults, limits });
  *   const adminToken = await core.bootstrapAdmin();  // string the first time, else null
@@ -63,27 +48,22 @@ export class Core implements CoreService {
   readonly #drivers: Map<string, DriverInstance>;
   readonly #limits: CoreLimits;
   readonly #defaultLifetimeMs: number | null;
-  readonly #defaultLifetime: string | null;
   readonly #meta: MetaIndex;
   readonly #feed: EventFeed;
   readonly #metrics: CoreMetrics;
   readonly #scheduler: Scheduler;
   readonly #lifecycle: Lifecycle;
+  readonly #membership: NodeMembership;
   readonly #users: UserService;
   readonly #labels: LabelService;
   readonly #apps: ApplicationService;
-  readonly #caps = new Map<string, DriverCapacity | undefined>();
-  #offer: NodeOffer;
-  #nodes: NodeRow[] = [];
-  #maintenance = false;
   #started = false;
   #stopping = false;
   #stopped: Promise<void> | undefined;
-  #startedAt = now();
   #offSignal: (() => void) | undefined;
-  #heartbeatTimer: NodeJS.Timeout | undefined;
   #tickTimer: NodeJS.Timeout | undefined;
-  #nodesRefresh: Promise<void> | undefined;
+  /** the timer check running now (one at a time) */
+  #tickRun: Promise<void> | undefined;
 
   constructor(options: CoreOptions) {
     const n = options.node;
@@ -98,15 +78,21 @@ export class Core implements CoreService {
     this.#store = options.store;
     this.#log = options.log.child({ component: 'core', node: n.name });
     this.#limits = { ...DEFAULT_LIMITS, ...(options.limits ?? {}) };
-    this.#defaultLifetime = options.defaults?.lifetime ?? null;
-    this.#defaultLifetimeMs = parseOptionalDuration(this.#defaultLifetime, 'defaults.lifetime');
+    this.#defaultLifetimeMs = parseOptionalDuration(options.defaults?.lifetime ?? null, 'defaults.lifetime');
     this.#drivers = new Map();
     for (const d of options.drivers) {
       if (this.#drivers.has(d.instance)) throw new Error(`driver instance "${d.instance}" is given twice`);
       this.#drivers.set(d.instance, d);
-      this.#caps.set(d.instance, d.capacity);
     }
-    this.#offer = this.#makeOffer();
+    this.#membership = new NodeMembership({
+      store: this.#store,
+      log: this.#log,
+      node: this.#node,
+      limits: this.#limits,
+      drivers: this.#drivers,
+      serving: () => this.#started && !this.#stopping,
+      afterBeat: () => this.#afterBeat(),
+    });
     this.#meta = new MetaIndex(options.arpTablePath);
     this.#feed = new EventFeed(this.#store, this.#log);
     this.#users = new UserService(this.#store, this.#log, this.#limits.tokenCacheMs);
@@ -115,13 +101,13 @@ export class Core implements CoreService {
       log: this.#log,
       node: n.name,
       drivers: this.#drivers,
-      liveOffers: () => this.#liveOffers(),
+      liveOffers: () => this.#membership.liveOffers(),
     });
     this.#metrics = createCoreMetrics(options.metrics, {
       node: n.name,
       queueLength: async () => (await this.#store.countByStatus()).NEW ?? 0,
       byStatus: () => this.#store.countByStatus(),
-      capacity: () => ({ cpu: this.#offer.cpu, ram: this.#offer.ram }),
+      capacity: () => ({ cpu: this.#membership.offer.cpu, ram: this.#membership.offer.ram }),
       used: async () => {
         const u = await this.#store.usage(n.name);
         return { cpu: u.cpu, ram: u.ram };
@@ -144,7 +130,7 @@ export class Core implements CoreService {
       log: this.#log,
       pageSize: this.#limits.claimPageSize,
       maxScan: this.#limits.claimMaxScan,
-      offer: () => this.#offer,
+      offer: () => this.#membership.offer,
       onClaimed: (app) => this.#lifecycle.allocate(app),
     });
     this.#apps = new ApplicationService({
@@ -155,8 +141,8 @@ export class Core implements CoreService {
       labels: this.#labels,
       lifecycle: this.#lifecycle,
       meta: this.#meta,
-      liveOffers: () => this.#liveOffers(),
-      nodes: () => this.#nodes,
+      liveOffers: () => this.#membership.liveOffers(),
+      nodes: () => this.#membership.nodes,
       stopping: () => this.#stopping,
     });
   }
@@ -170,33 +156,20 @@ export class Core implements CoreService {
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
-    this.#startedAt = now();
-    for (const inst of this.#drivers.values()) {
-      if (inst.capacity === undefined && inst.enabled && inst.driver.capacity) {
-        try {
-          this.#caps.set(inst.instance, await inst.driver.capacity());
-        } catch (err) {
-          this.#log.warn({ driver: inst.instance, err: (err as Error).message }, 'driver capacity unknown; limited by the node only');
-        }
-      }
-    }
-    this.#offer = this.#makeOffer();
-    const existing = await this.#store.getNode(this.#node.name);
-    this.#maintenance = existing?.maintenance ?? false;
-    await this.#store.upsertNode(this.#nodeRow(), [{ kind: 'nodes' }]);
+    await this.#membership.join();
     this.#offSignal = this.#store.onSignal((s) => this.#onSignal(s));
     await this.#feed.pin();
     const r = await this.#lifecycle.reconcile();
     this.#log.info(r, 'reconciled resources with the drivers');
-    await this.#refreshNodes();
-    this.#heartbeatTimer = setInterval(() => void this.#heartbeat(), this.#limits.heartbeatMs);
-    this.#heartbeatTimer.unref();
+    await this.#membership.refresh();
+    this.#membership.startHeartbeat();
     this.#tickTimer = setInterval(() => void this.#tick(), this.#limits.tickMs);
     this.#tickTimer.unref();
-    if (!this.#maintenance) this.#scheduler.enable();
+    if (!this.#membership.maintenance) this.#scheduler.enable();
     this.#lifecycle.scanWork();
+    const offer = this.#membership.offer;
     this.#log.info(
-      { cpu: this.#offer.cpu, ram: this.#offer.ram, drivers: [...this.#offer.drivers.keys()], maintenance: this.#maintenance },
+      { cpu: offer.cpu, ram: offer.ram, drivers: [...offer.drivers.keys()], maintenance: this.#membership.maintenance },
       'node started',
     );
   }
@@ -208,7 +181,7 @@ export class Core implements CoreService {
    * drivers: whoever created them closes them after stop() resolves.
    */
   stop(options: StopOptions = {}): Promise<void> {
-    if (!this.#stopped) this.#stopped = this.#stop(options);
+    this.#stopped ??= this.#stop(options);
     return this.#stopped;
   }
 
@@ -216,25 +189,17 @@ export class Core implements CoreService {
     this.#stopping = true;
     await this.#scheduler.disable();
     if (this.#started && options.wait) {
-      const deadline = Date.now() + (options.timeoutMs ?? Infinity);
       this.#log.info('waiting for the resources of this node to end');
-      for (;;) {
-        const held = await this.#store.applicationsOn(this.#node.name, HOLDING_STATUSES);
-        if (held.length === 0 || Date.now() >= deadline) break;
-        await sleep(Math.min(250, Math.max(1, deadline - Date.now())));
-      }
+      const held = () => this.#store.applicationsOn(this.#node.name, HOLDING_STATUSES);
+      await untilStateHolds(this.#store, async () => (await held()).length === 0, options.timeoutMs ?? Infinity);
     }
-    if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
     if (this.#tickTimer) clearInterval(this.#tickTimer);
-    for (let i = 0; i < 500 && (this.#beating || this.#ticking); i++) await sleep(10);
+    await settledWithin([this.#membership.stopHeartbeat(), this.#tickRun ?? Promise.resolve()], IN_FLIGHT_WAIT_MS);
     this.#offSignal?.();
     this.#feed.close();
     await this.#lifecycle.stop();
-    if (this.#started) {
-      // a node that stopped on purpose is not alive: others see it at once, not after deadAfterMs
-      await this.#store.heartbeat(this.#node.name, new Date(0).toISOString()).catch(() => {});
-    }
-    await this.#nodesRefresh?.catch(() => {});
+    // a node that stopped on purpose is not alive: others see it at once, not after deadAfterMs
+    if (this.#started) await this.#membership.leave();
     this.#log.info('node stopped');
   }
 
@@ -250,52 +215,35 @@ export class Core implements CoreService {
         this.#feed.onEvents(s.lastId, s.events);
         break;
       case 'nodes':
-        void this.#refreshNodes();
+        void this.#membership.refresh();
         this.#scheduler.wake();
         break;
       case 'resync':
         this.#feed.resync();
         this.#scheduler.wake();
         this.#lifecycle.scanWork();
-        void this.#refreshNodes();
+        void this.#membership.refresh();
         break;
     }
   }
 
-  #beating = false;
-  #ticking = false;
-
-  async #heartbeat(): Promise<void> {
-    if (this.#beating) return; // the previous one is still running (slow database)
-    this.#beating = true;
-    try {
-      await this.#store.heartbeat(this.#node.name, now());
-      await this.#refreshNodes();
-      const staleBefore = new Date(Date.now() - this.#limits.deadAfterMs).toISOString();
-      for (const n of this.#nodes) {
-        if (n.name === this.#node.name || n.heartbeat_at >= staleBefore) continue;
-        const moved = await this.#store.reelectFromDeadNode(
-          n.name,
-          staleBefore,
-          `node ${n.name} stopped answering (no heartbeat since ${n.heartbeat_at}); waiting for another node`,
-          now(),
-        );
-        if (moved > 0) this.#log.warn({ deadNode: n.name, moved }, 're-electing the work of a dead node');
-      }
-      if (this.#stopping) return;
-      await this.#lifecycle.sweepStuck(Math.max(1_000, 2 * this.#limits.heartbeatMs));
-      this.#lifecycle.scanWork();
-      this.#scheduler.wake();
-    } catch (err) {
-      this.#log.error({ err: (err as Error).message }, 'heartbeat failed');
-    } finally {
-      this.#beating = false;
-    }
+  /** After each heartbeat: allocations stuck without a worker go back to NEW; look for work. */
+  async #afterBeat(): Promise<void> {
+    if (this.#stopping) return;
+    await this.#lifecycle.sweepStuck(Math.max(1_000, 2 * this.#limits.heartbeatMs));
+    this.#lifecycle.scanWork();
+    this.#scheduler.wake();
   }
 
-  async #tick(): Promise<void> {
-    if (this.#ticking) return;
-    this.#ticking = true;
+  #tick(): Promise<void> {
+    this.#tickRun ??= this.#tickOnce().finally(() => {
+      this.#tickRun = undefined;
+    });
+    return this.#tickRun;
+  }
+
+  /** Lifetimes that ended, and NEW applications past their wait_timeout. */
+  async #tickOnce(): Promise<void> {
     try {
       await this.#lifecycle.expire();
       const expired = await this.#store.waitExpired(now(), 500);
@@ -313,73 +261,7 @@ export class Core implements CoreService {
       }
     } catch (err) {
       this.#log.error({ err: (err as Error).message }, 'timer check failed');
-    } finally {
-      this.#ticking = false;
     }
-  }
-
-  #refreshNodes(): Promise<void> {
-    if (!this.#nodesRefresh) {
-      this.#nodesRefresh = this.#store
-        .listNodes()
-        .then((rows) => {
-          this.#nodes = rows;
-        })
-        .catch((err: Error) => this.#log.warn({ err: err.message }, 'could not read the node list'))
-        .finally(() => {
-          this.#nodesRefresh = undefined;
-        });
-    }
-    return this.#nodesRefresh;
-  }
-
-  #makeOffer(): NodeOffer {
-    const drivers = new Map<string, DriverCapacity | undefined>();
-    for (const d of this.#drivers.values()) if (d.enabled) drivers.set(d.instance, this.#caps.get(d.instance));
-    return {
-      node: this.#node.name,
-      cpu: this.#node.cpu * this.#node.cpu_overbook,
-      ram: this.#node.ram * this.#node.ram_overbook,
-      drivers,
-    };
-  }
-
-  #driverInfos(): DriverInstanceInfo[] {
-    return [...this.#drivers.values()].map((d) => {
-      const cap = this.#caps.get(d.instance);
-      return {
-        instance: d.instance,
-        driver: d.driver.name(),
-        enabled: d.enabled,
-        health: d.fingerprint.health,
-        description: d.fingerprint.description,
-        attributes: d.fingerprint.attributes,
-        ...(cap ? { capacity: { cpu: cap.cpu, ram: cap.ram } } : {}),
-      };
-    });
-  }
-
-  #nodeRow(): NodeRow {
-    return {
-      name: this.#node.name,
-      address: this.#node.address,
-      cpu: this.#node.cpu,
-      ram: this.#node.ram,
-      cpu_overbook: this.#node.cpu_overbook,
-      ram_overbook: this.#node.ram_overbook,
-      tags: this.#node.tags,
-      drivers: this.#driverInfos(),
-      heartbeat_at: now(),
-      started_at: this.#startedAt,
-      maintenance: this.#maintenance,
-    };
-  }
-
-  /** Other nodes that answer, plus this one. */
-  #liveOffers(): NodeOffer[] {
-    const staleBefore = new Date(Date.now() - this.#limits.deadAfterMs).toISOString();
-    const others = this.#nodes.filter((n) => n.name !== this.#node.name && n.heartbeat_at >= staleBefore).map(offerOfNode);
-    return [this.#offer, ...others];
   }
 
   #lifetimeMs(app: ApplicationRow, label: LabelRow): number | null {
@@ -390,120 +272,47 @@ export class Core implements CoreService {
 
   // ── users, labels, applications: see the services ──────────────────────
 
-  bootstrapAdmin(): Promise<string | null> {
-    return this.#users.bootstrapAdmin();
-  }
-  authenticate(token: string, name?: string): Promise<Caller | null> {
-    return this.#users.authenticate(token, name);
-  }
-  authenticateCached(token: string, name?: string): Caller | undefined {
-    return this.#users.authenticateCached(token, name);
-  }
-  createUser(caller: Caller, body: UserCreate): Promise<UserCreated> {
-    return this.#users.createUser(caller, body);
-  }
-  listUsers(caller: Caller, page: PageRequest): Promise<PageOf<User>> {
-    return this.#users.listUsers(caller, page);
-  }
-  getUser(caller: Caller, name: string): Promise<User> {
-    return this.#users.getUser(caller, name);
-  }
-  deleteUser(caller: Caller, name: string): Promise<void> {
-    return this.#users.deleteUser(caller, name);
-  }
+  /** the first admin's token when the store has no user yet, else null */
+  readonly bootstrapAdmin = (): Promise<string | null> => this.#users.bootstrapAdmin();
+  readonly authenticate: CoreService['authenticate'] = (...a) => this.#users.authenticate(...a);
+  readonly authenticateCached: NonNullable<CoreService['authenticateCached']> = (...a) => this.#users.authenticateCached(...a);
+  readonly createUser: CoreService['createUser'] = (...a) => this.#users.createUser(...a);
+  readonly listUsers: CoreService['listUsers'] = (...a) => this.#users.listUsers(...a);
+  readonly getUser: CoreService['getUser'] = (...a) => this.#users.getUser(...a);
+  readonly deleteUser: CoreService['deleteUser'] = (...a) => this.#users.deleteUser(...a);
 
-  createLabel(caller: Caller, body: LabelCreate): Promise<Label> {
-    return this.#labels.createLabel(caller, body);
-  }
-  listLabels(caller: Caller, query: LabelQuery): Promise<PageOf<Label>> {
-    return this.#labels.listLabels(caller, query);
-  }
-  getLabel(caller: Caller, uid: string): Promise<Label> {
-    return this.#labels.getLabel(caller, uid);
-  }
-  deleteLabel(caller: Caller, uid: string): Promise<void> {
-    return this.#labels.deleteLabel(caller, uid);
-  }
-  getLabelOwner(caller: Caller, name: string): Promise<LabelNameOwner> {
-    return this.#labels.getLabelOwner(caller, name);
-  }
-  setLabelOwner(caller: Caller, name: string, owner: string): Promise<LabelNameOwner> {
-    return this.#labels.setLabelOwner(caller, name, owner);
-  }
+  readonly createLabel: CoreService['createLabel'] = (...a) => this.#labels.createLabel(...a);
+  readonly listLabels: CoreService['listLabels'] = (...a) => this.#labels.listLabels(...a);
+  readonly getLabel: CoreService['getLabel'] = (...a) => this.#labels.getLabel(...a);
+  readonly deleteLabel: CoreService['deleteLabel'] = (...a) => this.#labels.deleteLabel(...a);
+  readonly getLabelOwner: CoreService['getLabelOwner'] = (...a) => this.#labels.getLabelOwner(...a);
+  readonly setLabelOwner: CoreService['setLabelOwner'] = (...a) => this.#labels.setLabelOwner(...a);
 
-  createApplication(caller: Caller, body: ApplicationCreate): Promise<Application> {
-    return this.#apps.createApplication(caller, body);
-  }
-  listApplications(caller: Caller, query: ApplicationQuery): Promise<PageOf<Application>> {
-    return this.#apps.listApplications(caller, query);
-  }
-  getApplication(caller: Caller, uid: string): Promise<Application> {
-    return this.#apps.getApplication(caller, uid);
-  }
-  getState(caller: Caller, uid: string): Promise<ApplicationState> {
-    return this.#apps.getState(caller, uid);
-  }
-  listStates(caller: Caller, uid: string): Promise<ApplicationState[]> {
-    return this.#apps.listStates(caller, uid);
-  }
-  getResource(caller: Caller, uid: string): Promise<Resource> {
-    return this.#apps.getResource(caller, uid);
-  }
-  deallocate(caller: Caller, uid: string): Promise<{ status: 'DEALLOCATE' | 'DEALLOCATED' }> {
-    return this.#apps.deallocate(caller, uid);
-  }
-  listTasks(caller: Caller, uid: string): Promise<Task[]> {
-    return this.#apps.listTasks(caller, uid);
-  }
-  createTask(caller: Caller, uid: string, body: TaskCreate): Promise<Task> {
-    return this.#apps.createTask(caller, uid, body);
-  }
-  getConsole(caller: Caller, uid: string): Promise<string> {
-    return this.#apps.getConsole(caller, uid);
-  }
-  listResources(caller: Caller, page: PageRequest): Promise<PageOf<Resource>> {
-    return this.#apps.listResources(caller, page);
-  }
+  readonly createApplication: CoreService['createApplication'] = (...a) => this.#apps.createApplication(...a);
+  readonly listApplications: CoreService['listApplications'] = (...a) => this.#apps.listApplications(...a);
+  readonly getApplication: CoreService['getApplication'] = (...a) => this.#apps.getApplication(...a);
+  readonly getState: CoreService['getState'] = (...a) => this.#apps.getState(...a);
+  readonly listStates: CoreService['listStates'] = (...a) => this.#apps.listStates(...a);
+  readonly getResource: CoreService['getResource'] = (...a) => this.#apps.getResource(...a);
+  readonly deallocate: CoreService['deallocate'] = (...a) => this.#apps.deallocate(...a);
+  readonly listTasks: CoreService['listTasks'] = (...a) => this.#apps.listTasks(...a);
+  readonly createTask: CoreService['createTask'] = (...a) => this.#apps.createTask(...a);
+  readonly getConsole: CoreService['getConsole'] = (...a) => this.#apps.getConsole(...a);
+  readonly listResources: CoreService['listResources'] = (...a) => this.#apps.listResources(...a);
 
-  // ── nodes ───────────────────────────────────────────────────────────────
+  // ── nodes: see nodes/membership.ts ─────────────────────────────────────
 
-  #nodeInfo(n: NodeRow, used: { cpu: number; ram: number } | undefined): NodeInfo {
-    const self = n.name === this.#node.name;
-    const staleBefore = new Date(Date.now() - this.#limits.deadAfterMs).toISOString();
-    return {
-      name: n.name,
-      address: n.address,
-      capacity: { cpu: n.cpu, ram: n.ram, cpu_overbook: n.cpu_overbook, ram_overbook: n.ram_overbook },
-      used: used ?? { cpu: 0, ram: 0 },
-      tags: n.tags,
-      drivers: self ? this.#driverInfos() : n.drivers,
-      maintenance: self ? this.#maintenance : n.maintenance,
-      alive: self ? !this.#stopping && this.#started : n.heartbeat_at >= staleBefore,
-      heartbeat_at: n.heartbeat_at,
-      started_at: n.started_at,
-    };
-  }
+  readonly listNodes: CoreService['listNodes'] = () => this.#membership.listNodes();
+  readonly thisNode: CoreService['thisNode'] = () => this.#membership.thisNode();
 
-  async listNodes(_caller: Caller): Promise<NodeInfo[]> {
-    const [rows, usage] = await Promise.all([this.#store.listNodes(), this.#store.usageByNode()]);
-    return rows.map((n) => this.#nodeInfo(n, usage.get(n.name)));
-  }
-
-  async thisNode(_caller: Caller): Promise<NodeInfo> {
-    const [row, usage] = await Promise.all([this.#store.getNode(this.#node.name), this.#store.usage(this.#node.name)]);
-    return this.#nodeInfo(row ?? this.#nodeRow(), { cpu: usage.cpu, ram: usage.ram });
-  }
-
-  async setMaintenance(caller: Caller, on: boolean): Promise<NodeInfo> {
+  async setMaintenance(caller: Caller, on: boolean): ReturnType<CoreService['setMaintenance']> {
     requireAdmin(caller, 'change maintenance mode');
     if (typeof on !== 'boolean') throw new CoreError('INVALID', 'enabled: true or false', { field: 'enabled' });
-    if (!this.#started) await this.#store.upsertNode(this.#nodeRow());
-    await this.#store.setMaintenance(this.#node.name, on);
-    this.#maintenance = on;
+    await this.#membership.setMaintenance(on, this.#started);
     if (on) await this.#scheduler.disable();
     else if (this.#started && !this.#stopping) this.#scheduler.enable();
     this.#log.info({ maintenance: on, by: caller.name }, 'maintenance mode changed');
-    return this.thisNode(caller);
+    return this.#membership.thisNode();
   }
 
   // ── events, Meta API ────────────────────────────────────────────────────
