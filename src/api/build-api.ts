@@ -47,6 +47,8 @@ export interface ApiOptions {
   metricsAuth?: { token?: string } | false;
   /** shown in /health and the OpenAPI document */
   version?: string;
+  /** each driver's options schema (driver name → JSON Schema): the OpenAPI document shows them for a label definition's `options` */
+  definitionOptions?: Readonly<Record<string, object>>;
 }
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -99,7 +101,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     req.log.debug({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
 
-  await registerOpenApi(app, version);
+  await registerOpenApi(app, version, opts.definitionOptions);
   const limiter = new LoginRateLimiter(opts.loginRateLimit);
   await app.register(systemRoutes, { core: opts.core, metrics: opts.metrics, limiter, version, metricsAuth: opts.metricsAuth ?? {} });
   await app.register(v1Routes, {

@@ -2,6 +2,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import { JSON_TYPES, YAML_TYPES } from './body-parsers.js';
+import { describeDefinitionOptions } from './definition-options-doc.js';
 
 const BODY_TYPES = [...JSON_TYPES, YAML_TYPES[0]];
 
@@ -10,9 +11,10 @@ export const DOCS_PATH = '/api/docs';
 
 /**
  * OpenAPI 3 generated from the very schemas the routes validate and serialize with. Must be
- * registered before the routes (it collects them as they are added).
+ * registered before the routes (it collects them as they are added). `definitionOptions`: each
+ * driver's options schema (driver name → JSON Schema), shown for a label definition's `options`.
  */
-export async function registerOpenApi(app: FastifyInstance, version: string): Promise<void> {
+export async function registerOpenApi(app: FastifyInstance, version: string, definitionOptions: Readonly<Record<string, object>> = {}): Promise<void> {
   await app.register(swagger, {
     // components are named after the model's $id ("Label", "Application", …)
     refResolver: {
@@ -20,7 +22,8 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
         typeof json.$id === 'string' ? json.$id : `def-${i}`,
     },
     // every body may be JSON or YAML
-    transform: ({ schema, url }) => {
+    transform: ({ schema: routeSchema, url }) => {
+      const schema = describeDefinitionOptions(routeSchema, definitionOptions);
       if (schema === undefined || schema === null || !('body' in schema) || 'consumes' in schema) return { schema, url };
       return { schema: { ...schema, consumes: [...BODY_TYPES] }, url };
     },

@@ -139,5 +139,10 @@ export interface DriverFactory {
   readonly description: string;
   /** enabled by `shoal serve` without config when its backend is detected */
   readonly autoDetect: boolean;
+  /**
+   * JSON Schema of a label definition's `options` for this driver (documentation: the API's OpenAPI
+   * document shows it; validateDefinition stays the check)
+   */
+  readonly optionsSchema?: object;
   create(ctx: DriverContext): ResourceDriver;
 }

@@ -178,6 +178,12 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
       events: { maxStreamsPerUser: config.events.maxStreamsPerUser },
       loginRateLimit: config.login,
       metricsAuth: config.metrics.token ? { token: config.metrics.token } : {},
+      definitionOptions: Object.fromEntries(
+        DriversList.names().flatMap((name) => {
+          const schema = DriversList.get(name)?.optionsSchema;
+          return schema ? [[name, schema]] : [];
+        }),
+      ),
       ...(tls ? { https: { key: tls.key, cert: tls.cert } } : {}),
     });
     cleanups.push(() => api.close());

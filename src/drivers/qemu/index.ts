@@ -1,4 +1,5 @@
 import type { DriverContext, DriverFactory, ResourceDriver } from '../../contract/index.js';
+import { QemuOptionsSchema } from './definition.js';
 import { QemuDriver } from './driver.js';
 
 /** The qemu driver's factory: real QEMU VMs (KVM when usable, else TCG). */
@@ -6,6 +7,7 @@ export const qemuDriverFactory: DriverFactory = {
   name: 'qemu',
   description: 'QEMU virtual machines (KVM when usable, else TCG), controlled over QMP; overlays on cached images',
   autoDetect: true,
+  optionsSchema: QemuOptionsSchema,
   create(ctx: DriverContext): ResourceDriver {
     return new QemuDriver(ctx);
   },
