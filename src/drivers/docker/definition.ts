@@ -42,7 +42,7 @@ const commandList = (description: string) =>
 /** A docker label definition's `options` (docs/drivers/docker.md lists each in its options table). */
 export const DockerOptionsSchema = Type.Object(
   {
-    image: Type.String({ minLength: 1, maxLength: 255, description: 'the image to run, e.g. "busybox:latest": name[:tag] or sha256:<id>' }),
+    image: Type.String({ minLength: 1, maxLength: 255, problem: 'must be an image reference such as "busybox:latest" (at most 255 characters)', description: 'the image to run, e.g. "busybox:latest": name[:tag] or sha256:<id>' }),
     images: Type.Optional(Type.Array(ImageRefSchema, { maxItems: MAX_IMAGES, description: 'archives to load first (docker save archives or root file systems)' })),
     command: commandList('the command (Cmd)'),
     entrypoint: commandList("replaces the image's entrypoint"),
@@ -60,53 +60,30 @@ const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** clone values are "<snapshot id>/<disk name>", as snapshot() reports them */
 export const CLONE_REF = /^(s-[a-z0-9-]{1,80})\/([A-Za-z0-9][A-Za-z0-9_.-]{0,62})$/;
-function stringList(v: unknown, field: string): string[] | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (!Array.isArray(v) || v.length === 0) throw invalidDefinition(field, 'must be a non-empty array of strings, e.g. ["sleep","3600"]');
-  v.forEach((s, i) => {
-    if (typeof s !== 'string') throw invalidDefinition(`${field}[${i}]`, `must be a string, got ${JSON.stringify(s)}`);
+/** command/entrypoint: the schema checked the list; a NUL would cut the argument short */
+function argList(v: string[] | undefined, field: string): string[] | undefined {
+  v?.forEach((s, i) => {
     if (s.includes('\0')) throw invalidDefinition(`${field}[${i}]`, 'must not contain NUL');
   });
-  return v as string[];
+  return v;
 }
 
 function parseOptions(raw: Record<string, unknown>): DockerOptions {
   const o = checkAgainstSchema(DockerOptionsSchema, raw, { prefix: 'options.', invalid: invalidDefinition, unknown: 'unknown option' });
-  if (typeof o.image !== 'string' || o.image === '') {
-    throw invalidDefinition('options.image', 'is required: the image to run, e.g. "busybox:latest"');
-  }
-  if (o.image.length > 255 || !(IMAGE_REF.test(o.image) || IMAGE_ID.test(o.image))) {
+  if (!(IMAGE_REF.test(o.image) || IMAGE_ID.test(o.image))) {
     throw invalidDefinition('options.image', `"${o.image}" is not a valid image reference (name[:tag], lower-case)`);
   }
-  const images: ImageRef[] = [];
-  if (o.images !== undefined && o.images !== null) {
-    if (!Array.isArray(o.images)) throw invalidDefinition('options.images', 'must be an array of {"url","sum"}');
-    if (o.images.length > MAX_IMAGES) throw invalidDefinition('options.images', `at most ${MAX_IMAGES} archives`);
-    o.images.forEach((r, i) => images.push(parseImageRef(r, `options.images[${i}]`)));
-  }
-  const env: Record<string, string> = {};
-  if (o.env !== undefined && o.env !== null) {
-    if (typeof o.env !== 'object' || Array.isArray(o.env)) throw invalidDefinition('options.env', 'must be an object of NAME → string');
-    for (const [k, v] of Object.entries(o.env as Record<string, unknown>)) {
-      if (!ENV_NAME.test(k)) throw invalidDefinition(`options.env.${k}`, 'is not a valid variable name (letters, digits, "_")');
-      if (typeof v !== 'string') throw invalidDefinition(`options.env.${k}`, `must be a string, got ${JSON.stringify(v)}`);
-      env[k] = v;
-    }
-  }
-  let user: string | undefined;
-  if (o.user !== undefined && o.user !== null) {
-    if (typeof o.user !== 'string' || !/^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$/.test(o.user)) {
-      throw invalidDefinition('options.user', 'must be "user", "uid" or "uid:gid"');
-    }
-    user = o.user;
+  const images = (o.images ?? []).map((r, i) => parseImageRef(r, `options.images[${i}]`));
+  for (const k of Object.keys(o.env ?? {})) {
+    if (!ENV_NAME.test(k)) throw invalidDefinition(`options.env.${k}`, 'is not a valid variable name (letters, digits, "_")');
   }
   return {
     image: o.image,
     images,
-    command: stringList(o.command, 'options.command'),
-    entrypoint: stringList(o.entrypoint, 'options.entrypoint'),
-    env,
-    user,
+    command: argList(o.command, 'options.command'),
+    entrypoint: argList(o.entrypoint, 'options.entrypoint'),
+    env: { ...o.env },
+    user: o.user,
   };
 }
 

@@ -4,7 +4,7 @@
  * by its path (`options.images[0].sum: …`). What a schema cannot say (cross-field rules, URL policy,
  * the node's firmware allow-list) stays in the driver's parser, after this check.
  */
-import { Kind, type TObject, type TSchema } from '@sinclair/typebox';
+import { Kind, type Static, type TObject, type TSchema } from '@sinclair/typebox';
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 import type { DriverError } from '../../contract/index.js';
 
@@ -77,9 +77,9 @@ function problemOf(root: TSchema, e: ValueError): string {
 
 /**
  * Checks `doc` (a parsed options or config object) against `schema`; throws the DriverError of the
- * first problem, naming its field. Returns the document without null values (null = absent).
+ * first problem, naming its field. Returns the document without null values (null = absent), typed by the schema.
  */
-export function checkAgainstSchema(schema: TObject, doc: Record<string, unknown>, opts: SchemaCheckOptions): Record<string, unknown> {
+export function checkAgainstSchema<T extends TObject>(schema: T, doc: Record<string, unknown>, opts: SchemaCheckOptions): Static<T> {
   const known = Object.keys(schema.properties);
   for (const key of Object.keys(doc)) {
     if (!known.includes(key)) throw opts.invalid(`${opts.prefix}${key}`, `${opts.unknown} (known: ${known.join(', ')})`);
@@ -94,7 +94,7 @@ export function checkAgainstSchema(schema: TObject, doc: Record<string, unknown>
     }
     throw opts.invalid(`${opts.prefix}${field}`, problemOf(schema, first));
   }
-  return present;
+  return present as Static<T>;
 }
 
 /** The top-level keys of a schema, in order (what the docs tables must list). */
