@@ -4,11 +4,12 @@
  * under the pool lock, room reserved first), the network namespace, the Meta API channel, QEMU's
  * command line, and the start. A step that fails undoes everything before it (VmTeardown).
  */
-import { mkdir, open, stat, truncate } from 'node:fs/promises';
+import { mkdir, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DriverError, invalidDefinition, type AllocateContext, type AllocateResult, type DriverLogger, type MetaAccess } from '../../contract/index.js';
 import type { KeyedMutex } from '../../lib/locks.js';
 import { reuseScope } from '../shared/index.js';
+import { isTarFile } from '../shared/tar-header.js';
 import { diskSerial, imageSerial, type QemuDefinition } from './definition.js';
 import { GIB, cloneDisk, createBlank, createExt4, createOverlay, diskRequests, exists, formatFor, imageInfo } from './disks.js';
 import { run, which } from './exec.js';
@@ -38,7 +39,7 @@ export async function resolveInputs(p: Prepared, def: QemuDefinition, signal: Ab
   const bases: Array<{ path: string; format: 'qcow2' | 'raw' }> = [];
   for (const [i, ref] of def.images.entries()) {
     const path = await p.images.fetch(ref, { decompress: true, field: `options.images[${i}]`, signal });
-    if (await isTar(path)) {
+    if (await isTarFile(path)) {
       throw new DriverError('IMAGE', `options.images[${i}]: is a tar archive; give the qcow2 or raw disk file itself (gzip/xz/zstd compression is fine)`, {
         field: `options.images[${i}]`,
       });
@@ -70,18 +71,6 @@ export async function resolveInputs(p: Prepared, def: QemuDefinition, signal: Ab
     throw new DriverError('BACKEND', `firmware ${firmwareName} (${firmware}) is missing on this node`);
   }
   return { kernel, initrd, bases, clones, firmware };
-}
-
-/** A POSIX tar archive ("ustar" at offset 257). */
-async function isTar(path: string): Promise<boolean> {
-  const fh = await open(path, 'r');
-  try {
-    const buf = Buffer.alloc(5);
-    const { bytesRead } = await fh.read(buf, 0, 5, 257);
-    return bytesRead === 5 && buf.toString('latin1') === 'ustar';
-  } finally {
-    await fh.close();
-  }
 }
 
 export class VmBuilder {
