@@ -311,6 +311,16 @@ for (const tls of [false, true]) {
     it('serve stops on SIGTERM with exit code 0', async () => {
       assert.equal(await node.stop(), 0, node.output());
     });
+
+    it('against the stopped node, app create --wait and events --for fail fast with UNREACHABLE (exit 1)', async () => {
+      const create = await shoal(['app', 'create', 'tiny', '--wait']);
+      assert.equal(create.code, 1, create.stdout);
+      assert.match(create.stderr, /^\(cannot open the event stream of .*: connection refused .*; attempt 1 of 4, trying again in \d+ ms\)$/m);
+      assert.match(create.stderr, /^error: UNREACHABLE: could not open the event stream \(4 attempts\): .*connection refused.*; nothing was started$/m);
+      const events = await shoal(['events', '--for', '2s']);
+      assert.equal(events.code, 1, events.stdout);
+      assert.match(events.stderr, /^error: UNREACHABLE: /m);
+    });
   });
 }
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,6 +18,33 @@ function newUid(): string {
 }
 function app(uid: string, status = 'NEW', metadata: Record<string, string> = {}): Record<string, unknown> {
   return { uid, label_uid: LABEL_UID, owner: 'admin', metadata, created_at: T, state: { status, description: '', created_at: T } };
+}
+
+/** A loopback port nobody listens on (a node that is down). */
+async function closedPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+/** A loopback server that accepts connections and never answers (a hung node). */
+async function silentServer(): Promise<{ url: string; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const srv: Server = createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(srv.address() as { port: number }).port}`,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        srv.close(() => r());
+      }),
+  };
 }
 
 async function run(args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; stdin?: string }): Promise<{ code: number; io: RecordingIo }> {
@@ -81,6 +109,55 @@ describe('shoal CLI: command line', () => {
     assert.match(io.stderr(), /^error: UNREACHABLE: cannot connect to http:\/\/127\.0\.0\.1:9/);
   });
 
+  it('app create --wait against a node that is down says so at each attempt and gives up with UNREACHABLE (nothing created)', async () => {
+    const url = `http://127.0.0.1:${await closedPort()}`;
+    const { code, io } = await run(['--url', url, '--token', 't', 'app', 'create', 'tiny', '--wait'], { cwd: dir, env });
+    assert.equal(code, 1);
+    const lines = io.stderr().trimEnd().split('\n');
+    assert.deepEqual(
+      lines.slice(0, -1).map((l) => l.replace(/trying again in \d+ ms/, 'trying again in N ms')),
+      [1, 2, 3].map((n) => `(cannot open the event stream of ${url}: cannot connect to ${url}: connection refused (is \`shoal serve\` running there?); attempt ${n} of 4, trying again in N ms)`),
+    );
+    assert.match(lines.at(-1)!, /^error: UNREACHABLE: could not open the event stream \(4 attempts\): cannot connect to .*connection refused.*; nothing was started$/);
+    assert.equal(io.stdout(), '');
+  });
+
+  it('app create --wait --timeout reports TIMEOUT (not UNREACHABLE) when the time runs out while connecting', async () => {
+    const hung = await silentServer();
+    try {
+      const { code, io } = await run(['--url', hung.url, '--token', 't', 'app', 'create', 'tiny', '--wait', '--timeout', '1s'], { cwd: dir, env });
+      assert.equal(code, 1);
+      assert.match(io.stderr(), /^error: TIMEOUT: the event stream of \S+ did not connect within 1(\.0)?s; nothing was started\n$/);
+    } finally {
+      await hung.close();
+    }
+  });
+
+  it('events --for against a node that is down exits 1 (UNREACHABLE)', async () => {
+    const url = `http://127.0.0.1:${await closedPort()}`;
+    const { code, io } = await run(['--url', url, '--token', 't', 'events', '--for', '1m'], { cwd: dir, env });
+    assert.equal(code, 1);
+    assert.match(io.stderr(), /\nerror: UNREACHABLE: could not open the event stream \(4 attempts\): cannot connect to .*connection refused/);
+    assert.equal(io.stdout(), '');
+  });
+
+  it('events --for that ends before the stream ever connected exits 1 (UNREACHABLE)', async () => {
+    const hung = await silentServer();
+    try {
+      const { code, io } = await run(['--url', hung.url, '--token', 't', 'events', '--for', '1s'], { cwd: dir, env });
+      assert.equal(code, 1);
+      assert.equal(io.stderr(), `error: UNREACHABLE: the event stream of ${hung.url} never connected within 1s\n`);
+    } finally {
+      await hung.close();
+    }
+  });
+
+  it('app list --all is refused with its new name, --all-pages, sending nothing', async () => {
+    const { code, io } = await run(['--url', 'http://127.0.0.1:9', '--token', 't', 'app', 'list', '--all'], { cwd: dir, env });
+    assert.equal(code, 2);
+    assert.match(io.stderr(), /^error: USAGE: --all is now --all-pages \(it follows every page/);
+  });
+
   it('names the file and line of a label file that is not valid YAML, sending nothing', async () => {
     const file = join(dir, 'broken.yml');
     await writeFile(file, 'name: tiny\ndefinitions: [\n  - driver: test\n');
@@ -123,22 +200,23 @@ describe('shoal CLI against a stand-in node', () => {
       const other = newUid();
       if (body.label === 'nosuch') return { status: 404, json: { error: { code: 'NOT_FOUND', message: 'no label "nosuch"' } } };
       if (body.label === 'droppy') {
-        // the stream breaks after the POST and the node then refuses it: the wait cannot go on
+        // the stream breaks during the POST and the node then refuses it: the wait cannot go on
+        // (the events below go to no stream)
         api.refuseStreams({ status: 401, json: { error: { code: 'UNAUTHORIZED', message: 'token revoked' } } });
-        setTimeout(() => api.dropStreams(), 20);
+        api.dropStreams();
       }
-      // events for another application, then for this one (the stream was opened before this POST)
+      // events for another application, then for this one, written before the POST's answer: the
+      // stream was opened before this POST, so the client holds them until it knows the uid
       api.sendEvent(`${seq}1`, 'state', { application_uid: other, status: 'ALLOCATED', description: '', created_at: T });
       const outcome = body.metadata?.OUTCOME;
-      setTimeout(() => {
-        if (outcome === 'silent') return;
+      if (outcome !== 'silent') {
         api.sendEvent(`${seq}2`, 'state', { application_uid: uid, status: 'ELECTED', description: 'on node-1', created_at: T });
         if (outcome === 'error') {
           api.sendEvent(`${seq}3`, 'state', { application_uid: uid, status: 'ERROR', description: 'driver test: allocate failed (fail_allocate=255)', created_at: T });
         } else {
           api.sendEvent(`${seq}3`, 'state', { application_uid: uid, status: 'ALLOCATED', description: '', created_at: T });
         }
-      }, 20);
+      }
       api.route('GET', `/api/v1/applications/${uid}`, () => ({ json: app(uid, 'ALLOCATED', body.metadata) }));
       api.route('GET', `/api/v1/applications/${uid}/state`, () => ({ json: { status: 'NEW', description: '', created_at: T } }));
       api.route('GET', `/api/v1/applications/${uid}/resource`, () => ({
@@ -146,7 +224,12 @@ describe('shoal CLI against a stand-in node', () => {
       }));
       return { status: 201, json: app(uid, 'NEW', body.metadata) };
     });
-    api.route('GET', '/api/v1/applications', () => ({ json: { items: [app('0b7d6c1e-3f1a-4c2b-9d7e-aaaaaaaaaaaa', 'ALLOCATED')] } }));
+    // two pages: the second one only through next_cursor
+    api.route('GET', '/api/v1/applications', (req) =>
+      req.query.get('cursor') === 'page-2'
+        ? { json: { items: [app('0b7d6c1e-3f1a-4c2b-9d7e-bbbbbbbbbbbb', 'NEW')] } }
+        : { json: { items: [app('0b7d6c1e-3f1a-4c2b-9d7e-aaaaaaaaaaaa', 'ALLOCATED')], next_cursor: 'page-2' } },
+    );
   });
   after(async () => {
     await api.close();
@@ -194,6 +277,77 @@ describe('shoal CLI against a stand-in node', () => {
     assert.equal(lines[0]!.indexOf('STATUS'), lines[1]!.indexOf('ALLOCATED'));
   });
 
+  it('app list shows the first page and says how to get the rest; --all-pages follows next_cursor', async () => {
+    const first = await run(['app', 'list', '--field', 'uid'], { cwd: dir, env });
+    assert.equal(first.code, 0, first.io.stderr());
+    assert.equal(first.io.stdout(), '0b7d6c1e-3f1a-4c2b-9d7e-aaaaaaaaaaaa\n');
+    assert.match(first.io.stderr(), /--all-pages lists every one/);
+    const all = await run(['app', 'list', '--all-pages', '--field', 'uid'], { cwd: dir, env });
+    assert.equal(all.code, 0, all.io.stderr());
+    assert.equal(all.io.stdout(), '0b7d6c1e-3f1a-4c2b-9d7e-aaaaaaaaaaaa\n0b7d6c1e-3f1a-4c2b-9d7e-bbbbbbbbbbbb\n');
+  });
+
+  /** Runs `shoal events` (no --for) in-process; `interrupt()` is Ctrl-C. */
+  function eventsRun(): { done: Promise<number>; io: RecordingIo; interrupt(): void; printed(re: RegExp): Promise<void> } {
+    const base = recordingIo(dir, env);
+    let onInt: (() => void) | undefined;
+    const waiters: Array<{ re: RegExp; resolve: () => void }> = [];
+    const all = (): string => base.stdout() + base.stderr();
+    const wake = (): void => {
+      for (const w of waiters.filter((x) => x.re.test(all()))) w.resolve();
+    };
+    const io: RecordingIo = {
+      ...base,
+      out: (text) => {
+        base.out(text);
+        wake();
+      },
+      err: (text) => {
+        base.err(text);
+        wake();
+      },
+      onInterrupt: (fn) => {
+        onInt = fn;
+        return () => (onInt = undefined);
+      },
+    };
+    return {
+      done: runCli(['node', 'shoal', 'events'], io),
+      io,
+      interrupt: () => onInt?.(),
+      printed: (re) => (re.test(all()) ? Promise.resolve() : new Promise((resolve) => waiters.push({ re, resolve }))),
+    };
+  }
+
+  it('events prints the events of a connected stream and exits 0 when stopped while connected', async () => {
+    const opened = api.nextStream();
+    const r = eventsRun();
+    await opened;
+    const uid = newUid();
+    api.sendEvent('e-1', 'state', { application_uid: uid, status: 'ELECTED', description: 'on node-1', created_at: T });
+    api.sendEvent('e-2', 'state', { application_uid: uid, status: 'ALLOCATED', description: '', created_at: T });
+    await r.printed(/\(id e-2\)/);
+    r.interrupt();
+    assert.equal(await r.done, 0, r.io.stderr());
+    assert.equal(r.io.stdout(), `${T}  ${uid}  ${'ELECTED'.padEnd(11)}  on node-1  (id e-1)\n${T}  ${uid}  ${'ALLOCATED'.padEnd(11)}  -  (id e-2)\n`);
+  });
+
+  it('events exits 1 (UNREACHABLE) when stopped while its stream is down', async () => {
+    const opened = api.nextStream();
+    const r = eventsRun();
+    const stream = await opened;
+    try {
+      api.refuseStreams({ status: 503, json: { error: { code: 'UNAVAILABLE', message: 'node stopping' } } });
+      stream.destroy();
+      await r.printed(/event stream interrupted.*reconnecting in \d+ ms/);
+      r.interrupt();
+      assert.equal(await r.done, 1);
+      assert.match(r.io.stderr(), /\nerror: UNREACHABLE: the event stream of .* was down when it ended \(events may be missing\)/);
+    } finally {
+      api.refuseStreams(undefined);
+    }
+  });
+
   it('app create --wait opens the event stream first, follows it to ALLOCATED and exits 0', async () => {
     const from = api.requests.length;
     const { code, io } = await run(['app', 'create', 'tiny', '-m', 'JOB=42', '--wait', '--json'], { cwd: dir, env });
@@ -236,7 +390,8 @@ describe('shoal CLI against a stand-in node', () => {
     try {
       const { code, io } = await run(['app', 'create', 'droppy', '--wait', '--timeout', '1m'], { cwd: dir, env });
       assert.equal(code, 1);
-      assert.match(io.stderr(), /^error: UNREACHABLE: lost the event stream of .* while waiting for application [0-9a-f-]{36} \(last seen NEW\): token revoked\n$/);
+      // the drop is reported as it happens, then the failure once the node refuses the stream
+      assert.match(io.stderr(), /^\(lost the event stream of [^\n]*; reconnecting in \d+ ms\)\nerror: UNREACHABLE: lost the event stream of .* while waiting for application [0-9a-f-]{36} \(last seen NEW\): token revoked\n$/);
     } finally {
       api.refuseStreams(undefined);
     }

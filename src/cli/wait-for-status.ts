@@ -1,4 +1,4 @@
-import type { ShoalClient } from '../client/index.js';
+import { ShoalConnectionError, type ShoalClient } from '../client/index.js';
 import type { ApplicationState, ApplicationStatus } from '../model/index.js';
 import { CliFailure, EXIT } from './errors.js';
 import type { CliIo } from './io.js';
@@ -14,6 +14,8 @@ export interface WaitSpec {
   /** Statuses that mean it will never reach success. */
   failure: readonly ApplicationStatus[];
   timeoutMs: number;
+  /** Attempts to open the event stream before giving up (nothing is started then). Default 4 (about 2 s). */
+  connectAttempts?: number;
   /** Each status seen, in order (for the progress line). */
   onStatus?(state: { uid: string; status: ApplicationStatus; description: string }): void;
 }
@@ -26,6 +28,9 @@ export interface WaitOutcome {
   description: string;
   elapsedMs: number;
 }
+
+/** Attempts at the first connection: 250 + 500 + 1000 ms of back-off, then a clear UNREACHABLE. */
+export const CONNECT_ATTEMPTS = 4;
 
 /**
  * Follows an application through GET /events (no polling) until it reaches `success`, one of
@@ -73,14 +78,36 @@ export async function waitForStatus(spec: WaitSpec): Promise<WaitOutcome> {
 
   const timer = setTimeout(() => finish('timeout'), spec.timeoutMs);
   const unsubscribe = spec.io.onInterrupt(() => finish('interrupted'));
+  const attempts = spec.connectAttempts ?? CONNECT_ATTEMPTS;
   const stream = spec.client.events({
     signal: abort.signal,
+    maxInitialFailures: attempts,
     onConnect: ({ reconnect }) => {
       if (reconnect && uid !== '') void refresh();
     },
+    // say what is going on while nothing else moves (a down node, a dropped stream)
+    onDisconnect: ({ error, delayMs, everConnected, failures }) => {
+      if (kind !== undefined) return;
+      const why = error !== undefined ? `: ${error.message}` : '';
+      spec.io.err(
+        everConnected
+          ? `(lost the event stream of ${spec.client.url}${why}; reconnecting in ${delayMs} ms)\n`
+          : `(cannot open the event stream of ${spec.client.url}${why}; attempt ${failures} of ${attempts}, trying again in ${delayMs} ms)\n`,
+      );
+    },
   });
   try {
-    await Promise.race([stream.connected(), settled]);
+    try {
+      await Promise.race([stream.connected(), settled]);
+    } catch (err) {
+      // the stream gave up before connecting; a timeout or Ctrl-C that closed it is reported below
+      if (outcome() === undefined) {
+        if (err instanceof ShoalConnectionError && err.code === 'UNREACHABLE') {
+          throw new CliFailure('UNREACHABLE', `${err.message}; nothing was started`);
+        }
+        throw err;
+      }
+    }
     if (outcome() !== undefined) {
       if (outcome() === 'timeout') {
         throw new CliFailure('TIMEOUT', `the event stream of ${spec.client.url} did not connect within ${formatDuration(spec.timeoutMs)}; nothing was started`);

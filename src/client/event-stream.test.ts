@@ -114,6 +114,24 @@ describe('EventStream (GET /api/v1/events)', () => {
     assert.deepEqual(disconnects, [5, 10]);
   });
 
+  it('gives up after maxInitialFailures when the first connection never succeeds, reporting each attempt', async () => {
+    const srv = createServer();
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as { port: number }).port;
+    await new Promise<void>((r) => srv.close(() => r()));
+    const disconnects: Array<{ delayMs: number; everConnected: boolean; failures: number }> = [];
+    const stream = new ShoalClient({ url: `http://127.0.0.1:${port}`, token: 't' }).events({
+      maxInitialFailures: 2,
+      initialRetryMs: 5,
+      onDisconnect: ({ delayMs, everConnected, failures }) => disconnects.push({ delayMs, everConnected, failures }),
+    });
+    await assert.rejects(
+      stream.connected(),
+      (e: unknown) => e instanceof ShoalConnectionError && e.code === 'UNREACHABLE' && /^could not open the event stream \(2 attempts\): .*connection refused/.test(e.message),
+    );
+    assert.deepEqual(disconnects, [{ delayMs: 5, everConnected: false, failures: 1 }]);
+  });
+
   it('close() ends an idle iteration without an error', async () => {
     const stream = new ShoalClient({ url: api.url, token: 't' }).events();
     await stream.connected();

@@ -11,10 +11,20 @@ export interface EventStreamOptions {
   signal?: AbortSignal;
   /** Called each time a connection is established (reconnect = false the first time). */
   onConnect?(info: { reconnect: boolean; lastEventId: string | undefined }): void;
-  /** Called when the connection drops and a reconnection is scheduled. */
-  onDisconnect?(info: { error: Error | undefined; delayMs: number }): void;
+  /**
+   * Called when the connection drops (or a connection attempt fails) and a new attempt is
+   * scheduled; `everConnected` is false while the first connection is still being tried, and
+   * `failures` counts the failed attempts in a row.
+   */
+  onDisconnect?(info: { error: Error | undefined; delayMs: number; everConnected: boolean; failures: number }): void;
   /** Give up after this many failed connection attempts in a row. Default 30. */
   maxConsecutiveFailures?: number;
+  /**
+   * Give up after this many failed attempts before the FIRST connection (a node that is down
+   * when the stream starts; unset: only maxConsecutiveFailures applies). A TLS failure before
+   * the first connection ends the stream at once (retrying cannot fix a certificate).
+   */
+  maxInitialFailures?: number;
   /** First reconnection delay (ms); doubles per failure up to maxRetryMs. Default 250 / 10 000. */
   initialRetryMs?: number;
   maxRetryMs?: number;
@@ -103,6 +113,7 @@ export class EventStream implements AsyncIterable<StateEvent> {
 
   async #run(): Promise<void> {
     const maxFailures = this.#options.maxConsecutiveFailures ?? 30;
+    const maxInitial = this.#options.maxInitialFailures;
     const initial = this.#options.initialRetryMs ?? 250;
     const max = this.#options.maxRetryMs ?? 10_000;
     let failures = 0;
@@ -130,12 +141,25 @@ export class EventStream implements AsyncIterable<StateEvent> {
           this.#fail(err);
           return;
         }
+        if (!everConnected && err instanceof ShoalConnectionError && err.code === 'TLS') {
+          this.#fail(err);
+          return;
+        }
         error = err instanceof Error ? err : new Error(String(err));
         failures += 1;
       } finally {
         this.#current = undefined;
       }
       if (this.#closed) break;
+      if (maxInitial !== undefined && !everConnected && failures >= maxInitial) {
+        this.#fail(
+          new ShoalConnectionError(
+            'UNREACHABLE',
+            `could not open the event stream (${failures} attempt${failures === 1 ? '' : 's'})${error ? `: ${error.message}` : ''}`,
+          ),
+        );
+        return;
+      }
       if (failures >= maxFailures) {
         this.#fail(
           new ShoalConnectionError('UNREACHABLE', `event stream: gave up after ${failures} failed connection attempts${error ? `: ${error.message}` : ''}`),
@@ -143,7 +167,7 @@ export class EventStream implements AsyncIterable<StateEvent> {
         return;
       }
       const delayMs = Math.min(max, (this.#retryMs ?? initial) * 2 ** Math.max(0, failures - 1));
-      this.#options.onDisconnect?.({ error, delayMs });
+      this.#options.onDisconnect?.({ error, delayMs, everConnected, failures });
       await sleep(delayMs, this.#abort.signal);
     }
     this.#ended = true;

@@ -121,7 +121,7 @@ export class HttpTransport {
       const connectTimer = setTimeout(() => req.destroy(new ShoalConnectionError('TIMEOUT', `no answer from ${url.origin} within ${this.#timeoutMs} ms`)), this.#timeoutMs);
       req.on('error', (err) => {
         clearTimeout(connectTimer);
-        reject(err instanceof ShoalConnectionError || isAbort(err) ? err : connectionError(err, url.origin));
+        reject(err instanceof ShoalConnectionError || isAbort(err) ? err : connectionError(err, url.origin, this.#ca !== undefined));
       });
       req.on('response', (res) => {
         clearTimeout(connectTimer);
@@ -129,7 +129,7 @@ export class HttpTransport {
         if (status < 200 || status >= 300) {
           readAll(res)
             .then((body) => reject(apiError(status, body, String(res.headers['content-type'] ?? ''), url)))
-            .catch((err: unknown) => reject(connectionError(err, url.origin)));
+            .catch((err: unknown) => reject(connectionError(err, url.origin, this.#ca !== undefined)));
           return;
         }
         resolve({ response: res, close: () => req.destroy() });
@@ -164,11 +164,11 @@ export class HttpTransport {
       req.setTimeout(this.#timeoutMs, () =>
         req.destroy(new ShoalConnectionError('TIMEOUT', `${method} ${url.pathname}: no answer from ${url.origin} within ${this.#timeoutMs} ms`)),
       );
-      req.on('error', (err) => reject(err instanceof ShoalConnectionError || isAbort(err) ? err : connectionError(err, url.origin)));
+      req.on('error', (err) => reject(err instanceof ShoalConnectionError || isAbort(err) ? err : connectionError(err, url.origin, this.#ca !== undefined)));
       req.on('response', (res) => {
         readAll(res)
           .then((body) => resolve({ status: res.statusCode ?? 0, body, contentType: String(res.headers['content-type'] ?? '') }))
-          .catch((err: unknown) => reject(err instanceof ShoalConnectionError ? err : connectionError(err, url.origin)));
+          .catch((err: unknown) => reject(err instanceof ShoalConnectionError ? err : connectionError(err, url.origin, this.#ca !== undefined)));
       });
       req.end(payload);
     });

@@ -30,15 +30,36 @@ describe('ShoalClient over plain HTTP', () => {
     api.route('GET', '/api/v1/users/me', () => ({ json: { name: 'ci', role: 'user', created_at: APP.created_at } }));
     api.route('POST', '/api/v1/applications', (req) => ({ status: 201, json: { ...APP, metadata: (JSON.parse(req.body) as { metadata: unknown }).metadata } }));
     api.route('GET', '/api/v1/labels', () => ({ json: { items: [], next_cursor: 'abc' } }));
-    api.route('GET', '/api/v1/nodes', () => ({ json: { items: [{ name: 'n1' }] } }));
-    api.route('GET', `/api/v1/applications/${APP.uid}/states`, () => ({ json: [APP.state] }));
+    api.route('GET', '/api/v1/nodes', () => ({
+      json: {
+        items: [
+          {
+            name: 'n1',
+            address: 'https://127.0.0.1:8001',
+            capacity: { cpu: 4, ram: 8, cpu_overbook: 1, ram_overbook: 1 },
+            used: { cpu: 0, ram: 0 },
+            tags: {},
+            drivers: [],
+            maintenance: false,
+            alive: true,
+            heartbeat_at: APP.created_at,
+            started_at: APP.created_at,
+          },
+        ],
+      },
+    }));
+    api.route('GET', `/api/v1/applications/${APP.uid}/states`, () => ({ json: [APP.state], offSchema: 'a bare array: the client accepts lists in that form too' }));
     api.route('GET', `/api/v1/applications/${APP.uid}/console`, () => ({ text: 'boot ok\n' }));
     api.route('GET', `/api/v1/applications/${APP.uid}/resource`, () => ({
       status: 404,
       json: { error: { code: 'NOT_FOUND', message: 'application has no resource', details: { status: 'NEW' } } },
     }));
-    api.route('POST', `/api/v1/applications/${APP.uid}/deallocate`, () => ({ status: 502, text: '<html>bad gateway</html>' }));
-    api.route('GET', '/api/v1/resources', () => ({ json: { nope: true } }));
+    api.route('POST', `/api/v1/applications/${APP.uid}/deallocate`, () => ({
+      status: 502,
+      text: '<html>bad gateway</html>',
+      offSchema: 'a proxy in front of the node answers HTML',
+    }));
+    api.route('GET', '/api/v1/resources', () => ({ json: { nope: true }, offSchema: 'not a page: the client must refuse it' }));
   });
   after(() => api.close());
 
@@ -146,11 +167,38 @@ describe('ShoalClient over TLS with the node CA', () => {
     assert.match(err.message, /--ca/);
   });
 
-  it('refuses a certificate signed by another CA', async () => {
+  it('refuses a certificate signed by another CA, saying the CA given is not this node\'s', async () => {
     const other = makeTestTls('another CA');
     const err = await new ShoalClient({ url: api.url, token: 't', ca: other.caPem }).me().catch((e: unknown) => e);
     assert.ok(err instanceof ShoalConnectionError);
     assert.equal(err.code, 'TLS');
+    assert.match(err.message, /the CA given .* did not sign the node's certificate/);
+  });
+
+  /** A stand-in node whose certificate has `flaws`, and the TLS error a client trusting its CA gets. */
+  async function tlsErrorWith(flaws: Parameters<typeof makeTestTls>[1]): Promise<ShoalConnectionError> {
+    const bad = makeTestTls('flawed CA', flaws);
+    const node = await startFakeApi(bad);
+    try {
+      const err = await new ShoalClient({ url: node.url, token: 't', ca: bad.caPem }).me().catch((e: unknown) => e);
+      assert.ok(err instanceof ShoalConnectionError, String(err));
+      assert.equal(err.code, 'TLS');
+      return err;
+    } finally {
+      await node.close();
+    }
+  }
+
+  it('a certificate for another host name: says to connect with a name it lists, not --ca', async () => {
+    const err = await tlsErrorWith({ hostName: 'node.invalid' });
+    assert.match(err.message, /does not name "127\.0\.0\.1": connect with a name or address it lists/);
+    assert.match(err.message, /--ca does not change this/);
+  });
+
+  it('an expired certificate: says to renew it on the node, not --ca', async () => {
+    const err = await tlsErrorWith({ expired: true });
+    assert.match(err.message, /certificate has expired: renew it on the node/);
+    assert.match(err.message, /--ca does not change this/);
   });
 
   it('says to use https:// when plain HTTP is spoken to a TLS node', async () => {

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { ShoalApiError, type ShoalClient } from '../../client/index.js';
 import { APPLICATION_STATUSES, isApplicationStatus, type Application, type ApplicationCreate, type Resource } from '../../model/index.js';
 import { connect, emit, globals } from '../context.js';
@@ -127,8 +127,13 @@ export function registerApp(program: Command, io: CliIo): void {
     .description('list applications (yours; admins see everyone\'s)')
     .option('--status <status>', 'only applications in this status (e.g. ALLOCATED)')
     .option('--limit <n>', 'at most this many (newest pages first as the API orders them)', '100')
-    .option('--all', 'every application, following all pages')
-    .action(async (flags: { status?: string; limit: string; all?: boolean }, cmd: Command) => {
+    .option('--all-pages', 'every application, following all pages (instead of --limit)')
+    // the old name read as "all users"; it is refused with the new name rather than guessed
+    .addOption(new Option('--all').hideHelp())
+    .action(async (flags: { status?: string; limit: string; allPages?: boolean; all?: boolean }, cmd: Command) => {
+      if (flags.all) {
+        throw new UsageError("--all is now --all-pages (it follows every page of the list; which users' applications you see depends on your role: admins see everyone's)");
+      }
       const limit = parsePositiveInt(flags.limit, '--limit', 1000);
       const status = flags.status?.toUpperCase();
       if (status !== undefined && !isApplicationStatus(status)) {
@@ -138,7 +143,7 @@ export function registerApp(program: Command, io: CliIo): void {
       const query = status !== undefined ? { status } : {};
       let items: Application[] = [];
       let next: string | undefined;
-      if (flags.all) {
+      if (flags.allPages) {
         for await (const a of client.all((p) => client.listApplications({ ...query, ...p }))) items.push(a);
       } else {
         const page = await client.listApplications({ ...query, limit });
@@ -148,7 +153,7 @@ export function registerApp(program: Command, io: CliIo): void {
       const json = next !== undefined ? { items, next_cursor: next } : { items };
       const labels = globals(cmd).json || globals(cmd).field !== undefined ? new Map<string, string>() : await labelNames(client, items);
       emit(io, cmd, { json, items, human: () => appTable(items, labels) });
-      if (next !== undefined && !globals(cmd).json) io.err(`(more than ${items.length}: --all lists every one)\n`);
+      if (next !== undefined && !globals(cmd).json) io.err(`(more than ${items.length}: --all-pages lists every one)\n`);
     });
 
   app

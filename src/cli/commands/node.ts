@@ -10,13 +10,18 @@ function usage(used: number, total: number, overbook: number): string {
   return `${round(used)}/${round(cap)}${overbook !== 1 ? ` (${round(total)}×${round(overbook)})` : ''}`;
 }
 
+/** What is left of the (overbooked) capacity; never below 0. */
+function free(used: number, total: number, overbook: number): string {
+  return round(Math.max(0, total * overbook - used));
+}
+
 function round(n: number): string {
   return Number.isInteger(n) ? String(n) : n.toFixed(1);
 }
 
 export function nodeTable(nodes: readonly NodeInfo[], now = Date.now()): string {
   return formatTable(
-    ['name', 'address', 'state', 'cpu', 'ram gb', 'drivers', 'heartbeat'],
+    ['name', 'address', 'state', 'cpu used/total', 'ram gb used/total', 'drivers', 'heartbeat'],
     nodes.map((n) => [
       n.name,
       n.address,
@@ -29,9 +34,10 @@ export function nodeTable(nodes: readonly NodeInfo[], now = Date.now()): string 
   );
 }
 
+/** The drivers of a node; CPU/RAM are each instance's totals (the API reports no per-instance use). */
 export function driverTable(drivers: readonly DriverInstanceInfo[]): string {
   return formatTable(
-    ['instance', 'driver', 'enabled', 'health', 'free cpu', 'free ram', 'description'],
+    ['instance', 'driver', 'enabled', 'health', 'total cpu', 'total ram gb', 'description'],
     drivers.map((d) => [
       d.instance,
       d.driver,
@@ -51,7 +57,9 @@ export function nodeDetails(n: NodeInfo, now = Date.now()): string {
       ['address', n.address],
       ['state', !n.alive ? 'dead' : n.maintenance ? 'maintenance (takes no new work)' : 'up'],
       ['cpu used', usage(n.used.cpu, n.capacity.cpu, n.capacity.cpu_overbook)],
+      ['cpu free', free(n.used.cpu, n.capacity.cpu, n.capacity.cpu_overbook)],
       ['ram used (GB)', usage(n.used.ram, n.capacity.ram, n.capacity.ram_overbook)],
+      ['ram free (GB)', free(n.used.ram, n.capacity.ram, n.capacity.ram_overbook)],
       ['tags', Object.entries(n.tags).map(([k, v]) => `${k}=${v}`).join(' ')],
       ['started', formatTime(n.started_at, now)],
       ['heartbeat', formatTime(n.heartbeat_at, now)],
