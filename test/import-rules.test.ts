@@ -1,4 +1,4 @@
-// The dependency direction of STYLE.md, checked on the sources: contract ← drivers;
+// The dependency direction of the layers (docs/architecture.md), checked on the sources: contract ← drivers;
 // model ← store ← core ← api ← client ← cli; main wires everything.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';

@@ -30,7 +30,7 @@ function rejects(run: () => unknown, field: string, problem?: RegExp): void {
 }
 
 describe('statuses and errors', () => {
-  it('keeps the seed status strings', () => {
+  it("keeps the status strings of Aquarium Fish's driver interface", () => {
     assert.equal(StatusNone, 'NONE');
     assert.equal(StatusAllocated, 'ALLOCATED');
     assert.deepEqual([...RESOURCE_STATUSES], ['NONE', 'ALLOCATED']);

@@ -8,8 +8,8 @@ export interface AllocateResult {
 }
 
 /**
- * Extra facts about the allocation that the seed's signature does not carry; optional so a driver
- * can be called exactly as in the seed.
+ * Extra facts about the allocation that the signature of Aquarium Fish's driver interface does not
+ * carry; optional so a driver can be called exactly as that interface calls it.
  */
 export interface AllocateContext {
   /** uid of the application the resource is for */
@@ -100,8 +100,8 @@ export interface DriverContext {
 }
 
 /**
- * The driver contract: the seed's seven methods in async TypeScript, plus optional members the
- * core uses when present.
+ * The driver contract: the seven methods of Aquarium Fish's driver interface in async TypeScript,
+ * plus optional members the core uses when present.
  */
 export interface ResourceDriver {
   /** name of the driver ("docker") */

@@ -1,6 +1,6 @@
 import type { DriverFactory } from './driver.js';
 
-/** A registry of driver factories by name (the seed's DriversList). */
+/** A registry of driver factories by name (DriversList in Aquarium Fish). */
 export class DriverRegistry {
   readonly #factories = new Map<string, DriverFactory>();
 

@@ -1,6 +1,6 @@
 import { invalidDefinition } from './errors.js';
 
-/** A disk to create and attach (the seed's `Disk`, same JSON field names). */
+/** A disk to create and attach (Aquarium Fish's `Disk`, same JSON field names). */
 export interface Disk {
   /** filesystem or format; each driver lists the types it supports */
   type: string;
@@ -14,7 +14,7 @@ export interface Disk {
   clone: string;
 }
 
-/** What a resource needs (the seed's `Requirements`, same JSON field names). */
+/** What a resource needs (Aquarium Fish's `Requirements`, same JSON field names). */
 export interface Requirements {
   /** CPU cores, integer ≥ 1 */
   cpu: number;

@@ -1,4 +1,4 @@
-/** The two statuses a driver reports for a resource (from the seed). */
+/** The two statuses a driver reports for a resource (as in Aquarium Fish's driver interface). */
 export const StatusNone = 'NONE';
 export const StatusAllocated = 'ALLOCATED';
 
