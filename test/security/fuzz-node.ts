@@ -38,7 +38,13 @@ export class FuzzNode {
 
   static async start(tls: boolean): Promise<FuzzNode> {
     const n = new FuzzNode(await startNodeProcess({ config: FUZZ_NODE_CONFIG, tls }), tls);
-    await n.ensureFixtures();
+    try {
+      await n.ensureFixtures();
+    } catch (err) {
+      const out = n.tail(60);
+      await n.stop();
+      throw new Error(`${(err as Error).message}\nthe node's last output:\n${out}`);
+    }
     return n;
   }
 
@@ -108,7 +114,7 @@ export class FuzzNode {
     await this.node.cleanup();
     this.node = await startNodeProcess({ config: FUZZ_NODE_CONFIG, tls: this.tls });
     this.fixtures = null;
-    await this.ensureFixtures();
+    await this.ensureFixtures(); // on failure the caller's finally stops this.node
   }
 
   async stop(): Promise<void> {
