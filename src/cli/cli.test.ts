@@ -109,47 +109,50 @@ describe('shoal CLI: command line', () => {
     assert.match(io.stderr(), /^error: UNREACHABLE: cannot connect to http:\/\/127\.0\.0\.1:9/);
   });
 
-  it('app create --wait against a node that is down says so at each attempt and gives up with UNREACHABLE (nothing created)', async () => {
-    const url = `http://127.0.0.1:${await closedPort()}`;
-    const { code, io } = await run(['--url', url, '--token', 't', 'app', 'create', 'tiny', '--wait'], { cwd: dir, env });
-    assert.equal(code, 1);
-    const lines = io.stderr().trimEnd().split('\n');
-    assert.deepEqual(
-      lines.slice(0, -1).map((l) => l.replace(/trying again in \d+ ms/, 'trying again in N ms')),
-      [1, 2, 3].map((n) => `(cannot open the event stream of ${url}: cannot connect to ${url}: connection refused (is \`shoal serve\` running there?); attempt ${n} of 4, trying again in N ms)`),
-    );
-    assert.match(lines.at(-1)!, /^error: UNREACHABLE: could not open the event stream \(4 attempts\): cannot connect to .*connection refused.*; nothing was started$/);
-    assert.equal(io.stdout(), '');
-  });
-
-  it('app create --wait --timeout reports TIMEOUT (not UNREACHABLE) when the time runs out while connecting', async () => {
-    const hung = await silentServer();
-    try {
-      const { code, io } = await run(['--url', hung.url, '--token', 't', 'app', 'create', 'tiny', '--wait', '--timeout', '1s'], { cwd: dir, env });
+  // these wait on the CLI's own connection back-off (about 2 s each): run side by side
+  describe('against a node that is down or hung', { concurrency: true }, () => {
+    it('app create --wait against a node that is down says so at each attempt and gives up with UNREACHABLE (nothing created)', async () => {
+      const url = `http://127.0.0.1:${await closedPort()}`;
+      const { code, io } = await run(['--url', url, '--token', 't', 'app', 'create', 'tiny', '--wait'], { cwd: dir, env });
       assert.equal(code, 1);
-      assert.match(io.stderr(), /^error: TIMEOUT: the event stream of \S+ did not connect within 1(\.0)?s; nothing was started\n$/);
-    } finally {
-      await hung.close();
-    }
-  });
+      const lines = io.stderr().trimEnd().split('\n');
+      assert.deepEqual(
+        lines.slice(0, -1).map((l) => l.replace(/trying again in \d+ ms/, 'trying again in N ms')),
+        [1, 2, 3].map((n) => `(cannot open the event stream of ${url}: cannot connect to ${url}: connection refused (is \`shoal serve\` running there?); attempt ${n} of 4, trying again in N ms)`),
+      );
+      assert.match(lines.at(-1)!, /^error: UNREACHABLE: could not open the event stream \(4 attempts\): cannot connect to .*connection refused.*; nothing was started$/);
+      assert.equal(io.stdout(), '');
+    });
 
-  it('events --for against a node that is down exits 1 (UNREACHABLE)', async () => {
-    const url = `http://127.0.0.1:${await closedPort()}`;
-    const { code, io } = await run(['--url', url, '--token', 't', 'events', '--for', '1m'], { cwd: dir, env });
-    assert.equal(code, 1);
-    assert.match(io.stderr(), /\nerror: UNREACHABLE: could not open the event stream \(4 attempts\): cannot connect to .*connection refused/);
-    assert.equal(io.stdout(), '');
-  });
+    it('app create --wait --timeout reports TIMEOUT (not UNREACHABLE) when the time runs out while connecting', async () => {
+      const hung = await silentServer();
+      try {
+        const { code, io } = await run(['--url', hung.url, '--token', 't', 'app', 'create', 'tiny', '--wait', '--timeout', '1s'], { cwd: dir, env });
+        assert.equal(code, 1);
+        assert.match(io.stderr(), /^error: TIMEOUT: the event stream of \S+ did not connect within 1(\.0)?s; nothing was started\n$/);
+      } finally {
+        await hung.close();
+      }
+    });
 
-  it('events --for that ends before the stream ever connected exits 1 (UNREACHABLE)', async () => {
-    const hung = await silentServer();
-    try {
-      const { code, io } = await run(['--url', hung.url, '--token', 't', 'events', '--for', '1s'], { cwd: dir, env });
+    it('events --for against a node that is down exits 1 (UNREACHABLE)', async () => {
+      const url = `http://127.0.0.1:${await closedPort()}`;
+      const { code, io } = await run(['--url', url, '--token', 't', 'events', '--for', '1m'], { cwd: dir, env });
       assert.equal(code, 1);
-      assert.equal(io.stderr(), `error: UNREACHABLE: the event stream of ${hung.url} never connected within 1s\n`);
-    } finally {
-      await hung.close();
-    }
+      assert.match(io.stderr(), /\nerror: UNREACHABLE: could not open the event stream \(4 attempts\): cannot connect to .*connection refused/);
+      assert.equal(io.stdout(), '');
+    });
+
+    it('events --for that ends before the stream ever connected exits 1 (UNREACHABLE)', async () => {
+      const hung = await silentServer();
+      try {
+        const { code, io } = await run(['--url', hung.url, '--token', 't', 'events', '--for', '1s'], { cwd: dir, env });
+        assert.equal(code, 1);
+        assert.equal(io.stderr(), `error: UNREACHABLE: the event stream of ${hung.url} never connected within 1s\n`);
+      } finally {
+        await hung.close();
+      }
+    });
   });
 
   it('app list --all is refused with its new name, --all-pages, sending nothing', async () => {
