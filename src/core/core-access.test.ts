@@ -127,16 +127,32 @@ describe('core users and ownership', () => {
     assert.ok((await core.listNodes(ALICE)).some((x) => x.name === 'node-1'));
     await assert.rejects(core.setMaintenance(ALICE, true), isCode('FORBIDDEN'));
     assert.equal((await core.setMaintenance(ADMIN, true)).maintenance, true);
-    await core.createLabel(ALICE, testLabel('maint'));
-    const app = await core.createApplication(ALICE, { label: 'maint' });
-    await new Promise((r) => setTimeout(r, 200));
-    assert.equal((await core.getState(ALICE, app.uid)).status, 'NEW', 'no work taken in maintenance');
-    assert.equal((await core.setMaintenance(ADMIN, false)).maintenance, false);
-    await waitStatus(core, app.uid, 'ALLOCATED');
-    const busy = await core.thisNode(ADMIN);
-    assert.deepEqual(busy.used, { cpu: 1, ram: 1 });
-    await core.deallocate(ALICE, app.uid);
-    await waitStatus(core, app.uid, 'DEALLOCATED');
+    // the sentinel: a second node too small for 'maint' (cpu 2) takes 'small' (cpu 1), created
+    // after it; once that is ALLOCATED, claim passes have run past the 'maint' application
+    const small = await h.node({ name: 'small-node', cpu: 1 });
+    try {
+      await core.createLabel(ALICE, testLabel('maint', { cpu: 2 }));
+      await core.createLabel(ALICE, testLabel('small', { cpu: 1 }));
+      const app = await core.createApplication(ALICE, { label: 'maint' });
+      const sentinel = await core.createApplication(ALICE, { label: 'small' });
+      await waitStatus(core, sentinel.uid, 'ALLOCATED');
+      assert.match((await core.listStates(ALICE, sentinel.uid)).find((s) => s.status === 'ELECTED')!.description, /small-node/);
+      assert.equal((await core.getState(ALICE, app.uid)).status, 'NEW', 'no work taken in maintenance');
+      const offAt = new Date().toISOString();
+      assert.equal((await core.setMaintenance(ADMIN, false)).maintenance, false);
+      await waitStatus(core, app.uid, 'ALLOCATED');
+      const elected = (await core.listStates(ALICE, app.uid)).find((s) => s.status === 'ELECTED')!;
+      assert.match(elected.description, /node-1/);
+      assert.ok(elected.created_at >= offAt, `elected at ${elected.created_at}, maintenance ended at ${offAt}`);
+      const busy = await core.thisNode(ADMIN);
+      assert.deepEqual(busy.used, { cpu: 2, ram: 1 });
+      await core.deallocate(ALICE, app.uid);
+      await core.deallocate(ALICE, sentinel.uid);
+      await waitStatus(core, app.uid, 'DEALLOCATED');
+      await waitStatus(core, sentinel.uid, 'DEALLOCATED');
+    } finally {
+      await small.close();
+    }
   });
 
   test('a node that stopped is shown as not alive at once', async () => {

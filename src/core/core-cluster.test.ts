@@ -22,7 +22,7 @@ test('cluster on PostgreSQL: two nodes share a burst, no double allocation, each
       if (e.status === 'DEALLOCATED') done.add(e.application_uid);
       if (e.status === 'ERROR') errors.push(e);
     });
-    await new Promise((r) => setTimeout(r, 100));
+    // live at once: a started core's event feed is pinned (see core-events.test.ts)
     const violations: string[] = [];
     let watching = true;
     const watch = (async () => {

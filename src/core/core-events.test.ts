@@ -43,7 +43,9 @@ test('subscribe: replay after an id, then live, filtered per caller, no gap or d
       core.subscribe(ADMIN, String(midpoint), (e) => admin.push(e)),
       core.subscribe(BOB, undefined, (e) => fresh.push(e)),
     ];
-    await new Promise((r) => setTimeout(r, 300));
+    // production overlaps the replays: stop only once every subscriber got something the producer
+    // made after the subscriptions (alice past her replay, bob live)
+    await waitFor('every subscriber saw a produced event', () => [alice, admin, fresh].every((l) => l.some((e) => Number(e.id) > midpoint)) || undefined);
     producing = false;
     await producer;
     // everything settles: no application is moving any more
@@ -109,7 +111,15 @@ test('event feed: a subscriber far behind a small ring still gets every event ex
     // an early live subscriber keeps the feed (and its tiny ring) busy
     const early: StateEvent[] = [];
     const offEarly = feed.subscribe(ADMIN, undefined, (e) => early.push(e));
-    await new Promise((r) => setTimeout(r, 20));
+    // it joins asynchronously (the feed was idle): make events until it has one, so it is live
+    let warmup = 0;
+    while (early.length === 0 && warmup < 1000) {
+      await make();
+      warmup += 1;
+      await new Promise((r) => setImmediate(r)); // let the feed deliver what it has read
+    }
+    assert.ok(early.length > 0, 'the early subscriber went live');
+    const firstEarly = Number(early[0]!.id);
     for (let i = 0; i < 50; i++) await make();
     const late: StateEvent[] = [];
     const offLate = feed.subscribe(ALICE, 0, (e) => late.push(e));
@@ -117,16 +127,18 @@ test('event feed: a subscriber far behind a small ring still gets every event ex
       for (let i = 0; i < 50; i++) await make();
     })();
     await racing;
-    await waitFor('late subscriber caught up', () => late.length >= 100 || undefined, 20_000);
-    await waitFor('early subscriber caught up', () => early.length >= 100 || undefined, 20_000);
-    await new Promise((r) => setTimeout(r, 50));
+    // a sentinel after everything: once both have it, anything extra (a duplicate) came before it
+    await make();
+    const total = warmup + 101;
+    await waitFor('late subscriber got the sentinel', () => late.some((e) => Number(e.id) === total) || undefined, 20_000);
+    await waitFor('early subscriber got the sentinel', () => early.some((e) => Number(e.id) === total) || undefined, 20_000);
     assert.deepEqual(
       late.map((e) => Number(e.id)),
-      Array.from({ length: 100 }, (_, i) => i + 1),
+      Array.from({ length: total }, (_, i) => i + 1),
     );
     assert.deepEqual(
       early.map((e) => Number(e.id)),
-      Array.from({ length: 100 }, (_, i) => i + 1),
+      Array.from({ length: total - firstEarly + 1 }, (_, i) => firstEarly + i),
     );
     offEarly();
     offLate();

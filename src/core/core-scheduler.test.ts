@@ -30,8 +30,8 @@ async function burst(opts: { count: number; nodeCpu: number; driverCpu?: number;
       if (e.status === 'DEALLOCATED') done.add(e.application_uid);
       if (e.status === 'ERROR') errors.push(e);
     });
-    // let the subscription go live before the burst
-    await new Promise((r) => setTimeout(r, 50));
+    // a started core keeps its event feed pinned, so a subscription without a resume id is live
+    // as soon as subscribe() returns (core-events.test.ts checks this): the burst can start now
 
     const violations: string[] = [];
     let watching = true;
@@ -86,12 +86,23 @@ test('scheduler: overbooking lets a node hand out more than its cores', async ()
   try {
     const n = await h.node({ cpu: 2, cpuOverbook: 2, ram: 100 });
     await n.core.createLabel(ALICE, testLabel('ob'));
+    const events: StateEvent[] = [];
+    const unsubscribe = n.core.subscribe(ADMIN, undefined, (e) => events.push(e)); // live at once (pinned feed)
     const apps = [];
     for (let i = 0; i < 6; i++) apps.push(await n.core.createApplication(ALICE, { label: 'ob' }));
     await waitFor('4 allocated', async () => (await n.core.listApplications(ADMIN, { status: 'ALLOCATED' })).items.length === 4);
-    await new Promise((r) => setTimeout(r, 100));
+    // sentinel: free one place; the fifth application (FIFO) must be elected only after that, and
+    // the sixth not at all — had the scheduler gone over 2 × 2, the fifth would have come earlier
+    const first = events.find((e) => e.status === 'ALLOCATED')!.application_uid;
+    const fifth = apps.find((a) => a.uid !== first && !events.some((e) => e.application_uid === a.uid && e.status === 'ELECTED'))!;
+    await n.core.deallocate(ALICE, first);
+    await waitFor('the fifth allocated in the freed place', () => events.some((e) => e.application_uid === fifth.uid && e.status === 'ALLOCATED') || undefined);
+    const deallocating = events.find((e) => e.application_uid === first && e.status === 'DEALLOCATE')!;
+    const fifthElected = events.find((e) => e.application_uid === fifth.uid && e.status === 'ELECTED')!;
+    assert.ok(Number(fifthElected.id) > Number(deallocating.id), 'the fifth was elected only once a place was freed');
+    unsubscribe();
     assert.equal((await n.core.listApplications(ADMIN, { status: 'ALLOCATED' })).items.length, 4, 'cpu 2 × overbook 2');
-    assert.equal((await n.core.listApplications(ADMIN, { status: 'NEW' })).items.length, 2);
+    assert.equal((await n.core.listApplications(ADMIN, { status: 'NEW' })).items.length, 1);
     for (const a of apps) await n.core.deallocate(ALICE, a.uid);
     await waitFor('all done', async () => (await n.store.countByStatus()).ALLOCATED === undefined && (await n.store.countByStatus()).DEALLOCATE === undefined);
   } finally {

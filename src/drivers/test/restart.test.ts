@@ -99,7 +99,8 @@ describe('test driver: state survives a restart', () => {
         });
         child.on('exit', () => reject(new Error(`child exited early: ${out} ${err}`)));
       });
-      await new Promise((r) => setTimeout(r, 100)); // well inside the 30 s delay
+      // WAITING is printed after allocate() reserved the resource (synchronously) and while it
+      // sits in its 30 s delay: killing the child now kills it mid-allocation
     } finally {
       child.kill('SIGKILL');
     }
