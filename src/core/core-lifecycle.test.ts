@@ -190,8 +190,7 @@ describe('core lifecycle on the test driver', () => {
     let uid = '';
     const off = core.subscribe(ADMIN, undefined, (e) => {
       if (e.application_uid === uid && e.status === 'ELECTED' && !requested) requested = core.deallocate(ALICE, uid);
-    });
-    await new Promise((r) => setTimeout(r, 50));
+    }); // live at once: a started core's event feed is pinned
     const app = await core.createApplication(ALICE, { label: 'slow' });
     uid = app.uid;
     await waitFor('the deallocation request', () => requested);
