@@ -115,14 +115,29 @@ describe('node restart, lifetimes and retries', { timeout: 180_000 }, () => {
   it('with shutdown_wait, SIGTERM takes no new work but keeps serving until the resources have ended', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'shoal-drain-'));
     cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-    const node = await startNodeProcess({ dataDir, config: { ...CONFIG, shutdown_wait: '60s' } });
+    // info level: the node says when it starts waiting for its resources (the signal awaited below)
+    const node = await startNodeProcess({ dataDir, config: { ...CONFIG, shutdown_wait: '60s' }, env: { SHOAL_LOG_LEVEL: 'info' } });
     cleanups.push(() => node.kill());
     const client = new ShoalClient({ url: node.apiUrl, token: node.token });
     await client.createLabel({ name: 'held', definitions: [{ driver: 'test', options: {}, requirements: { cpu: 1, ram: 1 } }] });
     const app = await client.createApplication({ label: 'held' });
     await waitForState(client, app.uid, ['ALLOCATED']);
+    const draining = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the node never said it waits for its resources:\n${node.output()}`)), 30_000);
+      const check = (): void => {
+        if (!node.output().includes('waiting for the resources of this node to end')) return;
+        clearTimeout(timer);
+        resolve();
+      };
+      node.proc.stdout?.on('data', check);
+      node.proc.stderr?.on('data', check);
+      node.proc.once('exit', () => {
+        clearTimeout(timer);
+        reject(new Error(`the node exited instead of waiting for its resource:\n${node.output()}`));
+      });
+    });
     const exited = node.stop();
-    await new Promise((r) => setTimeout(r, 500));
+    await draining;
     assert.equal(node.proc.exitCode, null, 'still running while a resource is held');
     await assert.rejects(client.createApplication({ label: 'held' }), (e: unknown) => e instanceof ShoalApiError && e.status === 503);
     assert.equal((await client.getState(app.uid)).status, 'ALLOCATED');
