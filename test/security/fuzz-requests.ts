@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import type { RawRequest } from '../helpers/raw-http.js';
-import { invalidValue, refResolver, validValue, type Hints, type JsonSchema, type RefResolver } from './fuzz-schema.js';
-import { hostileValue, oddBodyBytes, oddBodyText, oddKey, oddString, RawJson, toJsonText, toYamlText } from './fuzz-values.js';
+import { hostileInside, invalidValue, refResolver, validValue, type Hints, type JsonSchema, type RefResolver } from './fuzz-schema.js';
+import { bulkyValue, hostileValue, oddBodyBytes, oddBodyText, oddKey, oddString, RawJson, toJsonText, toYamlText } from './fuzz-values.js';
 
 /**
  * What the API fuzzer sends: the operations of the node's OpenAPI document, and for each one an
@@ -269,7 +269,7 @@ const NODE_HINTS: Hints = {
 };
 
 /** Bodies for one operation: valid per its schema, broken in one place, not an object at all, odd text or bytes. */
-function bodyArb(op: Operation, resolve: RefResolver, bodyLimit: number): fc.Arbitrary<BodyCase> {
+function bodyArb(op: Operation, resolve: RefResolver, bodyLimit: number, focused = false): fc.Arbitrary<BodyCase> {
   const hostile = hostileValue(bodyLimit);
   const schema: JsonSchema = op.body ?? { type: 'object', properties: {}, additionalProperties: false };
   const withBody = op.body !== undefined;
@@ -277,17 +277,37 @@ function bodyArb(op: Operation, resolve: RefResolver, bodyLimit: number): fc.Arb
     { weight: withBody ? 1 : 8, arbitrary: fc.constant<BodyCase>({ kind: 'none' }) },
     { weight: withBody ? 6 : 1, arbitrary: validValue(schema, resolve, 0, NODE_HINTS).map((value): BodyCase => ({ kind: 'value', value, note: 'valid per the schema' })) },
     { weight: withBody ? 6 : 1, arbitrary: invalidValue(schema, hostile, oddKey, resolve, NODE_HINTS).map((value): BodyCase => ({ kind: 'value', value, note: 'broken in one place' })) },
+    { weight: withBody ? (focused ? 12 : 5) : 1, arbitrary: hostileInside(schema, fc.oneof(hostile, bulkyValue(bodyLimit)), resolve, NODE_HINTS).map((value): BodyCase => ({ kind: 'value', value, note: 'valid, a hostile value in a free-form map' })) },
     { weight: 2, arbitrary: hostile.map((value): BodyCase => ({ kind: 'value', value, note: 'not an object' })) },
     { weight: 1, arbitrary: oddBodyText.map(({ text, label }): BodyCase => ({ kind: 'bytes', bytes: text, label })) },
     { weight: 1, arbitrary: oddBodyBytes.map(({ text, label }): BodyCase => ({ kind: 'bytes', bytes: text, label })) },
   );
 }
 
-/** Whole requests for one operation. */
-export function requestArb(op: Operation, doc: OpenApiDoc, bodyLimit: number): fc.Arbitrary<RequestCase> {
+/**
+ * Whole requests for one operation. `focused`: well-formed requests from a signed-in caller (the
+ * route's method, JSON or YAML, fixture path parameters mostly), so the bodies and query strings
+ * reach the handler instead of stopping at authentication or content negotiation.
+ */
+export function requestArb(op: Operation, doc: OpenApiDoc, bodyLimit: number, focused = false): fc.Arbitrary<RequestCase> {
   const resolve = refResolver(doc);
   const params: Record<string, fc.Arbitrary<ParamCase>> = {};
   for (const p of op.pathParams) params[p.name] = paramArb(op, p, resolve);
+  if (focused) {
+    for (const p of op.pathParams) {
+      params[p.name] = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...fixturesFor(op, p.name)).map((key): ParamCase => ({ kind: 'fixture', key })) }, { weight: 1, arbitrary: paramArb(op, p, resolve) });
+    }
+    return fc.record({
+      method: fc.constant(op.method),
+      params: fc.record(params),
+      query: queryArb(op, resolve),
+      auth: fc.oneof({ weight: 4, arbitrary: fc.constant<AuthCase>({ kind: 'user' }) }, { weight: 1, arbitrary: fc.constantFrom<AuthCase>({ kind: 'admin' }, { kind: 'other' }) }),
+      contentType: fc.constantFrom<string | null>('application/json', 'application/json; charset=utf-8', 'application/yaml'),
+      body: bodyArb(op, resolve, bodyLimit, true),
+      chunked: fc.constant(false),
+      headers: fc.constant([] as Array<[string, string]>),
+    });
+  }
   return fc.record({
     method: fc.oneof({ weight: 12, arbitrary: fc.constant(op.method) }, { weight: 1, arbitrary: fc.constantFrom(...ODD_METHODS) }),
     params: fc.record(params),

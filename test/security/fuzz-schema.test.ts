@@ -9,7 +9,7 @@ import { ApplicationCreateBody, ApplicationListQuery, TaskCreateBody } from '../
 import { LabelCreateBody, LabelListQuery } from '../../src/api/v1/labels/schemas.js';
 import { MaintenanceBody } from '../../src/api/v1/nodes/schemas.js';
 import { UserCreateBody } from '../../src/api/v1/users/schemas.js';
-import { applyMutation, invalidValue, pathsOf, replaceAt, validValue, withKey, type JsonSchema } from './fuzz-schema.js';
+import { applyMutation, hostileInside, invalidValue, pathsOf, replaceAt, validValue, withKey, type JsonSchema } from './fuzz-schema.js';
 import { deepText, oddKey, RawJson, toJsonText, toYamlText, wideText } from './fuzz-values.js';
 
 /** The route schemas as the OpenAPI document carries them: plain JSON, no TypeBox symbols. */
@@ -65,6 +65,17 @@ describe('fuzz-schema: arbitraries from the route schemas', () => {
     const samples = fc.sample(invalidValue(plain(LabelCreateBody), fc.constantFrom<unknown>(null, 'x', -1, []), oddKey), { seed: 7, numRuns: 200 });
     const rejected = samples.filter((v) => !Value.Check(LabelCreateBody, v)).length;
     assert.ok(rejected >= 150, `only ${rejected} of 200 broken values were invalid`);
+  });
+
+  it('hostileInside puts the hostile value under a plain key of metadata/options and the body stays valid', () => {
+    const marker = { deep: [[[['x']]]] };
+    for (const [name, schema] of [['LabelCreateBody', LabelCreateBody], ['ApplicationCreateBody', ApplicationCreateBody]] as const) {
+      const samples = fc.sample(hostileInside(plain(schema), fc.constant(marker)), { seed: 3, numRuns: 50 });
+      for (const v of samples) {
+        assert.ok(Value.Check(schema, v), `${name}: still valid: ${JSON.stringify(v)}`);
+        assert.ok(JSON.stringify(v).includes(JSON.stringify(marker)), `${name}: the hostile value is inside: ${JSON.stringify(v)}`);
+      }
+    }
   });
 
   it('replaceAt/withKey copy instead of mutating, and write __proto__ as an own key', () => {

@@ -150,6 +150,15 @@ function objectArb(schema: JsonSchema, resolve: RefResolver, depth: number, hint
     shape[k] = hint === undefined ? generated : fc.oneof({ weight: 6, arbitrary: hint }, { weight: 1, arbitrary: generated });
   }
   const fixed = fc.record(shape, { requiredKeys: [...required].filter((k) => k in props) });
+  const patterns = Object.entries(schema.patternProperties ?? {});
+  if (patterns.length > 0 && depth <= 4) {
+    // TypeBox records: keys matching the pattern, values per its schema
+    const maxKeys = Math.min(schema.maxProperties ?? 5, 5);
+    const dicts = patterns.map(([re, sub]) =>
+      fc.dictionary(fc.stringMatching(new RegExp(re, 'u')).filter((k) => k.length <= 40 && !(k in props) && k !== '__proto__'), validValue(sub, resolve, depth + 1, hints), { maxKeys }),
+    );
+    return fc.tuple(fixed, ...dicts).map(([f, ...ds]) => Object.assign({}, ...ds, f as Record<string, unknown>) as Record<string, unknown>);
+  }
   const extra = schema.additionalProperties;
   if (extra === false || extra === undefined || depth > 4) return fixed as fc.Arbitrary<Record<string, unknown>>;
   const valueArb = extra === true ? smallJson : validValue(extra, resolve, depth + 1, hints);
@@ -217,6 +226,57 @@ function requiredPaths(schema: JsonSchema, value: unknown, resolve: RefResolver,
     if (v !== undefined) out.push(...requiredPaths(sub, v, resolve, [...prefix, k]));
   }
   return out;
+}
+
+const isAny = (s: unknown): boolean => s === true || (typeof s === 'object' && s !== null && Object.keys(s).length === 0);
+
+/** An object schema whose values may be anything: additionalProperties {} / true, or a TypeBox record of any values. */
+function isFreeForm(s: JsonSchema): boolean {
+  if (isAny(s.additionalProperties)) return true;
+  const patterns = Object.values(s.patternProperties ?? {});
+  return patterns.length > 0 && patterns.every(isAny);
+}
+
+/** Paths (in `value`) of the objects whose schema takes any key (`metadata`, `options`): where hostile values pass validation. */
+export function freeFormPaths(schema: JsonSchema, value: unknown, resolve: RefResolver = noRefs, prefix: Array<string | number> = []): Array<Array<string | number>> {
+  const s = schema.$ref !== undefined ? resolve(schema.$ref) : schema;
+  const out: Array<Array<string | number>> = [];
+  if (value === null || typeof value !== 'object') return out;
+  if (Array.isArray(value)) {
+    if (s.items !== undefined) value.forEach((v, i) => out.push(...freeFormPaths(s.items as JsonSchema, v, resolve, [...prefix, i])));
+    return out;
+  }
+  if (isFreeForm(s)) out.push(prefix);
+  for (const [k, sub] of Object.entries(s.properties ?? {})) {
+    const v = ownValue(value, k);
+    if (v !== undefined) out.push(...freeFormPaths(sub, v, resolve, [...prefix, k]));
+  }
+  return out;
+}
+
+/**
+ * A valid value with a hostile value under a plain key of one of its free-form objects (deep,
+ * wide or huge metadata): it passes the schema, so it reaches the core, the store and the renderers.
+ * The free-form object is made present when the schema allows it at the top level.
+ */
+export function hostileInside(schema: JsonSchema, hostile: fc.Arbitrary<unknown>, resolve: RefResolver = noRefs, hints: Hints = {}): fc.Arbitrary<unknown> {
+  const topFree = Object.entries(schema.properties ?? {})
+    .filter(([, sub]) => isFreeForm(sub))
+    .map(([k]) => k);
+  return fc
+    .tuple(validValue(schema, resolve, 0, hints), fc.nat(), fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,15}$/), hostile)
+    .map(([v, at, key, h]) => {
+      let base = v;
+      if (base !== null && typeof base === 'object' && !Array.isArray(base)) {
+        for (const k of topFree) if (ownValue(base, k) === undefined) base = withKey(base as Record<string, unknown>, k, {});
+      }
+      const paths = freeFormPaths(schema, base, resolve);
+      if (paths.length === 0) return base;
+      const path = paths[at % paths.length] as Array<string | number>;
+      let target: unknown = base;
+      for (const k of path) target = ownValue(target, k);
+      return replaceAt(base, path, withKey(target as Record<string, unknown>, key, h));
+    });
 }
 
 export type Mutation =

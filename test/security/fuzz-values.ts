@@ -35,7 +35,10 @@ export function wideText(n: number, kind: 'array' | 'object'): string {
 }
 
 export const deepValue: fc.Arbitrary<RawJson> = fc
-  .record({ depth: fc.integer({ min: 500, max: 12_000 }), kind: fc.constantFrom('array' as const, 'object' as const, 'mixed' as const) })
+  .record({
+    depth: fc.oneof({ weight: 1, arbitrary: fc.integer({ min: 100, max: 3_000 }) }, { weight: 2, arbitrary: fc.integer({ min: 5_000, max: 12_000 }) }),
+    kind: fc.constantFrom('array' as const, 'object' as const, 'mixed' as const),
+  })
   .map(({ depth, kind }) => new RawJson(deepText(depth, kind), `${kind} nested ${depth} deep`));
 
 export const wideValue: fc.Arbitrary<RawJson> = fc
@@ -163,6 +166,11 @@ export function hostileValue(bodyLimit: number): fc.Arbitrary<unknown> {
     { weight: 1, arbitrary: wideValue },
     { weight: 1, arbitrary: hugeValue(bodyLimit) },
   );
+}
+
+/** Only the bulky kinds: deep, wide, huge (what a free-form map such as metadata is attacked with). */
+export function bulkyValue(bodyLimit: number): fc.Arbitrary<unknown> {
+  return fc.oneof({ weight: 3, arbitrary: deepValue }, { weight: 1, arbitrary: wideValue }, { weight: 1, arbitrary: hugeValue(bodyLimit) });
 }
 
 /** JSON text of a value with RawJson pieces in it (own `__proto__` keys are written like any key). */
