@@ -108,7 +108,7 @@ describe('parseRequirements', () => {
     assert.equal(r.cpu, 1024);
     assert.equal(r.ram, 16384);
     assert.equal(Object.keys(r.disks).length, 32);
-    assert.equal(r.disks.d7.label, 'd7');
+    assert.equal(r.disks.d7?.label, 'd7');
   });
 
   const bad: Array<[string, unknown, string, RegExp?]> = [
@@ -149,7 +149,7 @@ describe('parseDefinition', () => {
   it('round-trips stringifyDefinition', () => {
     const s = stringifyDefinition({ requirements: { cpu: 1, ram: 1, disks: { ws: { type: 'dir', size: 2 } } } });
     assert.deepEqual(JSON.parse(s), { options: {}, requirements: { cpu: 1, ram: 1, disks: { ws: { type: 'dir', size: 2 } } } });
-    assert.equal(parseDefinition(s).requirements.disks.ws.label, 'ws');
+    assert.equal(parseDefinition(s).requirements.disks.ws?.label, 'ws');
   });
 
   const bad: Array<[string, string, string, RegExp?]> = [

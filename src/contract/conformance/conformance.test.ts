@@ -19,7 +19,7 @@ async function run(defect: string): Promise<{ code: number | null; failed: strin
   const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
   const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
   clearTimeout(timer);
-  const failed = [...out.matchAll(/^\s*not ok \d+ - (.*)$/gm)].map((m) => m[1].trim());
+  const failed = [...out.matchAll(/^\s*not ok \d+ - (.*)$/gm)].map((m) => m[1]!.trim());
   const passed = [...out.matchAll(/^\s{4}ok \d+ - (.*)$/gm)].filter((m) => !/ # SKIP\b/.test(m[1]!)).length;
   const skipped = [...out.matchAll(/^\s{4}ok \d+ - (.*) # SKIP\b(.*)$/gm)].map((m) => `${m[1]!.trim()} #${m[2]!}`);
   return { code, failed, passed, skipped, out };

@@ -13,7 +13,7 @@ const DEFAULT_TIMEOUT_MS = 120_000;
 /** A well-formed hwaddr no driver has handed out (random, locally administered unicast MAC). */
 function unknownHwaddr(): string {
   const b = randomBytes(6);
-  b[0] = (b[0] & 0xfc) | 0x02;
+  b[0] = (b[0]! & 0xfc) | 0x02; // randomBytes(6) has a byte 0
   return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
@@ -136,6 +136,7 @@ export function describeConformance(name: string, opts: ConformanceOptions): voi
       const d = need();
       const before = d.listResources ? await d.listResources() : undefined;
       const bad = opts.invalid[0] ?? commonInvalidVariants(opts.definition)[0];
+      assert.ok(bad, 'no invalid definition to try');
       await expectDriverError(() => d.allocate(bad.definition, metadata, context()), ['INVALID_DEFINITION'], 'allocate(invalid)', bad.field);
       if (d.listResources && before) {
         assert.deepEqual([...(await d.listResources())].sort(), [...before].sort(), 'listResources changed after a refused allocate');
@@ -159,7 +160,7 @@ export function describeConformance(name: string, opts: ConformanceOptions): voi
       const results = await Promise.allSettled([d.allocate(opts.definition, metadata, context()), d.allocate(opts.definition, metadata, context())]);
       for (const r of results) if (r.status === 'fulfilled' && typeof r.value?.hwaddr === 'string') live.add(r.value.hwaddr);
       for (const r of results) if (r.status === 'rejected') throw r.reason;
-      const [ra, rb] = results.map((r) => (r as PromiseFulfilledResult<AllocateResult>).value);
+      const [ra, rb] = [results[0], results[1]].map((r) => (r as PromiseFulfilledResult<AllocateResult>).value) as [AllocateResult, AllocateResult];
       for (const r of [ra, rb]) {
         assert.equal(typeof r.hwaddr, 'string', 'hwaddr must be a string');
         assert.ok(r.hwaddr.length > 0, 'hwaddr is empty');

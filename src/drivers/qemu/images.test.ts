@@ -17,7 +17,7 @@ const sum = (path: string): string => `sha256:${createHash('sha256').update(read
 describe('qemu driver: images are checked before anything is created', { timeout: 120_000 }, () => {
   let dir: string;
   let driver: QemuDriver;
-  const files: Record<string, string> = {};
+  const files = { evil: '', disk: '', tar: '', vmdk: '' };
 
   before(async () => {
     dir = await tempDataDir('img');

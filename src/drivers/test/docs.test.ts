@@ -22,7 +22,7 @@ describe('docs/drivers/test.md', () => {
     const table = tableKeys(md, '| key | where |');
     assert.deepEqual(tableMismatch(schemaKeys(TestConfigSchema), table, 'config'), []);
     for (const key of schemaKeys(TestOptionsSchema)) assert.match(md, new RegExp(`\\| \`${key}\` \\| node, label \\|`), `option ${key} is not marked "label"`);
-    const blocks = [...md.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]);
+    const blocks = [...md.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
     const labels = blocks.slice(1).flatMap((b) => parseAllDocuments(b).map((d) => d.toJS() as LabelDoc));
     const used = new Set(labels.flatMap((l) => l.definitions.flatMap((d) => Object.keys(d.options ?? {}))));
     for (const key of INJECTION_KEYS) assert.ok(used.has(key), `no example label uses ${key}`);
@@ -30,9 +30,12 @@ describe('docs/drivers/test.md', () => {
 
   it('every example is valid for the driver', async () => {
     const md = await readFile(docUrl, 'utf8');
-    const blocks = [...md.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]);
-    assert.ok(blocks.length >= 2);
-    const node = parseAllDocuments(blocks[0])[0].toJS() as { drivers: Record<string, object> };
+    const blocks = [...md.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    const [nodeBlock] = blocks;
+    assert.ok(nodeBlock !== undefined && blocks.length >= 2);
+    const [nodeDoc] = parseAllDocuments(nodeBlock);
+    assert.ok(nodeDoc, 'the first yaml block has no document');
+    const node = nodeDoc.toJS() as { drivers: Record<string, object> };
     for (const [instance, config] of Object.entries(node.drivers)) assert.doesNotThrow(() => parseConfig(JSON.stringify(config)), instance);
     let definitions = 0;
     for (const b of blocks.slice(1)) {

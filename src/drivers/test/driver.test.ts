@@ -122,7 +122,7 @@ describe('test driver: loopback ipaddrs', () => {
       assert.ok(m, `${ip} is not 127.x.y.z`);
       const [x, y, z] = [Number(m[1]), Number(m[2]), Number(m[3])];
       assert.ok(x >= 1 && x <= 254 && y <= 255 && z >= 1 && z <= 254, ip);
-      blocks.add(m[1]);
+      blocks.add(m[1]!);
     }
     assert.equal(blocks.size, 1, 'one instance uses one 127.X block');
 

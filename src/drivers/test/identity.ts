@@ -5,7 +5,7 @@ const HWADDR = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 /** A random MAC: locally administered (bit 1 of the first byte set), unicast (bit 0 clear). */
 export function randomHwaddr(): string {
   const b = randomBytes(6);
-  b[0] = (b[0] & 0xfc) | 0x02;
+  b[0] = (b[0]! & 0xfc) | 0x02; // randomBytes(6) has a byte 0
   return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
