@@ -88,6 +88,12 @@ export function installErrorHandling(app: FastifyInstance, bodyLimit: number): v
  */
 export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  // Something was already answered on this connection (e.g. a 401 before a body that then never
+  // completed): a second answer would be read as the reply to a request the client never sent.
+  if (socket.bytesWritten > 0) {
+    socket.destroy();
+    return;
+  }
   const message =
     err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
       ? 'the request took too long to arrive'

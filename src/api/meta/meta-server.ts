@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DEFAULT_CONNECTION_LIMITS, guardConnections, serverTimeouts, type ConnectionGuard, type ConnectionLimits } from '../connection-guard.js';
+import { clientErrorHandler } from '../error-handler.js';
 import { sourceAddress } from '../source-address.js';
 import { createMetaHandler, type MetaHandlerOptions, type MetaSource } from './meta-handler.js';
 
@@ -30,8 +31,11 @@ export async function createMetaServer(
 ): Promise<MetaServer> {
   const limits = options.connections ?? DEFAULT_CONNECTION_LIMITS;
   const handler = createMetaHandler(core, (req) => ({ kind: 'address', address: sourceAddress(req) }), options);
-  const server = createServer({ ...serverTimeouts(limits), maxHeaderSize: 8192 }, handler);
+  // no Host needed (minimal HTTP clients in guests; nothing here depends on it): Node's own check would answer a bare 400
+  const server = createServer({ ...serverTimeouts(limits), maxHeaderSize: 8192, requireHostHeader: false }, handler);
   server.setTimeout(limits.idleTimeoutMs);
+  // malformed HTTP gets the one error shape (not Node's bare 400), and never a second answer
+  server.on('clientError', clientErrorHandler);
   const connections = guardConnections(server, limits);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
