@@ -46,7 +46,7 @@ export function rawSpec(o: RawOptions): Docker.ContainerCreateOptions {
       NetworkMode: o.network,
       CapDrop: ['NET_RAW'],
     },
-    NetworkingConfig: { EndpointsConfig: { [o.network]: { MacAddress: mac } as Docker.EndpointSettings } },
+    NetworkingConfig: { EndpointsConfig: { [o.network]: { MacAddress: mac } } },
   };
 }
 

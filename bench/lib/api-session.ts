@@ -55,7 +55,7 @@ export async function openSession(apiUrl: string, token: string, ca: string | un
       const e = JSON.parse(m.data) as StateEvent;
       for (const l of listeners) l(e);
       let s = seen.get(e.application_uid);
-      if (!s) seen.set(e.application_uid, (s = new Map()));
+      if (!s) seen.set(e.application_uid, (s = new Map<string, StateEvent>()));
       s.set(e.status, e);
       const ws = waiters.get(e.application_uid);
       if (ws) {

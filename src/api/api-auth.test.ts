@@ -24,7 +24,7 @@ describe('API authentication', () => {
     assert.equal(r.statusCode, 401);
     assert.equal(r.headers['www-authenticate'], AUTH_CHALLENGE);
     assert.match(String(r.headers['content-type']), /^application\/json/);
-    const body = r.json() as { error: { code: string; message: string } };
+    const body = r.json<{ error: { code: string; message: string } }>();
     assert.equal(body.error.code, 'UNAUTHORIZED');
     assert.match(body.error.message, /Authorization: Bearer/);
   });
@@ -40,7 +40,7 @@ describe('API authentication', () => {
     ]) {
       const r = await t.app.inject({ url: '/api/v1/users/me', headers, remoteAddress: '10.0.0.50' });
       assert.equal(r.statusCode, 401, JSON.stringify(headers));
-      assert.equal((r.json() as { error: { code: string } }).error.code, 'UNAUTHORIZED');
+      assert.equal((r.json<{ error: { code: string } }>()).error.code, 'UNAUTHORIZED');
       assert.equal(r.headers['www-authenticate'], AUTH_CHALLENGE);
     }
   });
@@ -49,21 +49,21 @@ describe('API authentication', () => {
     for (const headers of [basic('ci', ciToken), bearer(ciToken)]) {
       const r = await t.app.inject({ url: '/api/v1/users/me', headers });
       assert.equal(r.statusCode, 200, r.body);
-      assert.deepEqual(Object.keys(r.json() as object).sort(), ['created_at', 'name', 'role']);
-      assert.equal((r.json() as { name: string }).name, 'ci');
+      assert.deepEqual(Object.keys(r.json<object>()).sort(), ['created_at', 'name', 'role']);
+      assert.equal((r.json<{ name: string }>()).name, 'ci');
     }
   });
 
   it('admin-only routes answer 403 to a user', async () => {
     const create = await t.app.inject({ method: 'POST', url: '/api/v1/users', headers: bearer(ciToken), payload: { name: 'eve' } });
     assert.equal(create.statusCode, 403);
-    assert.equal((create.json() as { error: { code: string } }).error.code, 'FORBIDDEN');
+    assert.equal((create.json<{ error: { code: string } }>()).error.code, 'FORBIDDEN');
     const list = await t.app.inject({ url: '/api/v1/users', headers: bearer(ciToken) });
     assert.equal(list.statusCode, 403);
     const maint = await t.app.inject({ method: 'POST', url: '/api/v1/nodes/this/maintenance', headers: bearer(ciToken), payload: { enabled: true } });
     assert.equal(maint.statusCode, 403);
     const users = await t.app.inject({ url: '/api/v1/users', headers: bearer(t.adminToken) });
-    assert.deepEqual((users.json() as { items: Array<{ name: string }> }).items.map((u) => u.name).sort(), ['admin', 'ci']);
+    assert.deepEqual((users.json<{ items: Array<{ name: string }> }>()).items.map((u) => u.name).sort(), ['admin', 'ci']);
   });
 
   it('limits failed logins per address prefix: rotating addresses in a /24 does not help, valid credentials still work', async () => {
@@ -76,14 +76,14 @@ describe('API authentication', () => {
     assert.equal(limited.statusCode, 429);
     const retry = Number(limited.headers['retry-after']);
     assert.ok(Number.isInteger(retry) && retry > 0 && retry <= 60, `Retry-After ${limited.headers['retry-after']}`);
-    const body = limited.json() as { error: { code: string; message: string } };
+    const body = limited.json<{ error: { code: string; message: string } }>();
     assert.equal(body.error.code, 'TOO_MANY_REQUESTS');
     assert.match(body.error.message, /20 per address prefix/);
     // another user behind the same NAT logs in with a correct token (never used before: fully checked, not cached)
     const fresh = await createUser(t, 'behind-nat');
     const good = await t.app.inject({ url: '/api/v1/users/me', headers: bearer(fresh), remoteAddress: '10.1.2.7' });
     assert.equal(good.statusCode, 200, good.body);
-    assert.equal((good.json() as { name: string }).name, 'behind-nat');
+    assert.equal((good.json<{ name: string }>()).name, 'behind-nat');
     // another prefix is not affected, and requests without credentials are not counted
     assert.equal((await t.app.inject({ url: '/api/v1/users/me', headers: bearer('bad-x'), remoteAddress: '10.1.3.1' })).statusCode, 401);
     for (let i = 0; i < 25; i++) {
@@ -101,7 +101,7 @@ describe('API authentication', () => {
     }
     const limited = await t.app.inject({ url: '/api/v1/users/me', headers: basic('victim', wrong), remoteAddress: '10.61.0.1' });
     assert.equal(limited.statusCode, 429, 'the 11th failure for "victim", from a fresh prefix');
-    assert.match((limited.json() as { error: { message: string } }).error.message, /10 per user/);
+    assert.match((limited.json<{ error: { message: string } }>()).error.message, /10 per user/);
     const right = await t.app.inject({ url: '/api/v1/users/me', headers: basic('victim', victim), remoteAddress: '10.62.0.1' });
     assert.equal(right.statusCode, 200, right.body);
   });
@@ -109,7 +109,7 @@ describe('API authentication', () => {
   it('health needs no credentials; metrics need an admin token from anywhere, loopback included', async () => {
     const h = await t.app.inject({ url: '/health', remoteAddress: '10.2.0.1' });
     assert.equal(h.statusCode, 200);
-    assert.equal((h.json() as { status: string }).status, 'ok');
+    assert.equal((h.json<{ status: string }>()).status, 'ok');
     const local = await t.app.inject({ url: '/metrics' });
     assert.equal(local.statusCode, 401, 'loopback callers (test-driver resources live there) need a token too');
     const anon = await t.app.inject({ url: '/metrics', remoteAddress: '10.2.0.2' });
@@ -128,11 +128,11 @@ describe('API authentication', () => {
     for (const url of ['/api/v1/nope', '/nope', '/api/v2/applications']) {
       const r = await t.app.inject({ url, headers: bearer(ciToken) });
       assert.equal(r.statusCode, 404, url);
-      assert.equal((r.json() as { error: { code: string } }).error.code, 'NOT_FOUND');
+      assert.equal((r.json<{ error: { code: string } }>()).error.code, 'NOT_FOUND');
     }
     const wrongMethod = await t.app.inject({ method: 'PUT', url: '/api/v1/applications', headers: bearer(ciToken) });
     assert.equal(wrongMethod.statusCode, 404);
-    assert.equal((wrongMethod.json() as { error: { code: string } }).error.code, 'NOT_FOUND');
+    assert.equal((wrongMethod.json<{ error: { code: string } }>()).error.code, 'NOT_FOUND');
   });
 
   it('never logs a token or an Authorization header', async () => {

@@ -66,7 +66,7 @@ describe('API: GET /api/v1/events (Server-Sent Events)', () => {
   async function runApp(token: string, label: string): Promise<string> {
     const r = await t.app.inject({ method: 'POST', url: '/api/v1/applications', headers: bearer(token), payload: { label } });
     assert.equal(r.statusCode, 201, r.body);
-    const uid = (r.json() as { uid: string }).uid;
+    const uid = (r.json<{ uid: string }>()).uid;
     await waitForState(t, token, uid, 'ALLOCATED');
     return uid;
   }

@@ -25,7 +25,7 @@ describe('API: bad input gets a 4xx naming the problem and changes nothing', () 
       headers: { ...bearer(token), 'content-type': contentType },
       payload: typeof payload === 'string' ? payload : JSON.stringify(payload),
     });
-    return { status: r.statusCode, body: r.json() as ErrorBody, headers: r.headers };
+    return { status: r.statusCode, body: r.json<ErrorBody>(), headers: r.headers };
   }
 
   /** nothing was stored and nothing was allocated */
@@ -33,7 +33,7 @@ describe('API: bad input gets a 4xx naming the problem and changes nothing', () 
     for (const url of ['/api/v1/labels', '/api/v1/applications', '/api/v1/resources']) {
       const r = await t.app.inject({ url, headers: bearer(t.adminToken) });
       assert.equal(r.statusCode, 200, url);
-      assert.deepEqual((r.json() as { items: unknown[] }).items, [], `${url} is not empty`);
+      assert.deepEqual((r.json<{ items: unknown[] }>()).items, [], `${url} is not empty`);
     }
     assert.deepEqual(await t.node.driver.listResources(), [], 'the driver holds no resource');
   }
@@ -129,19 +129,19 @@ describe('API: bad input gets a 4xx naming the problem and changes nothing', () 
     ]) {
       const r = await t.app.inject({ url, headers: bearer(token) });
       assert.equal(r.statusCode, 404, url);
-      assert.equal((r.json() as ErrorBody).error.code, 'NOT_FOUND');
+      assert.equal((r.json<ErrorBody>()).error.code, 'NOT_FOUND');
     }
     const dealloc = await post(`/api/v1/applications/${uid}/deallocate`, '');
     assert.equal(dealloc.status, 404);
     const malformed = await t.app.inject({ url: '/api/v1/applications/not-a-uid', headers: bearer(token) });
     assert.equal(malformed.statusCode, 400);
-    assert.equal((malformed.json() as ErrorBody).error.message, 'params/uid must be a UUID');
+    assert.equal((malformed.json<ErrorBody>()).error.message, 'params/uid must be a UUID');
     const noLabel = await post('/api/v1/applications', { label: 'nosuch' });
     assert.equal(noLabel.status, 404);
     assert.match(noLabel.body.error.message, /label "nosuch" not found/);
     const badQuery = await t.app.inject({ url: '/api/v1/applications?limit=0', headers: bearer(token) });
     assert.equal(badQuery.statusCode, 400);
-    assert.equal((badQuery.json() as ErrorBody).error.message, 'querystring/limit must be >= 1');
+    assert.equal((badQuery.json<ErrorBody>()).error.message, 'querystring/limit must be >= 1');
     await assertNothingLeft();
   });
 
@@ -152,6 +152,6 @@ describe('API: bad input gets a 4xx naming the problem and changes nothing', () 
     assert.equal(r.status, 422);
     assert.equal(r.body.error.code, 'UNSATISFIABLE');
     const apps = await t.app.inject({ url: '/api/v1/applications', headers: bearer(t.adminToken) });
-    assert.deepEqual((apps.json() as { items: unknown[] }).items, []);
+    assert.deepEqual((apps.json<{ items: unknown[] }>()).items, []);
   });
 });

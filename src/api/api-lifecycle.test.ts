@@ -33,7 +33,7 @@ describe('API: the lifecycle label → application → ALLOCATED → resource �
       headers: { ...bearer(token), ...(payload ? { 'content-type': format === 'json' ? 'application/json' : 'application/yaml' } : {}) },
       ...(payload ? { payload: format === 'json' ? JSON.stringify(payload) : toYaml(payload) } : {}),
     });
-    return { status: r.statusCode, json: () => r.json() as Record<string, unknown>, headers: r.headers, body: r.body };
+    return { status: r.statusCode, json: () => r.json<Record<string, unknown>>(), headers: r.headers, body: r.body };
   }
 
   for (const format of ['json', 'yaml'] as const) {
@@ -63,7 +63,7 @@ describe('API: the lifecycle label → application → ALLOCATED → resource �
 
       const res = await send('GET', `/api/v1/applications/${app.uid}/resource`, alice);
       assert.equal(res.status, 200, res.body);
-      const r = res.json() as Record<string, unknown>;
+      const r = res.json();
       for (const k of ['application_uid', 'node', 'driver', 'definition_index', 'hwaddr', 'ipaddr', 'metadata', 'expires_at']) assert.ok(k in r, `resource has ${k}`);
       assert.equal(r.application_uid, app.uid);
       assert.equal(r.driver, 'test');

@@ -51,7 +51,7 @@ describe('OpenAPI document', () => {
     t = await startApiNode();
     const r = await t.app.inject({ url: '/api/openapi.json' });
     assert.equal(r.statusCode, 200);
-    spec = r.json() as typeof spec;
+    spec = r.json<typeof spec>();
   });
   after(async () => {
     await t?.close();

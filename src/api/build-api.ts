@@ -1,4 +1,4 @@
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
@@ -80,7 +80,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
         : createHttpServer({ ...timeouts, requireHostHeader: false }, handler); // requireHost (framework-errors.ts) answers in the one error shape
       server.setTimeout(limits.idleTimeoutMs);
       server.keepAliveTimeout = limits.keepAliveMs;
-      return server as unknown as HttpServer;
+      return server;
     },
   } satisfies FastifyServerOptions;
   const base = Fastify(common) as unknown as FastifyInstance;

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 function histogram(registry: Registry): Histogram<'method' | 'route' | 'status'> {
   const name = 'shoal_http_request_duration_seconds';
   const existing = registry.getSingleMetric(name);
-  if (existing instanceof Histogram) return existing as Histogram<'method' | 'route' | 'status'>;
+  if (existing instanceof Histogram) return existing;
   return new Histogram({
     name,
     help: 'HTTP API request latency by route pattern and status',
@@ -17,7 +17,7 @@ function histogram(registry: Registry): Histogram<'method' | 'route' | 'status'>
 function counter(registry: Registry): Counter<'reason'> {
   const name = 'shoal_http_auth_failures_total';
   const existing = registry.getSingleMetric(name);
-  if (existing instanceof Counter) return existing as Counter<'reason'>;
+  if (existing instanceof Counter) return existing;
   return new Counter({ name, help: 'Refused authentication attempts', labelNames: ['reason'], registers: [registry], });
 }
 

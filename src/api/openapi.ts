@@ -58,6 +58,6 @@ export async function registerOpenApi(app: FastifyInstance, version: string, def
       security: [{ basicAuth: [] }, { bearerAuth: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: DOCS_PATH, uiConfig: { url: OPENAPI_PATH } as Record<string, unknown> });
+  await app.register(swaggerUi, { routePrefix: DOCS_PATH, uiConfig: { url: OPENAPI_PATH } });
   app.get(OPENAPI_PATH, { schema: { hide: true }, config: { auth: false } }, async () => app.swagger());
 }

@@ -51,8 +51,8 @@ async function serve(cwd: string, tls: boolean): Promise<Served> {
   const args = [BIN, 'serve', '-c', config, '--api', `127.0.0.1:${apiPort}`, '--meta', `127.0.0.1:${metaPort}`, ...(tls ? [] : ['--no-tls'])];
   const proc = spawn(process.execPath, args, { cwd, env: { ...process.env, SHOAL_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   const ready = await new Promise<boolean>((resolve) => {
     const timer = setTimeout(() => resolve(false), START_TIMEOUT_MS);
@@ -62,8 +62,8 @@ async function serve(cwd: string, tls: boolean): Promise<Served> {
         resolve(true);
       }
     };
-    proc.stdout!.on('data', check);
-    proc.stderr!.on('data', check);
+    proc.stdout.on('data', check);
+    proc.stderr.on('data', check);
     void exited.then(() => {
       clearTimeout(timer);
       resolve(false);

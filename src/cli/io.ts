@@ -37,7 +37,7 @@ export async function readStream(stream: NodeJS.ReadableStream, maxBytes = 16 * 
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of stream) {
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     size += buf.length;
     if (size > maxBytes) throw new Error(`standard input is larger than ${maxBytes} bytes`);
     chunks.push(buf);

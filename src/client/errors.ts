@@ -82,7 +82,7 @@ export function tlsHint(code: string, url: string, caGiven: boolean): string {
 
 /** Turns a socket-level error from node:http(s) into a ShoalConnectionError that says what to do. */
 export function connectionError(err: unknown, url: string, caGiven = false): ShoalConnectionError {
-  const code = typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : '';
+  const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : '';
   const detail = err instanceof Error ? err.message : String(err);
   if (TLS_ERROR_CODES.has(code) || code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL')) {
     return new ShoalConnectionError('TLS', `TLS failed for ${url}: ${detail} (${tlsHint(code, url, caGiven)})`, { cause: err });

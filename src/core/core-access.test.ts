@@ -47,7 +47,7 @@ describe('core users and ownership', () => {
     const page = await core.listUsers(ADMIN, { limit: 1 });
     assert.equal(page.items.length, 1);
     assert.ok(page.next_cursor);
-    const rest = await core.listUsers(ADMIN, { cursor: page.next_cursor! });
+    const rest = await core.listUsers(ADMIN, { cursor: page.next_cursor });
     assert.ok(rest.items.some((u) => u.name === 'carol'));
     assert.equal((await core.getUser({ name: 'carol', role: 'user' }, 'carol')).name, 'carol', 'users see themselves');
     await assert.rejects(core.getUser({ name: 'carol', role: 'user' }, 'admin'), isCode('NOT_FOUND'));

@@ -305,7 +305,7 @@ describe('core lifecycle on the test driver', () => {
     await waitStatus(core, app.uid, 'DEALLOCATED');
     const end = (await core.listTasks(ALICE, app.uid)).find((t) => t.uid === atEnd.uid);
     assert.equal(end?.status, 'DONE', 'ran before the driver deallocated');
-    assert.match(end!.result, /"full":false/);
+    assert.match(end.result, /"full":false/);
     await assert.rejects(core.createTask(ALICE, app.uid, { task: 'snapshot', when: 'DEALLOCATE' }), isCode('CONFLICT'));
   });
 

@@ -1,4 +1,4 @@
-import { pino, transport, type Logger } from 'pino';
+import { pino, transport, type DestinationStream, type Logger } from 'pino';
 import { LOG_REDACT_PATHS } from '../api/index.js';
 
 /**
@@ -18,6 +18,7 @@ export function createLogger(level: string, pretty = process.stdout.isTTY === tr
   if (!pretty) return pino(options);
   return pino(
     options,
-    transport({ target: 'pino-pretty', options: { colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' } }),
+    // pino types a transport as `any`; it is a destination stream
+    transport({ target: 'pino-pretty', options: { colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' } }) as DestinationStream,
   );
 }

@@ -119,7 +119,7 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
       fetch: { allowFiles: [importDir, ...config.fetch.allowFiles], allowHosts: config.fetch.allowHosts, maxImageBytes: config.fetch.maxImageBytes },
     });
     cleanups.push(async () => {
-      await Promise.all(drivers.map((d) => d.driver.close?.().catch(() => undefined)));
+      await Promise.all(drivers.map((d) => Promise.resolve(d.driver.close?.()).catch(() => undefined)));
     });
     for (const d of drivers) {
       log.info({ driver: d.instance, health: d.fingerprint.health, why: d.fingerprint.description }, d.enabled ? 'driver enabled' : 'driver disabled');

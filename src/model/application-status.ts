@@ -1,4 +1,4 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 
 /** The application state machine (PRODUCT.md §1). */
 export const APPLICATION_STATUSES = ['NEW', 'ELECTED', 'ALLOCATED', 'DEALLOCATE', 'DEALLOCATED', 'ERROR'] as const;

@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { kysely } from './kysely-runtime.js';
 import type { StoreDialect } from './dialect.js';
 import { StoreError } from './errors.js';
@@ -23,7 +24,7 @@ async function migrate(dialect: StoreDialect): Promise<void> {
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
-    throw new StoreError('MIGRATION', `database migration ${failed ?? ''} failed: ${(error as Error).message ?? String(error)}`, {
+    throw new StoreError('MIGRATION', `database migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : inspect(error)}`, {
       cause: error,
     });
   }

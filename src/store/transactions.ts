@@ -56,7 +56,7 @@ export class Transactions {
   run<T>(fn: TxBody<T>): Promise<T> {
     if (!this.#d.capabilities.groupCommit) return this.#txOnce(fn);
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ fn: fn as TxBody<unknown>, resolve: resolve as (v: unknown) => void, reject });
+      this.#queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
       if (!this.#draining) {
         this.#draining = true;
         queueMicrotask(() => void this.#drain());

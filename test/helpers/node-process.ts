@@ -81,8 +81,8 @@ export async function startNodeProcess(opts: NodeProcessOptions = {}): Promise<N
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const output = (): string => out;
   const apiUrl = `${tls ? 'https' : 'http'}://127.0.0.1:${apiPort}`;
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));

@@ -31,7 +31,7 @@ function flood(port: number, count: number, addresses: string[], maxMs: number):
   });
   const report = new Promise<FloodReport>((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       const nl = out.indexOf('\n');
       if (nl >= 0) resolve(JSON.parse(out.slice(0, nl)) as FloodReport);

@@ -87,7 +87,7 @@ describe('disk requests are checked against the file system (real node)', { time
       assert.equal(r.status, 400, JSON.stringify(r.body));
       assert.equal(r.body.error?.code, 'INVALID_DEFINITION');
       assert.equal(r.body.error?.details?.field, 'definitions[0].requirements.disks.ws.size');
-      assert.match(r.body.error!.message, /15000 GB can never fit/);
+      assert.match(r.body.error.message, /15000 GB can never fit/);
       assert.deepEqual((await api(userToken, 'GET', `/labels?name=huge-${driver}`)).body.items, [], 'nothing stored');
       assert.ok(alive(), 'the node is still running');
     });

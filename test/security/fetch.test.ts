@@ -109,7 +109,7 @@ describe('URL fields against a real node (file reads, SSRF, unbounded downloads)
   });
   const allowedKernel = (): { url: string; sum: string } => ({ url: pathToFileURL(join(importDir, 'vmlinuz')).toString(), sum: SOME_SUM });
   /** every URL field of both drivers, with the attacking URL in it */
-  const fields = (url: string): Array<[string, Record<string, unknown>]> => [
+  const fields = (url: string): Array<[string, { driver: string } & Record<string, unknown>]> => [
     ['definitions[0].options.images[0].url', dockerDef(url)],
     ['definitions[0].options.images[0].url', { driver: 'qemu', options: { images: [{ url, sum: SOME_SUM }] }, requirements: { cpu: 1, ram: 1 } }],
     ['definitions[0].options.kernel.url', { driver: 'qemu', options: { kernel: { url, sum: SOME_SUM } }, requirements: { cpu: 1, ram: 1 } }],

@@ -404,7 +404,7 @@ export function targetOf(path: string, c: Pick<RequestCase, 'params' | 'query'>,
 
 /** Only bytes a request head can carry at all (Latin-1); anything else is replaced by "?". */
 function latin1(s: string): string {
-  return s.replace(/[^\u0000-\u00ff]/g, '?');
+  return s.replace(/[\u0100-\uffff]/g, '?'); // every UTF-16 unit above Latin-1
 }
 
 export function materialize(op: Operation, c: RequestCase, f: Fixtures, host: string): Materialized {

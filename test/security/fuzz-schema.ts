@@ -160,7 +160,7 @@ function objectArb(schema: JsonSchema, resolve: RefResolver, depth: number, hint
     return fc.tuple(fixed, ...dicts).map(([f, ...ds]) => Object.assign({}, ...ds, f as Record<string, unknown>) as Record<string, unknown>);
   }
   const extra = schema.additionalProperties;
-  if (extra === false || extra === undefined || depth > 4) return fixed as fc.Arbitrary<Record<string, unknown>>;
+  if (extra === false || extra === undefined || depth > 4) return fixed;
   const valueArb = extra === true ? smallJson : validValue(extra, resolve, depth + 1, hints);
   const maxKeys = Math.min(schema.maxProperties ?? 5, 5);
   return fc
@@ -184,7 +184,7 @@ export function replaceAt(value: unknown, path: Array<string | number>, replacem
   if (path.length === 0) return replacement;
   const [head, ...rest] = path as [string | number, ...Array<string | number>];
   if (Array.isArray(value)) {
-    const copy = [...value];
+    const copy: unknown[] = [...(value as unknown[])];
     if (rest.length === 0 && remove) copy.splice(head as number, 1);
     else copy[head as number] = replaceAt(copy[head as number], rest, replacement, remove);
     return copy;
@@ -220,7 +220,7 @@ function requiredPaths(schema: JsonSchema, value: unknown, resolve: RefResolver,
     if (s.items !== undefined) value.forEach((v, i) => out.push(...requiredPaths(s.items as JsonSchema, v, resolve, [...prefix, i])));
     return out;
   }
-  for (const k of s.required ?? []) if (k in (value as object)) out.push([...prefix, k]);
+  for (const k of s.required ?? []) if (k in value) out.push([...prefix, k]);
   for (const [k, sub] of Object.entries(s.properties ?? {})) {
     const v = (value as Record<string, unknown>)[k];
     if (v !== undefined) out.push(...requiredPaths(sub, v, resolve, [...prefix, k]));

@@ -181,7 +181,7 @@ export function toJsonText(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(toJsonText).join(',')}]`;
   const parts: string[] = [];
   for (const key of Object.keys(value)) {
-    const v = Object.getOwnPropertyDescriptor(value, key)?.value;
+    const v: unknown = Object.getOwnPropertyDescriptor(value, key)?.value;
     if (v !== undefined) parts.push(`${JSON.stringify(key)}:${toJsonText(v)}`);
   }
   return `{${parts.join(',')}}`;
@@ -239,7 +239,7 @@ export const oddBodyText: fc.Arbitrary<{ text: Buffer; label: string }> = fc
     ['- '.repeat(3000) + 'a', 'YAML block sequence 3000 deep'],
     [' '.repeat(2000) + 'a: b', 'deep indentation'],
   )
-  .map(([t, label]) => ({ text: Buffer.from(t as string, 'utf8'), label: label as string }));
+  .map(([t, label]) => ({ text: Buffer.from(t, 'utf8'), label }));
 
 /** Byte-level oddities: invalid UTF-8, UTF-16, gzip magic. */
 export const oddBodyBytes: fc.Arbitrary<{ text: Buffer; label: string }> = fc.constantFrom(

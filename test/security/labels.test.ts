@@ -58,7 +58,7 @@ describe('label names are owned (real node)', { timeout: 120_000 }, () => {
     const hijack = await api('mallory', 'POST', '/labels', label('build', 'mallory'));
     assert.equal(hijack.status, 403);
     assert.equal(hijack.body.error?.code, 'FORBIDDEN');
-    assert.match(hijack.body.error!.message, /label name "build" belongs to alice: only its owner or an admin/);
+    assert.match(hijack.body.error.message, /label name "build" belongs to alice: only its owner or an admin/);
     const listed = await api('mallory', 'GET', '/labels?name=build');
     assert.deepEqual(
       (listed.body.items as Array<{ version: number; owner: string }>).map((l) => [l.version, l.owner]),

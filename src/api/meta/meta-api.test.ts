@@ -21,9 +21,9 @@ describe('Meta API: GET /meta/v1/data from the resource itself', () => {
   async function allocate(metadata: Record<string, unknown>): Promise<{ uid: string; ipaddr: string; hwaddr: string }> {
     const r = await t.app.inject({ method: 'POST', url: '/api/v1/applications', headers: bearer(token), payload: { label: 'meta', metadata } });
     assert.equal(r.statusCode, 201, r.body);
-    const id = (r.json() as { uid: string }).uid;
+    const id = (r.json<{ uid: string }>()).uid;
     await waitForState(t, token, id, 'ALLOCATED');
-    const res = (await t.app.inject({ url: `/api/v1/applications/${id}/resource`, headers: bearer(token) })).json() as { ipaddr: string; hwaddr: string };
+    const res = (await t.app.inject({ url: `/api/v1/applications/${id}/resource`, headers: bearer(token) })).json<{ ipaddr: string; hwaddr: string }>();
     return { uid: id, ipaddr: res.ipaddr, hwaddr: res.hwaddr };
   }
 
@@ -63,7 +63,7 @@ describe('Meta API: GET /meta/v1/data from the resource itself', () => {
       CI_TOKEN: "it's $secret",
     });
     const theOther = await get('', other.ipaddr);
-    assert.equal(JSON.parse(theOther.body).JOB, 'other', 'each resource reads only its own metadata');
+    assert.equal((JSON.parse(theOther.body) as { JOB?: unknown }).JOB, 'other', 'each resource reads only its own metadata');
   });
 
   it('formats env and yaml, and filters by prefix', async () => {

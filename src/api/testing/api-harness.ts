@@ -85,7 +85,7 @@ export const basic = (name: string, token: string): Record<string, string> => ({
 export async function createUser(t: ApiTestNode, name: string, role: 'user' | 'admin' = 'user'): Promise<string> {
   const r = await t.app.inject({ method: 'POST', url: '/api/v1/users', headers: bearer(t.adminToken), payload: { name, role } });
   if (r.statusCode !== 201) throw new Error(`creating user ${name}: ${r.statusCode} ${r.body}`);
-  return (r.json() as { token: string }).token;
+  return (r.json<{ token: string }>()).token;
 }
 
 /** A label body for the test driver. */
@@ -101,7 +101,7 @@ export async function waitForState(t: ApiTestNode, token: string, uid: string, s
   for (let i = 0; i < 100_000 && Date.now() < deadline; i++) {
     const r = await t.app.inject({ url: `/api/v1/applications/${uid}/state`, headers: bearer(token) });
     if (r.statusCode !== 200) throw new Error(`state of ${uid}: ${r.statusCode} ${r.body}`);
-    const s = r.json() as { status: string; description: string };
+    const s = r.json<{ status: string; description: string }>();
     if (want.includes(s.status)) return s;
     last = s.status;
     await new Promise((res) => setTimeout(res, 10));

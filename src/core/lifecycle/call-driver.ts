@@ -38,7 +38,7 @@ export interface DriverCall<T> {
   /** counts the answer: `success`, or `failureOutcome` (default `failure`) */
   metric?: { counter: Counter<'driver' | 'outcome'>; driver: string; failureOutcome?: string };
   /** a call that timed out may still finish later: gets what it made (e.g. to remove it) */
-  onLate?(value: T): void;
+  onLate?: (value: T) => void;
 }
 
 export type DriverOutcome<T> =

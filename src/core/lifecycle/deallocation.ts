@@ -45,7 +45,7 @@ export class Deallocations {
     if (this.#running.has(uid) || allocating || this.#work.stopping) return;
     this.#running.add(uid);
     this.#d.meta.remove(uid);
-    this.#work.track(
+    void this.#work.track(
       this.#deallocate(uid)
         .catch((err: Error) => this.#d.log.error({ app: uid, err: err.message }, 'deallocation bookkeeping failed'))
         .finally(() => this.#running.delete(uid)),

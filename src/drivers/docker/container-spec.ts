@@ -66,6 +66,6 @@ export function containerSpec(i: SpecInput): Docker.ContainerCreateOptions {
       ...(hostOnly ? { Sysctls: { 'net.ipv6.conf.all.disable_ipv6': '1' }, Dns: [i.net.gateway] } : {}),
       Mounts: i.disks.map((d) => ({ Type: 'bind' as const, Source: d.source, Target: mountPathOf(d.label), ReadOnly: false })),
     },
-    NetworkingConfig: { EndpointsConfig: { [i.net.name]: { MacAddress: i.hwaddr } as Docker.EndpointSettings } },
+    NetworkingConfig: { EndpointsConfig: { [i.net.name]: { MacAddress: i.hwaddr } } },
   };
 }

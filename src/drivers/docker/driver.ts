@@ -317,7 +317,7 @@ export class DockerDriver implements ResourceDriver {
     const s = this.#state();
     const info = isMac(hwaddr) ? await this.#inspect(s, hwaddr) : undefined;
     if (!info) throw new DriverError('NOT_FOUND', `no docker resource ${hwaddr} on this node`);
-    const buf = (await s.docker.getContainer(info.Id).logs({ stdout: true, stderr: true, tail: 2000, follow: false })) as unknown as Buffer;
+    const buf = await s.docker.getContainer(info.Id).logs({ stdout: true, stderr: true, tail: 2000, follow: false });
     return demuxLogs(buf);
   }
 

@@ -123,7 +123,7 @@ export class NetworkManager {
   async #inspect(name: string): Promise<Omit<NetInfo, 'kind'> | undefined> {
     let raw: Docker.NetworkInspectInfo;
     try {
-      raw = (await this.#docker.getNetwork(name).inspect()) as Docker.NetworkInspectInfo;
+      raw = await this.#docker.getNetwork(name).inspect();
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw backendError(`cannot inspect network ${name}`, err);

@@ -11,7 +11,7 @@ export class CommandError extends DriverError {
   readonly exitCode: number | null;
   readonly stderr: string;
 
-  constructor(cmd: string, args: string[], exitCode: number | null, stderr: string, cause?: unknown) {
+  constructor(cmd: string, args: string[], exitCode: number | null, stderr: string, cause?: Error) {
     super('BACKEND', `${cmd} ${args.join(' ')} failed${exitCode === null ? '' : ` (exit ${exitCode})`}: ${stderr.trim() || String(cause ?? '')}`, {
       cause,
     });

@@ -81,7 +81,7 @@ export function parseQemuDefinition(json: string, firmware: Readonly<Record<stri
   let append = '';
   if (options.append !== undefined) {
     if (!kernel) throw invalidDefinition('options.append', 'needs options.kernel');
-    // eslint-disable-next-line no-control-regex
+    // eslint-disable-next-line no-control-regex -- control characters are what this refuses
     if (/[\0-\x1f\x7f]/.test(options.append)) throw invalidDefinition('options.append', 'must be one line without control characters');
     append = options.append;
   }

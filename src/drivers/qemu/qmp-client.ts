@@ -140,7 +140,7 @@ export class QmpClient {
         this.#pending.delete(id);
         reject(new QmpError('Timeout', `QMP ${command} got no answer within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.#pending.set(id, { command, resolve: resolve as (v: unknown) => void, reject, timer });
+      this.#pending.set(id, { command, resolve, reject, timer });
       const msg = args === undefined ? { execute: command, id } : { execute: command, arguments: args, id };
       this.#socket.write(`${JSON.stringify(msg)}\n`);
     });

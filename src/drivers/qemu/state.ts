@@ -79,9 +79,9 @@ export class StateStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     }
-    const s = JSON.parse(text) as VmState;
+    const s = JSON.parse(text) as { version?: unknown };
     if (s.version !== STATE_VERSION) throw new Error(`state file ${this.pathFor(hwaddr)} has version ${String(s.version)}, this driver reads ${STATE_VERSION}`);
-    return s;
+    return s as VmState;
   }
 
   /** hwaddrs that have a state file. */

@@ -49,7 +49,7 @@ export function guardedLookup(policy: UrlPolicy, field: string, shownUrl: string
       for (const a of addresses) {
         const why = policy.addressRefusal(hostname, a.address);
         if (why) {
-          callback(imageError(field, `${shownUrl} is refused: ${why}`) as unknown as NodeJS.ErrnoException, '', 0);
+          callback(imageError(field, `${shownUrl} is refused: ${why}`), '', 0);
           return;
         }
       }

@@ -195,7 +195,7 @@ describe('ImageCache', () => {
       assert.ok(readFileSync(original).equals(readFileSync(path)), `${name}: original kept as is`);
       const [a, b] = await Promise.all([cache.fetch(ref, { decompress: true }), cache.fetch(ref, { decompress: true })]);
       assert.equal(a, b);
-      assert.ok(readFileSync(a!).equals(payload), `${name}: decompressed content`);
+      assert.ok(readFileSync(a).equals(payload), `${name}: decompressed content`);
       if (name === 'plain.tar') assert.equal(a, original);
       else assert.notEqual(a, original);
     }

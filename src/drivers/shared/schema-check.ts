@@ -94,7 +94,7 @@ export function checkAgainstSchema<T extends TObject>(schema: T, doc: Record<str
     }
     throw opts.invalid(`${opts.prefix}${field}`, problemOf(schema, first));
   }
-  return present as Static<T>;
+  return present;
 }
 
 /** The top-level keys of a schema, in order (what the docs tables must list). */

@@ -101,7 +101,7 @@ describe('test driver: capacity', () => {
     const ok = results.filter((r) => r.status === 'fulfilled');
     const refused = results.filter((r) => r.status === 'rejected');
     assert.equal(ok.length, 50);
-    for (const r of refused) assert.ok(isCode('NO_CAPACITY')((r as PromiseRejectedResult).reason));
+    for (const r of refused) assert.ok(isCode('NO_CAPACITY')(r.reason));
     assert.equal((await d.listResources()).length, 50);
     for (const r of ok) await d.deallocate((r as PromiseFulfilledResult<{ hwaddr: string }>).value.hwaddr);
     assert.deepEqual(await d.listResources(), []);

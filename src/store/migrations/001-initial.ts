@@ -10,7 +10,7 @@ export const migration001Initial: Migration = {
       .execute();
     await db
       .insertInto('shoal_counters' as never)
-      .values({ name: 'events', value: 0 } as never)
+      .values({ name: 'events', value: 0 })
       .execute();
 
     await db.schema

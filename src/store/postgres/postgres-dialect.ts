@@ -13,10 +13,11 @@ export const LISTENER_NAME = 'shoal-listener';
 
 /** int8 and numeric as JS numbers (ids, sums and counters stay far below 2^53). */
 const types = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+  getTypeParser: ((oid: number, format?: 'text' | 'binary'): ((value: string) => unknown) =>
     oid === INT8_OID || oid === NUMERIC_OID
       ? (v: string) => Number(v)
-      : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
+      : // pg-types declares its parsers as `any`: a parser takes the value's text
+        (pg.types.getTypeParser(oid, format ?? 'text') as (value: string) => unknown)) as typeof pg.types.getTypeParser,
 };
 
 export interface PostgresOptions {

@@ -8,7 +8,7 @@ export interface RepositoryContext {
   readonly db: Kysely<Database>;
   readonly capabilities: StoreCapabilities;
   /** Runs a transaction body (state rows appended last, signals sent on commit: see transactions.ts). */
-  tx<T>(fn: TxBody<T>): Promise<T>;
+  readonly tx: <T>(fn: TxBody<T>) => Promise<T>;
   /** Sends wake-ups outside a transaction. */
-  notify(signals: readonly StoreSignal[]): Promise<void>;
+  readonly notify: (signals: readonly StoreSignal[]) => Promise<void>;
 }

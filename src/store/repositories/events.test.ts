@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { openStore } from '../open-store.js';
 import { LISTENER_NAME } from '../postgres/postgres-dialect.js';
-import { makeLabel, newApp, now } from '../store-test-kit.js';
+import { makeLabel, newApp } from '../store-test-kit.js';
 import type { Store, StoreSignal } from '../store.js';
 import { createTestDatabase, TEST_DIALECTS, TEST_PG_URL, type TestDatabase, type TestDialect } from '../testing/index.js';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { openStore } from '../open-store.js';
-import { nodeRow, now } from '../store-test-kit.js';
+import { nodeRow } from '../store-test-kit.js';
 import type { Store } from '../store.js';
 import { createTestDatabase, TEST_DIALECTS, type TestDatabase, type TestDialect } from '../testing/index.js';
 
