@@ -58,11 +58,6 @@ export function formatTime(iso: string | null | undefined, now: number = Date.no
   return `${iso.replace(/\.\d+Z$/, 'Z')} (${formatAge(iso, now)})`;
 }
 
-/** The first 8 characters of a uid, for narrow tables. */
-export function shortUid(uid: string): string {
-  return uid.length > 8 ? uid.slice(0, 8) : uid;
-}
-
 /** A field by dot path ("state.status", "metadata.JOB"); a missing one is a usage error. */
 export function pickField(value: unknown, path: string): unknown {
   let cur: unknown = value;

@@ -18,13 +18,6 @@ export class StoreError extends Error {
   }
 }
 
-export class NotFoundError extends StoreError {
-  constructor(message: string) {
-    super('NOT_FOUND', message);
-    this.name = 'NotFoundError';
-  }
-}
-
 export class ConflictError extends StoreError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('CONFLICT', message, options);

@@ -18,11 +18,9 @@ import { ImageRefSchema } from '../shared/option-schemas.js';
 import { checkAgainstSchema, schemaKeys } from '../shared/schema-check.js';
 
 export const DISK_TYPES = ['qcow2', 'raw', 'ext4'] as const;
-export type DiskType = (typeof DISK_TYPES)[number];
 
 /** Guest networks: "" = host-only (only the Meta API is reachable), "nat" = outbound allowed. */
 export const GUEST_NETWORKS = ['', 'nat'] as const;
-export type GuestNetwork = (typeof GUEST_NETWORKS)[number];
 
 export const MAX_IMAGES = 8;
 export const MAX_APPEND = 4096;

@@ -145,11 +145,6 @@ export async function waitForText(read: () => Promise<string>, re: RegExp, timeo
   }
 }
 
-/** The console log file of a VM read directly (from outside the driver). */
-export function fileReader(path: string): () => Promise<string> {
-  return () => readFile(path, 'utf8');
-}
-
 /** A definition for the test guest booted by kernel + initrd. */
 export function kernelDefinition(guest: TestGuest, opts: { cpu?: number; ram?: number; append?: string; disks?: Record<string, unknown>; network?: string } = {}): string {
   return JSON.stringify({

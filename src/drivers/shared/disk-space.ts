@@ -24,7 +24,6 @@ export interface DiskLimits {
 }
 
 export const DEFAULT_DISK_RESERVE: DiskReserve = { percent: 5 };
-export const DISK_LIMIT_KEYS = ['disk_reserve', 'max_disk_size'] as const;
 
 /** `disk_reserve`: "5%", "10GB" / "512MB" / "1TB", or a number of GB. */
 export function parseDiskReserve(v: unknown, field = 'disk_reserve'): DiskReserve {
