@@ -91,8 +91,22 @@ export async function run(): Promise<BenchRow[]> {
       const raw = await rawDriverLatency(lat.length);
       const p50 = percentile(lat, 50);
       const p99 = percentile(lat, 99);
-      rows.push({ group: 'core', metric: `create→ALLOCATED p50 (ms, n=${lat.length})`, value: p50, baseline: percentile(raw, 50), target: '≤ 5', ok: p50 <= 5 && lat.length === SEQUENTIAL });
-      rows.push({ group: 'core', metric: `create→ALLOCATED p99 (ms, n=${lat.length})`, value: p99, baseline: percentile(raw, 99), target: '≤ 25', ok: p99 <= 25 && lat.length === SEQUENTIAL });
+      rows.push({
+        group: 'core',
+        metric: `create→ALLOCATED p50 (ms, n=${lat.length})`,
+        value: p50,
+        baseline: percentile(raw, 50),
+        target: '≤ 5',
+        ok: p50 <= 5 && lat.length === SEQUENTIAL,
+      });
+      rows.push({
+        group: 'core',
+        metric: `create→ALLOCATED p99 (ms, n=${lat.length})`,
+        value: p99,
+        baseline: percentile(raw, 99),
+        target: '≤ 25',
+        ok: p99 <= 25 && lat.length === SEQUENTIAL,
+      });
 
       // 2. burst
       let live = 0;
@@ -109,7 +123,9 @@ export async function run(): Promise<BenchRow[]> {
           allocated.add(e.application_uid);
           live++;
           maxLive = Math.max(maxLive, live);
-          pendingDealloc.push(s.request('POST', `/api/v1/applications/${e.application_uid}/deallocate`).catch((err: Error) => errors.push(err.message)));
+          pendingDealloc.push(
+            s.request('POST', `/api/v1/applications/${e.application_uid}/deallocate`).catch((err: Error) => errors.push(err.message)),
+          );
         } else if (e.status === 'DEALLOCATED' || e.status === 'ERROR') {
           if (allocated.has(e.application_uid) && !done.has(e.application_uid)) live--;
           if (e.status === 'ERROR') errors.push(`${e.application_uid}: ${e.description}`);
@@ -134,9 +150,27 @@ export async function run(): Promise<BenchRow[]> {
       await Promise.allSettled(pendingDealloc);
       const finished = [...mine].filter((u) => done.has(u)).length;
       const rate = finished / elapsed;
-      rows.push({ group: 'core', metric: `burst ${BURST} apps, room ${ROOM}: apps/s to DEALLOCATED`, value: rate, target: '≥ 500', ok: rate >= 500 && finished === BURST && errors.length === 0 });
-      rows.push({ group: 'core', metric: 'burst: most ALLOCATED at once (events)', value: maxLive, target: `≤ ${ROOM}`, ok: maxLive <= ROOM && maxLive > 0 });
-      rows.push({ group: 'core', metric: 'burst: lost or failed applications', value: BURST - finished + errors.length, target: '= 0', ok: finished === BURST && errors.length === 0 });
+      rows.push({
+        group: 'core',
+        metric: `burst ${BURST} apps, room ${ROOM}: apps/s to DEALLOCATED`,
+        value: rate,
+        target: '≥ 500',
+        ok: rate >= 500 && finished === BURST && errors.length === 0,
+      });
+      rows.push({
+        group: 'core',
+        metric: 'burst: most ALLOCATED at once (events)',
+        value: maxLive,
+        target: `≤ ${ROOM}`,
+        ok: maxLive <= ROOM && maxLive > 0,
+      });
+      rows.push({
+        group: 'core',
+        metric: 'burst: lost or failed applications',
+        value: BURST - finished + errors.length,
+        target: '= 0',
+        ok: finished === BURST && errors.length === 0,
+      });
       if (errors.length) console.error(`core burst errors (first 5): ${errors.slice(0, 5).join('; ')}`);
     } finally {
       s.close();

@@ -77,7 +77,14 @@ export async function measureRaw(docker: Docker, o: RawOptions, count: number, p
 
 export async function removeRaw(docker: Docker, tag: string): Promise<void> {
   const list = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`${BENCH_LABEL}=${tag}`] }) });
-  await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+  await Promise.all(
+    list.map((c) =>
+      docker
+        .getContainer(c.Id)
+        .remove({ force: true })
+        .catch(() => undefined),
+    ),
+  );
 }
 
 function median(xs: number[]): number {
@@ -120,7 +127,14 @@ export async function run(): Promise<BenchRow[]> {
     await alloc(def());
     const imageId = (await docker.getImage(imageName).inspect()).Id;
     images.push(imageId);
-    const raw: RawOptions = { image: imageId, network: `shoal-docker-${prefix}-hostonly`, cpu: 1, ram: 1, command: ['sleep', '3600'], tag: prefix };
+    const raw: RawOptions = {
+      image: imageId,
+      network: `shoal-docker-${prefix}-hostonly`,
+      cpu: 1,
+      ram: 1,
+      command: ['sleep', '3600'],
+      tag: prefix,
+    };
     await rawCreateStart(docker, raw);
 
     const shoalMs: number[] = [];
@@ -146,9 +160,30 @@ export async function run(): Promise<BenchRow[]> {
     const p50 = median(shoalMs);
     const r50 = median(rawMs);
     return [
-      { group: 'docker', metric: `allocate p50, ${SEQUENTIAL} sequential (ms)`, value: p50, baseline: r50, target: 'ratio ≤ 1.15', ok: p50 / r50 <= 1.15 },
-      { group: 'docker', metric: `${PARALLEL} parallel allocations, wall (ms)`, value: shoalPar, baseline: rawPar!, target: 'ratio ≤ 1.2', ok: shoalPar / rawPar! <= 1.2 },
-      { group: 'docker', metric: 'allocate p50 with a 1 GB ext4 disk (ms)', value: median(diskMs), baseline: r50, target: 'info (mkfs + loop mount)', ok: true },
+      {
+        group: 'docker',
+        metric: `allocate p50, ${SEQUENTIAL} sequential (ms)`,
+        value: p50,
+        baseline: r50,
+        target: 'ratio ≤ 1.15',
+        ok: p50 / r50 <= 1.15,
+      },
+      {
+        group: 'docker',
+        metric: `${PARALLEL} parallel allocations, wall (ms)`,
+        value: shoalPar,
+        baseline: rawPar!,
+        target: 'ratio ≤ 1.2',
+        ok: shoalPar / rawPar! <= 1.2,
+      },
+      {
+        group: 'docker',
+        metric: 'allocate p50 with a 1 GB ext4 disk (ms)',
+        value: median(diskMs),
+        baseline: r50,
+        target: 'info (mkfs + loop mount)',
+        ok: true,
+      },
     ];
   } finally {
     for (const hw of live) await driver.deallocate(hw).catch(() => undefined);
@@ -156,7 +191,11 @@ export async function run(): Promise<BenchRow[]> {
     // the network is removed with the driver's last container, unless raw containers still held it
     await driver.deallocate(randomMac()).catch(() => undefined);
     await driver.close();
-    for (const id of images) await docker.getImage(id).remove({ force: true }).catch(() => undefined);
+    for (const id of images)
+      await docker
+        .getImage(id)
+        .remove({ force: true })
+        .catch(() => undefined);
     await meta.closeAll();
     rmSync(dataDir, { recursive: true, force: true });
   }

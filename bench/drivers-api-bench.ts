@@ -61,7 +61,13 @@ async function dockerRows(): Promise<BenchRow[]> {
     const imageName = `${prefix}-img:1`;
     await s.request('POST', '/api/v1/labels', {
       name: prefix,
-      definitions: [{ driver: 'docker', options: { image: imageName, images: [imgs.rootfs], command: ['sleep', '3600'] }, requirements: { cpu: 1, ram: 1, network: '' } }],
+      definitions: [
+        {
+          driver: 'docker',
+          options: { image: imageName, images: [imgs.rootfs], command: ['sleep', '3600'] },
+          requirements: { cpu: 1, ram: 1, network: '' },
+        },
+      ],
     });
     const session = s;
     const viaApi = async (): Promise<{ ms: number; uid: string }> => {
@@ -103,8 +109,22 @@ async function dockerRows(): Promise<BenchRow[]> {
     const p50 = median(shoalMs);
     const r50 = median(rawMs);
     return [
-      { group: 'docker', metric: `API → ALLOCATED p50, ${DOCKER_SEQUENTIAL} sequential (ms)`, value: p50, baseline: r50, target: 'ratio ≤ 1.15', ok: p50 / r50 <= 1.15 },
-      { group: 'docker', metric: `API: ${DOCKER_PARALLEL} parallel → all ALLOCATED, wall (ms)`, value: shoalPar, baseline: rawPar!, target: 'ratio ≤ 1.2', ok: shoalPar / rawPar! <= 1.2 },
+      {
+        group: 'docker',
+        metric: `API → ALLOCATED p50, ${DOCKER_SEQUENTIAL} sequential (ms)`,
+        value: p50,
+        baseline: r50,
+        target: 'ratio ≤ 1.15',
+        ok: p50 / r50 <= 1.15,
+      },
+      {
+        group: 'docker',
+        metric: `API: ${DOCKER_PARALLEL} parallel → all ALLOCATED, wall (ms)`,
+        value: shoalPar,
+        baseline: rawPar!,
+        target: 'ratio ≤ 1.2',
+        ok: shoalPar / rawPar! <= 1.2,
+      },
     ];
   } finally {
     if (s) {
@@ -114,7 +134,11 @@ async function dockerRows(): Promise<BenchRow[]> {
     await node?.stop();
     await node?.cleanup();
     await removeRaw(docker, prefix).catch(() => undefined);
-    for (const img of images) await docker.getImage(img).remove({ force: true }).catch(() => undefined);
+    for (const img of images)
+      await docker
+        .getImage(img)
+        .remove({ force: true })
+        .catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -131,7 +155,10 @@ async function qemuRows(): Promise<BenchRow[]> {
       config: { capacity: { cpu: 8, ram: 8 }, drivers: { qemu: { shutdown_timeout_seconds: 10, capacity: { cpu: 8, ram: 8 } } } },
     });
     s = await openSession(node.apiUrl, node.token, node.ca);
-    const nodeInfo = await s.request<{ drivers: Array<{ instance: string; attributes: Record<string, string> }> }>('GET', '/api/v1/nodes/this');
+    const nodeInfo = await s.request<{ drivers: Array<{ instance: string; attributes: Record<string, string> }> }>(
+      'GET',
+      '/api/v1/nodes/this',
+    );
     const accel = nodeInfo.drivers.find((d) => d.instance === 'qemu')?.attributes['qemu.accel'] === 'kvm' ? 'kvm' : 'tcg';
     const def = JSON.parse(kernelDefinition(guest, { cpu: 1, ram: 1 })) as { options: unknown; requirements: unknown };
     await s.request('POST', '/api/v1/labels', { name: 'bench-vm', definitions: [{ driver: 'qemu', ...(def as object) }] });
@@ -177,7 +204,14 @@ async function qemuRows(): Promise<BenchRow[]> {
     const p50 = median(shoalMs);
     const r50 = median(rawMs);
     return [
-      { group: 'qemu', metric: `API → guest fetched metadata p50, n=${QEMU_PAIRS} (ms, ${accel})`, value: p50, baseline: r50, target: 'ratio ≤ 1.15', ok: p50 / r50 <= 1.15 },
+      {
+        group: 'qemu',
+        metric: `API → guest fetched metadata p50, n=${QEMU_PAIRS} (ms, ${accel})`,
+        value: p50,
+        baseline: r50,
+        target: 'ratio ≤ 1.15',
+        ok: p50 / r50 <= 1.15,
+      },
     ];
   } finally {
     if (s) {

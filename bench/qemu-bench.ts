@@ -43,7 +43,10 @@ async function overlayRows(dir: string): Promise<BenchRow[]> {
   await writeBase(large, 2 * 2 ** 30);
   const times = { small: [] as number[], large: [] as number[] };
   for (let i = 0; i < OVERLAY_ROUNDS; i++) {
-    for (const [name, base] of [['small', small], ['large', large]] as const) {
+    for (const [name, base] of [
+      ['small', small],
+      ['large', large],
+    ] as const) {
       const overlay = join(dir, `overlay-${name}-${i}.qcow2`);
       const t0 = performance.now();
       await createOverlay('qemu-img', base, 'raw', overlay);
@@ -54,7 +57,16 @@ async function overlayRows(dir: string): Promise<BenchRow[]> {
   const s = median(times.small);
   const l = median(times.large);
   const ratio = Math.max(s, l) / Math.min(s, l);
-  return [{ group: 'qemu', metric: 'VM overlay on a 2 GiB base (ms, median; raw = 100 MiB base)', value: l, baseline: s, target: 'within 1.5×', ok: ratio <= 1.5 }];
+  return [
+    {
+      group: 'qemu',
+      metric: 'VM overlay on a 2 GiB base (ms, median; raw = 100 MiB base)',
+      value: l,
+      baseline: s,
+      target: 'within 1.5×',
+      ok: ratio <= 1.5,
+    },
+  ];
 }
 
 export async function run(): Promise<BenchRow[]> {

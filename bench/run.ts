@@ -10,7 +10,9 @@ const MODULES: Record<string, () => Promise<BenchModule>> = {
   api: () => import('./drivers-api-bench.js'),
 };
 
-const only = process.env.BENCH?.split(',').map((s) => s.trim()).filter(Boolean);
+const only = process.env.BENCH?.split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 const rows: BenchRow[] = [];
 const failures: string[] = [];
 for (const [group, load] of Object.entries(MODULES)) {

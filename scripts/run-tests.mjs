@@ -32,10 +32,18 @@ const selected = files
   .filter((f) => !unitOnly || isUnitTest(relative(dist, f)))
   .sort();
 if (selected.length === 0) {
-  console.error(`run-tests: no ${unitOnly ? 'unit ' : ''}test files found under ${relative(root, dist)}${filter ? ` matching "${filter}"` : ''}`);
+  console.error(
+    `run-tests: no ${unitOnly ? 'unit ' : ''}test files found under ${relative(root, dist)}${filter ? ` matching "${filter}"` : ''}`,
+  );
   process.exit(1);
 }
 console.log(`run-tests: ${selected.length} ${unitOnly ? 'unit ' : ''}test files`);
-const args = ['--enable-source-maps', '--test', '--test-reporter=spec', `--test-concurrency=${process.env.SHOAL_TEST_CONCURRENCY ?? '2'}`, ...selected];
+const args = [
+  '--enable-source-maps',
+  '--test',
+  '--test-reporter=spec',
+  `--test-concurrency=${process.env.SHOAL_TEST_CONCURRENCY ?? '2'}`,
+  ...selected,
+];
 const r = spawnSync(process.execPath, args, { stdio: 'inherit', cwd: root });
 process.exit(r.status ?? 1);

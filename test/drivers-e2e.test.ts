@@ -60,15 +60,31 @@ describe('docker driver behind a real node', { timeout: 300_000 }, () => {
     client = new ShoalClient({ url: node.apiUrl, token: node.token });
     await client.createLabel({
       name: 'box',
-      definitions: [{ driver: 'docker', options: { image: `${prefix}-img:1`, images: [images.rootfs], command: ['sleep', '3600'] }, requirements: { cpu: 1, ram: 1, network: '' } }],
+      definitions: [
+        {
+          driver: 'docker',
+          options: { image: `${prefix}-img:1`, images: [images.rootfs], command: ['sleep', '3600'] },
+          requirements: { cpu: 1, ram: 1, network: '' },
+        },
+      ],
       metadata: { SECRET: 'from-the-label', SHARED: 'label' },
     });
   });
   after(async () => {
     await node?.kill();
-    const left = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`shoal.node=e2e-${prefix}`] }) }).catch(() => []);
-    for (const c of left) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-    for (const img of [...(images?.createdImages ?? []), `${prefix}-img:1`]) await docker.getImage(img).remove({ force: true }).catch(() => undefined);
+    const left = await docker
+      .listContainers({ all: true, filters: JSON.stringify({ label: [`shoal.node=e2e-${prefix}`] }) })
+      .catch(() => []);
+    for (const c of left)
+      await docker
+        .getContainer(c.Id)
+        .remove({ force: true })
+        .catch(() => undefined);
+    for (const img of [...(images?.createdImages ?? []), `${prefix}-img:1`])
+      await docker
+        .getImage(img)
+        .remove({ force: true })
+        .catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -120,10 +136,17 @@ describe('qemu driver behind a real node', { timeout: 300_000 }, () => {
   before(async () => {
     const guest = buildTestGuest();
     node = await startNodeProcess({
-      config: { capacity: { cpu: 4, ram: 4 }, fetch: { allow_files: [dirname(guest.kernel.path)] }, drivers: { qemu: { shutdown_timeout_seconds: 10, capacity: { cpu: 4, ram: 4 } } } },
+      config: {
+        capacity: { cpu: 4, ram: 4 },
+        fetch: { allow_files: [dirname(guest.kernel.path)] },
+        drivers: { qemu: { shutdown_timeout_seconds: 10, capacity: { cpu: 4, ram: 4 } } },
+      },
     });
     client = new ShoalClient({ url: node.apiUrl, token: node.token });
-    const def = JSON.parse(kernelDefinition(guest, { cpu: 1, ram: 1 })) as { options: Record<string, unknown>; requirements: { cpu: number; ram: number } };
+    const def = JSON.parse(kernelDefinition(guest, { cpu: 1, ram: 1 })) as {
+      options: Record<string, unknown>;
+      requirements: { cpu: number; ram: number };
+    };
     await client.createLabel({ name: 'vm', definitions: [{ driver: 'qemu', ...def }], metadata: { SECRET: 'vm-label' } });
   });
   after(async () => {

@@ -52,7 +52,11 @@ function allowed(from: string): (target: string) => boolean {
       // the store's interface only, never a dialect or a driver
       return (t) =>
         lib(t) ||
-        t.startsWith('core/') || t.startsWith('model/') || t.startsWith('contract/') || t === 'store/store.js' || t === 'store/errors.js';
+        t.startsWith('core/') ||
+        t.startsWith('model/') ||
+        t.startsWith('contract/') ||
+        t === 'store/store.js' ||
+        t === 'store/errors.js';
     case 'api':
       return (t) => lib(t) || t.startsWith('api/') || t.startsWith('model/') || t.startsWith('core/');
     case 'client':

@@ -84,10 +84,13 @@ describe('a node on the test driver, end to end', { timeout: 120_000 }, () => {
     const history = (await ci.listStates(app.uid)).map((s) => s.status);
     assert.deepEqual(history, ['NEW', 'ELECTED', 'ALLOCATED', 'DEALLOCATE', 'DEALLOCATED']);
     const files = await readdir(join(node.dataDir, 'drivers', 'test', 'resources')).catch(() => []);
-    assert.deepEqual(files.filter((f) => f.endsWith('.json')), []);
+    assert.deepEqual(
+      files.filter((f) => f.endsWith('.json')),
+      [],
+    );
   });
 
-  it('streams the caller\'s own state changes and resumes after Last-Event-ID', async () => {
+  it("streams the caller's own state changes and resumes after Last-Event-ID", async () => {
     const seen: StateEvent[] = [];
     const ac = new AbortController();
     const stream = ci.events({ signal: ac.signal });
@@ -125,7 +128,10 @@ describe('a node on the test driver, end to end', { timeout: 120_000 }, () => {
       if (e.application_uid === b.uid && e.status === 'DEALLOCATED') break;
     }
     ac3.abort();
-    assert.ok(resumed.every((e) => BigInt(e.id) > BigInt(resumeFrom)), 'resume replays only later events');
+    assert.ok(
+      resumed.every((e) => BigInt(e.id) > BigInt(resumeFrom)),
+      'resume replays only later events',
+    );
     assert.deepEqual(
       resumed.filter((e) => e.application_uid === b.uid).map((e) => e.status),
       ['NEW', 'ELECTED', 'ALLOCATED', 'DEALLOCATE', 'DEALLOCATED'],

@@ -36,7 +36,10 @@ describe('node restart, lifetimes and retries', { timeout: 180_000 }, () => {
     // one node per data dir: a second one is refused, saying why, and the first keeps working
     await assert.rejects(startNodeProcess({ dataDir, config: CONFIG }), /in use by another shoal serve/);
     await client.createLabel({ name: 'quick', definitions: [{ driver: 'test', options: {}, requirements: { cpu: 1, ram: 1 } }] });
-    await client.createLabel({ name: 'slow', definitions: [{ driver: 'test', options: { delay_allocate: 4000 }, requirements: { cpu: 1, ram: 1 } }] });
+    await client.createLabel({
+      name: 'slow',
+      definitions: [{ driver: 'test', options: { delay_allocate: 4000 }, requirements: { cpu: 1, ram: 1 } }],
+    });
     const kept = await client.createApplication({ label: 'quick' });
     const vanishing = await client.createApplication({ label: 'quick' });
     await waitForState(client, kept.uid, ['ALLOCATED']);
@@ -57,7 +60,10 @@ describe('node restart, lifetimes and retries', { timeout: 180_000 }, () => {
     await waitForState(client, slow.uid, ['ALLOCATED'], 30000);
     const slowRes = await client.getResource(slow.uid);
     const keptRes = await client.getResource(kept.uid);
-    assert.deepEqual(await resourceFiles(dataDir), [`${keptRes.hwaddr.replaceAll(':', '-')}.json`, `${slowRes.hwaddr.replaceAll(':', '-')}.json`].sort());
+    assert.deepEqual(
+      await resourceFiles(dataDir),
+      [`${keptRes.hwaddr.replaceAll(':', '-')}.json`, `${slowRes.hwaddr.replaceAll(':', '-')}.json`].sort(),
+    );
 
     await client.deallocate(kept.uid);
     await client.deallocate(slow.uid);
@@ -97,7 +103,10 @@ describe('node restart, lifetimes and retries', { timeout: 180_000 }, () => {
     const fbRes = await client.getResource(fb.uid);
     assert.equal(fbRes.definition_index, 1);
     const states = await client.listStates(fb.uid);
-    assert.ok(states.some((s) => s.status === 'NEW' && /fail_allocate/.test(s.description)), JSON.stringify(states));
+    assert.ok(
+      states.some((s) => s.status === 'NEW' && /fail_allocate/.test(s.description)),
+      JSON.stringify(states),
+    );
 
     await client.createLabel({
       name: 'doomed',

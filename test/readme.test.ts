@@ -36,8 +36,12 @@ describe('README.md', () => {
         const text = block.replaceAll('<sha256 of the file>', '0'.repeat(64));
         for (const doc of parseAllDocuments(text)) {
           const label = doc.toJS() as unknown;
-          assert.ok(Value.Check(LabelCreate, label), `${JSON.stringify(label)}: ${[...Value.Errors(LabelCreate, label)].map((e) => `${e.path} ${e.message}`).join('; ')}`);
-          for (const def of (label as { definitions: Array<{ driver: string; options?: Record<string, unknown>; requirements: unknown }> }).definitions) {
+          assert.ok(
+            Value.Check(LabelCreate, label),
+            `${JSON.stringify(label)}: ${[...Value.Errors(LabelCreate, label)].map((e) => `${e.path} ${e.message}`).join('; ')}`,
+          );
+          for (const def of (label as { definitions: Array<{ driver: string; options?: Record<string, unknown>; requirements: unknown }> })
+            .definitions) {
             const factory = DriversList.get(def.driver);
             assert.ok(factory, `driver ${def.driver} exists`);
             drivers.add(def.driver);
@@ -48,7 +52,11 @@ describe('README.md', () => {
               dataDir: dir,
               log: { debug: noop, info: noop, warn: noop, error: noop },
               meta: { address: '127.0.0.1:0', listen: async () => async () => undefined, handlerFor: () => noop },
-              fetch: { allowFiles: [join(dir, 'import'), ...fetch.allowFiles], allowHosts: fetch.allowHosts, maxImageBytes: fetch.maxImageBytes },
+              fetch: {
+                allowFiles: [join(dir, 'import'), ...fetch.allowFiles],
+                allowHosts: fetch.allowHosts,
+                maxImageBytes: fetch.maxImageBytes,
+              },
             });
             await driver.validateDefinition(stringifyDefinition(def));
           }

@@ -32,9 +32,16 @@ describe('test groups (npm run test:unit)', () => {
 
   it('keeps tests that need a node process, PostgreSQL or a driver backend out of the unit group', async () => {
     const groups = (await import(new URL('../../scripts/test-groups.mjs', import.meta.url).href)) as TestGroups;
-    for (const rel of ['src/cli/cli-e2e.test.js', 'src/core/core-cluster.test.js', 'src/drivers/docker/driver.test.js', 'src/drivers/qemu/driver.test.js', 'test/node-restart.test.js']) {
+    for (const rel of [
+      'src/cli/cli-e2e.test.js',
+      'src/core/core-cluster.test.js',
+      'src/drivers/docker/driver.test.js',
+      'src/drivers/qemu/driver.test.js',
+      'test/node-restart.test.js',
+    ]) {
       assert.equal(groups.isUnitTest(rel), false, rel);
     }
-    for (const rel of ['src/cli/cli.test.js', 'src/client/shoal-client.test.js', 'test/import-rules.test.js']) assert.equal(groups.isUnitTest(rel), true, rel);
+    for (const rel of ['src/cli/cli.test.js', 'src/client/shoal-client.test.js', 'test/import-rules.test.js'])
+      assert.equal(groups.isUnitTest(rel), true, rel);
   });
 });

@@ -67,10 +67,14 @@ export async function openSession(apiUrl: string, token: string, ca: string | un
     },
   });
   const stream = await new Promise<IncomingMessage>((resolve, reject) => {
-    const req = doRequest(new URL('/api/v1/events', url), { agent: tls ? new HttpsAgent({ ca }) : undefined, headers: { ...headers, accept: 'text/event-stream' } }, (res) => {
-      if (res.statusCode !== 200) reject(new Error(`events → ${res.statusCode}`));
-      else resolve(res);
-    });
+    const req = doRequest(
+      new URL('/api/v1/events', url),
+      { agent: tls ? new HttpsAgent({ ca }) : undefined, headers: { ...headers, accept: 'text/event-stream' } },
+      (res) => {
+        if (res.statusCode !== 200) reject(new Error(`events → ${res.statusCode}`));
+        else resolve(res);
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -112,5 +116,8 @@ export function percentile(sorted: number[], p: number): number {
 }
 
 export function median(values: number[]): number {
-  return percentile([...values].sort((a, b) => a - b), 50);
+  return percentile(
+    [...values].sort((a, b) => a - b),
+    50,
+  );
 }

@@ -40,7 +40,7 @@ describe('API authentication', () => {
     ]) {
       const r = await t.app.inject({ url: '/api/v1/users/me', headers, remoteAddress: '10.0.0.50' });
       assert.equal(r.statusCode, 401, JSON.stringify(headers));
-      assert.equal((r.json<{ error: { code: string } }>()).error.code, 'UNAUTHORIZED');
+      assert.equal(r.json<{ error: { code: string } }>().error.code, 'UNAUTHORIZED');
       assert.equal(r.headers['www-authenticate'], AUTH_CHALLENGE);
     }
   });
@@ -50,20 +50,31 @@ describe('API authentication', () => {
       const r = await t.app.inject({ url: '/api/v1/users/me', headers });
       assert.equal(r.statusCode, 200, r.body);
       assert.deepEqual(Object.keys(r.json<object>()).sort(), ['created_at', 'name', 'role']);
-      assert.equal((r.json<{ name: string }>()).name, 'ci');
+      assert.equal(r.json<{ name: string }>().name, 'ci');
     }
   });
 
   it('admin-only routes answer 403 to a user', async () => {
     const create = await t.app.inject({ method: 'POST', url: '/api/v1/users', headers: bearer(ciToken), payload: { name: 'eve' } });
     assert.equal(create.statusCode, 403);
-    assert.equal((create.json<{ error: { code: string } }>()).error.code, 'FORBIDDEN');
+    assert.equal(create.json<{ error: { code: string } }>().error.code, 'FORBIDDEN');
     const list = await t.app.inject({ url: '/api/v1/users', headers: bearer(ciToken) });
     assert.equal(list.statusCode, 403);
-    const maint = await t.app.inject({ method: 'POST', url: '/api/v1/nodes/this/maintenance', headers: bearer(ciToken), payload: { enabled: true } });
+    const maint = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/nodes/this/maintenance',
+      headers: bearer(ciToken),
+      payload: { enabled: true },
+    });
     assert.equal(maint.statusCode, 403);
     const users = await t.app.inject({ url: '/api/v1/users', headers: bearer(t.adminToken) });
-    assert.deepEqual((users.json<{ items: Array<{ name: string }> }>()).items.map((u) => u.name).sort(), ['admin', 'ci']);
+    assert.deepEqual(
+      users
+        .json<{ items: Array<{ name: string }> }>()
+        .items.map((u) => u.name)
+        .sort(),
+      ['admin', 'ci'],
+    );
   });
 
   it('limits failed logins per address prefix: rotating addresses in a /24 does not help, valid credentials still work', async () => {
@@ -83,7 +94,7 @@ describe('API authentication', () => {
     const fresh = await createUser(t, 'behind-nat');
     const good = await t.app.inject({ url: '/api/v1/users/me', headers: bearer(fresh), remoteAddress: '10.1.2.7' });
     assert.equal(good.statusCode, 200, good.body);
-    assert.equal((good.json<{ name: string }>()).name, 'behind-nat');
+    assert.equal(good.json<{ name: string }>().name, 'behind-nat');
     // another prefix is not affected, and requests without credentials are not counted
     assert.equal((await t.app.inject({ url: '/api/v1/users/me', headers: bearer('bad-x'), remoteAddress: '10.1.3.1' })).statusCode, 401);
     for (let i = 0; i < 25; i++) {
@@ -101,7 +112,7 @@ describe('API authentication', () => {
     }
     const limited = await t.app.inject({ url: '/api/v1/users/me', headers: basic('victim', wrong), remoteAddress: '10.61.0.1' });
     assert.equal(limited.statusCode, 429, 'the 11th failure for "victim", from a fresh prefix');
-    assert.match((limited.json<{ error: { message: string } }>()).error.message, /10 per user/);
+    assert.match(limited.json<{ error: { message: string } }>().error.message, /10 per user/);
     const right = await t.app.inject({ url: '/api/v1/users/me', headers: basic('victim', victim), remoteAddress: '10.62.0.1' });
     assert.equal(right.statusCode, 200, right.body);
   });
@@ -109,7 +120,7 @@ describe('API authentication', () => {
   it('health needs no credentials; metrics need an admin token from anywhere, loopback included', async () => {
     const h = await t.app.inject({ url: '/health', remoteAddress: '10.2.0.1' });
     assert.equal(h.statusCode, 200);
-    assert.equal((h.json<{ status: string }>()).status, 'ok');
+    assert.equal(h.json<{ status: string }>().status, 'ok');
     const local = await t.app.inject({ url: '/metrics' });
     assert.equal(local.statusCode, 401, 'loopback callers (test-driver resources live there) need a token too');
     const anon = await t.app.inject({ url: '/metrics', remoteAddress: '10.2.0.2' });
@@ -128,11 +139,11 @@ describe('API authentication', () => {
     for (const url of ['/api/v1/nope', '/nope', '/api/v2/applications']) {
       const r = await t.app.inject({ url, headers: bearer(ciToken) });
       assert.equal(r.statusCode, 404, url);
-      assert.equal((r.json<{ error: { code: string } }>()).error.code, 'NOT_FOUND');
+      assert.equal(r.json<{ error: { code: string } }>().error.code, 'NOT_FOUND');
     }
     const wrongMethod = await t.app.inject({ method: 'PUT', url: '/api/v1/applications', headers: bearer(ciToken) });
     assert.equal(wrongMethod.statusCode, 404);
-    assert.equal((wrongMethod.json<{ error: { code: string } }>()).error.code, 'NOT_FOUND');
+    assert.equal(wrongMethod.json<{ error: { code: string } }>().error.code, 'NOT_FOUND');
   });
 
   it('never logs a token or an Authorization header', async () => {
@@ -149,7 +160,16 @@ describe('API authentication', () => {
 
   it('redacts headers, tokens and metadata even when code logs them by mistake', () => {
     const before = t.logs.length;
-    t.app.log.info({ req: { headers: { authorization: 'Bearer oops-1' } }, token: 'oops-2', user: { token: 'oops-3' }, metadata: { K: 'oops-4' }, app: { metadata: { K: 'oops-5' } } }, 'mistake');
+    t.app.log.info(
+      {
+        req: { headers: { authorization: 'Bearer oops-1' } },
+        token: 'oops-2',
+        user: { token: 'oops-3' },
+        metadata: { K: 'oops-4' },
+        app: { metadata: { K: 'oops-5' } },
+      },
+      'mistake',
+    );
     const line = t.logs.slice(before).join('');
     assert.match(line, /mistake/);
     for (const s of ['oops-1', 'oops-2', 'oops-3', 'oops-4', 'oops-5']) assert.ok(!line.includes(s), `${s} reached the log`);
@@ -171,8 +191,9 @@ describe('API edges: malformed HTTP and shutdown keep the one error shape', () =
       });
       assert.match(raw, /^HTTP\/1\.1 400 /);
       assert.match(raw, /content-type: application\/json/i);
-      assert.deepEqual(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)), { error: { code: 'INVALID', message: 'malformed HTTP request' } });
-
+      assert.deepEqual(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)), {
+        error: { code: 'INVALID', message: 'malformed HTTP request' },
+      });
     } finally {
       await t.close();
     }

@@ -44,7 +44,10 @@ describe('API: GET /api/v1/events (Server-Sent Events)', () => {
     await t.listen();
     alice = await createUser(t, 'alice');
     bob = await createUser(t, 'bob');
-    for (const [who, token] of [['alice', alice], ['bob', bob]] as const) {
+    for (const [who, token] of [
+      ['alice', alice],
+      ['bob', bob],
+    ] as const) {
       const r = await t.app.inject({ method: 'POST', url: '/api/v1/labels', headers: bearer(token), payload: testLabelBody(`ev-${who}`) });
       assert.equal(r.statusCode, 201);
     }
@@ -66,7 +69,7 @@ describe('API: GET /api/v1/events (Server-Sent Events)', () => {
   async function runApp(token: string, label: string): Promise<string> {
     const r = await t.app.inject({ method: 'POST', url: '/api/v1/applications', headers: bearer(token), payload: { label } });
     assert.equal(r.statusCode, 201, r.body);
-    const uid = (r.json<{ uid: string }>()).uid;
+    const uid = r.json<{ uid: string }>().uid;
     await waitForState(t, token, uid, 'ALLOCATED');
     return uid;
   }
@@ -78,14 +81,26 @@ describe('API: GET /api/v1/events (Server-Sent Events)', () => {
     const uid = await runApp(alice, 'ev-alice');
     await c.until('ALLOCATED of the new application', (s) => data(s).some((e) => e.application_uid === uid && e.status === 'ALLOCATED'));
     const mine = data(c).filter((e) => e.application_uid === uid);
-    assert.deepEqual(mine.map((e) => e.status), ['NEW', 'ELECTED', 'ALLOCATED']);
+    assert.deepEqual(
+      mine.map((e) => e.status),
+      ['NEW', 'ELECTED', 'ALLOCATED'],
+    );
     for (const e of c.events) assert.equal(e.event, 'state');
     for (const e of mine) {
-      assert.deepEqual(Object.keys(JSON.parse(c.events.find((x) => x.id === e.id)!.data) as object).sort(), ['application_uid', 'created_at', 'description', 'status']);
+      assert.deepEqual(Object.keys(JSON.parse(c.events.find((x) => x.id === e.id)!.data) as object).sort(), [
+        'application_uid',
+        'created_at',
+        'description',
+        'status',
+      ]);
       assert.ok(!Number.isNaN(Date.parse(e.created_at)));
     }
     const ids = c.events.map((e) => Number(e.id));
-    assert.deepEqual(ids, [...ids].sort((a, b) => a - b), 'ids increase');
+    assert.deepEqual(
+      ids,
+      [...ids].sort((a, b) => a - b),
+      'ids increase',
+    );
     assert.equal(new Set(ids).size, ids.length, 'no event twice');
     await c.until('a heartbeat comment', (s) => s.comments.includes('ping'));
   });
@@ -100,14 +115,31 @@ describe('API: GET /api/v1/events (Server-Sent Events)', () => {
     const resumed = await open(alice, { lastEventId: newId });
     await resumed.until('the app ALLOCATED', (s) => data(s).some((e) => e.application_uid === uid && e.status === 'ALLOCATED'));
     const got = data(resumed);
-    assert.ok(got.every((e) => Number(e.id) > Number(newId)), 'nothing at or before Last-Event-ID');
-    assert.deepEqual(got.filter((e) => e.application_uid === uid).map((e) => e.status), ['ELECTED', 'ALLOCATED']);
-    assert.deepEqual(got.map((e) => e.id), data(all).filter((e) => Number(e.id) > Number(newId)).map((e) => e.id).slice(0, got.length));
+    assert.ok(
+      got.every((e) => Number(e.id) > Number(newId)),
+      'nothing at or before Last-Event-ID',
+    );
+    assert.deepEqual(
+      got.filter((e) => e.application_uid === uid).map((e) => e.status),
+      ['ELECTED', 'ALLOCATED'],
+    );
+    assert.deepEqual(
+      got.map((e) => e.id),
+      data(all)
+        .filter((e) => Number(e.id) > Number(newId))
+        .map((e) => e.id)
+        .slice(0, got.length),
+    );
 
     // the header wins over the query
     const both = await open(alice, { lastEventId: mine[1]!.id, query: '?last_event_id=0' });
     await both.until('the app ALLOCATED', (s) => data(s).some((e) => e.application_uid === uid && e.status === 'ALLOCATED'));
-    assert.deepEqual(data(both).filter((e) => e.application_uid === uid).map((e) => e.status), ['ALLOCATED']);
+    assert.deepEqual(
+      data(both)
+        .filter((e) => e.application_uid === uid)
+        .map((e) => e.status),
+      ['ALLOCATED'],
+    );
 
     // and deallocation shows up live
     await t.app.inject({ method: 'POST', url: `/api/v1/applications/${uid}/deallocate`, headers: bearer(alice) });

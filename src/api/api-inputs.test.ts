@@ -33,7 +33,7 @@ describe('API: bad input gets a 4xx naming the problem and changes nothing', () 
     for (const url of ['/api/v1/labels', '/api/v1/applications', '/api/v1/resources']) {
       const r = await t.app.inject({ url, headers: bearer(t.adminToken) });
       assert.equal(r.statusCode, 200, url);
-      assert.deepEqual((r.json<{ items: unknown[] }>()).items, [], `${url} is not empty`);
+      assert.deepEqual(r.json<{ items: unknown[] }>().items, [], `${url} is not empty`);
     }
     assert.deepEqual(await t.node.driver.listResources(), [], 'the driver holds no resource');
   }
@@ -48,7 +48,11 @@ describe('API: bad input gets a 4xx naming the problem and changes nothing', () 
   });
 
   it('malformed YAML → 400 MALFORMED_BODY with line and column', async () => {
-    const r = await post('/api/v1/labels', 'name: x\ndefinitions:\n  - driver: test\n    requirements: {cpu: 1, ram: 1\n', 'application/yaml');
+    const r = await post(
+      '/api/v1/labels',
+      'name: x\ndefinitions:\n  - driver: test\n    requirements: {cpu: 1, ram: 1\n',
+      'application/yaml',
+    );
     assert.equal(r.status, 400);
     assert.equal(r.body.error.code, 'MALFORMED_BODY');
     assert.match(r.body.error.message, /not valid YAML: .* at line \d+, column \d+/);
@@ -60,8 +64,14 @@ describe('API: bad input gets a 4xx naming the problem and changes nothing', () 
     const base = testLabelBody('busybox');
     const cases: Array<[object, string]> = [
       [{ ...base, definitions: [{ driver: 'test', requirements: { ram: 1 } }] }, 'body/definitions/0/requirements/cpu is required'],
-      [{ ...base, definitions: [{ driver: 'test', requirements: { cpu: 'two', ram: 1 } }] }, 'body/definitions/0/requirements/cpu must be an integer'],
-      [{ ...base, definitions: [{ driver: 'test', requirements: { cpu: 0, ram: 1 } }] }, 'body/definitions/0/requirements/cpu must be >= 1'],
+      [
+        { ...base, definitions: [{ driver: 'test', requirements: { cpu: 'two', ram: 1 } }] },
+        'body/definitions/0/requirements/cpu must be an integer',
+      ],
+      [
+        { ...base, definitions: [{ driver: 'test', requirements: { cpu: 0, ram: 1 } }] },
+        'body/definitions/0/requirements/cpu must be >= 1',
+      ],
       [{ ...base, lifetme: '2h' }, 'body/lifetme is not a known field (remove it or check its spelling)'],
       [{ definitions: base.definitions }, 'body/name is required'],
       [{ ...base, name: 'Busy Box' }, 'body/name is not valid: lowercase letters, digits, ".", "_", "-"'],
@@ -82,7 +92,10 @@ describe('API: bad input gets a 4xx naming the problem and changes nothing', () 
   });
 
   it('an unknown driver → 400 UNKNOWN_DRIVER; a definition the driver rejects → 400 INVALID_DEFINITION naming the field', async () => {
-    const unknown = await post('/api/v1/labels', { ...testLabelBody('busybox'), definitions: [{ driver: 'vmware', requirements: { cpu: 1, ram: 1 } }] });
+    const unknown = await post('/api/v1/labels', {
+      ...testLabelBody('busybox'),
+      definitions: [{ driver: 'vmware', requirements: { cpu: 1, ram: 1 } }],
+    });
     assert.equal(unknown.status, 400);
     assert.equal(unknown.body.error.code, 'UNKNOWN_DRIVER');
     assert.match(unknown.body.error.message, /vmware/);
@@ -129,29 +142,32 @@ describe('API: bad input gets a 4xx naming the problem and changes nothing', () 
     ]) {
       const r = await t.app.inject({ url, headers: bearer(token) });
       assert.equal(r.statusCode, 404, url);
-      assert.equal((r.json<ErrorBody>()).error.code, 'NOT_FOUND');
+      assert.equal(r.json<ErrorBody>().error.code, 'NOT_FOUND');
     }
     const dealloc = await post(`/api/v1/applications/${uid}/deallocate`, '');
     assert.equal(dealloc.status, 404);
     const malformed = await t.app.inject({ url: '/api/v1/applications/not-a-uid', headers: bearer(token) });
     assert.equal(malformed.statusCode, 400);
-    assert.equal((malformed.json<ErrorBody>()).error.message, 'params/uid must be a UUID');
+    assert.equal(malformed.json<ErrorBody>().error.message, 'params/uid must be a UUID');
     const noLabel = await post('/api/v1/applications', { label: 'nosuch' });
     assert.equal(noLabel.status, 404);
     assert.match(noLabel.body.error.message, /label "nosuch" not found/);
     const badQuery = await t.app.inject({ url: '/api/v1/applications?limit=0', headers: bearer(token) });
     assert.equal(badQuery.statusCode, 400);
-    assert.equal((badQuery.json<ErrorBody>()).error.message, 'querystring/limit must be >= 1');
+    assert.equal(badQuery.json<ErrorBody>().error.message, 'querystring/limit must be >= 1');
     await assertNothingLeft();
   });
 
   it('a request larger than any node → 422 UNSATISFIABLE and no application', async () => {
-    const label = await post('/api/v1/labels', { ...testLabelBody('huge'), definitions: [{ driver: 'test', requirements: { cpu: 64, ram: 1 } }] });
+    const label = await post('/api/v1/labels', {
+      ...testLabelBody('huge'),
+      definitions: [{ driver: 'test', requirements: { cpu: 64, ram: 1 } }],
+    });
     assert.equal(label.status, 201, JSON.stringify(label.body));
     const r = await post('/api/v1/applications', { label: 'huge' });
     assert.equal(r.status, 422);
     assert.equal(r.body.error.code, 'UNSATISFIABLE');
     const apps = await t.app.inject({ url: '/api/v1/applications', headers: bearer(t.adminToken) });
-    assert.deepEqual((apps.json<{ items: unknown[] }>()).items, []);
+    assert.deepEqual(apps.json<{ items: unknown[] }>().items, []);
   });
 });

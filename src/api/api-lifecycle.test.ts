@@ -46,10 +46,22 @@ describe('API: the lifecycle label → application → ALLOCATED → resource �
       assert.equal(l.version, 1);
       assert.equal(label.headers.location, `/api/v1/labels/${l.uid}`);
 
-      const v2 = await send('POST', '/api/v1/labels', alice, { ...testLabelBody(labelName, { LABEL_KEY: 'v2', SHARED: 'from-label' }) }, format);
+      const v2 = await send(
+        'POST',
+        '/api/v1/labels',
+        alice,
+        { ...testLabelBody(labelName, { LABEL_KEY: 'v2', SHARED: 'from-label' }) },
+        format,
+      );
       assert.equal((v2.json() as { version: number }).version, 2, 'same name → next version');
 
-      const created = await send('POST', '/api/v1/applications', alice, { label: labelName, metadata: { JOB: '42', SHARED: 'from-app' } }, format);
+      const created = await send(
+        'POST',
+        '/api/v1/applications',
+        alice,
+        { label: labelName, metadata: { JOB: '42', SHARED: 'from-app' } },
+        format,
+      );
       assert.equal(created.status, 201, created.body);
       const app = created.json() as unknown as Application;
       assert.deepEqual(Object.keys(app).sort(), ['created_at', 'label_uid', 'metadata', 'owner', 'state', 'uid']);
@@ -64,7 +76,8 @@ describe('API: the lifecycle label → application → ALLOCATED → resource �
       const res = await send('GET', `/api/v1/applications/${app.uid}/resource`, alice);
       assert.equal(res.status, 200, res.body);
       const r = res.json();
-      for (const k of ['application_uid', 'node', 'driver', 'definition_index', 'hwaddr', 'ipaddr', 'metadata', 'expires_at']) assert.ok(k in r, `resource has ${k}`);
+      for (const k of ['application_uid', 'node', 'driver', 'definition_index', 'hwaddr', 'ipaddr', 'metadata', 'expires_at'])
+        assert.ok(k in r, `resource has ${k}`);
       assert.equal(r.application_uid, app.uid);
       assert.equal(r.driver, 'test');
       assert.equal(r.definition_index, 0);
@@ -76,7 +89,13 @@ describe('API: the lifecycle label → application → ALLOCATED → resource �
       const resources = await send('GET', '/api/v1/resources', alice);
       assert.ok((resources.json() as { items: Array<{ application_uid: string }> }).items.some((x) => x.application_uid === app.uid));
 
-      const task = await send('POST', `/api/v1/applications/${app.uid}/tasks`, alice, { task: 'snapshot', options: { full: false } }, format);
+      const task = await send(
+        'POST',
+        `/api/v1/applications/${app.uid}/tasks`,
+        alice,
+        { task: 'snapshot', options: { full: false } },
+        format,
+      );
       assert.equal(task.status, 201, task.body);
       assert.equal((task.json() as { when: string }).when, 'NOW', 'default filled in');
       const tasks = await send('GET', `/api/v1/applications/${app.uid}/tasks`, alice);
@@ -153,7 +172,8 @@ describe('API: the lifecycle label → application → ALLOCATED → resource �
   });
 
   it('lists paginate with limit and cursor', async () => {
-    for (const n of ['page-a', 'page-b', 'page-c']) assert.equal((await send('POST', '/api/v1/labels', alice, testLabelBody(n))).status, 201);
+    for (const n of ['page-a', 'page-b', 'page-c'])
+      assert.equal((await send('POST', '/api/v1/labels', alice, testLabelBody(n))).status, 201);
     const seen: string[] = [];
     let cursor: string | undefined;
     for (let i = 0; i < 20; i++) {
@@ -168,7 +188,10 @@ describe('API: the lifecycle label → application → ALLOCATED → resource �
     assert.equal(new Set(seen).size, seen.length, 'no label twice');
     for (const n of ['page-a@1', 'page-b@1', 'page-c@1']) assert.ok(seen.includes(n), `${n} listed`);
     const latest = await send('GET', '/api/v1/labels?name=box-json&version=latest', alice);
-    assert.deepEqual((latest.json() as { items: Array<{ version: number }> }).items.map((l) => l.version), [2]);
+    assert.deepEqual(
+      (latest.json() as { items: Array<{ version: number }> }).items.map((l) => l.version),
+      [2],
+    );
     const states = await send('GET', `/api/v1/applications?limit=1`, alice);
     const first = states.json() as { items: unknown[]; next_cursor?: string };
     assert.equal(first.items.length, 1);
@@ -176,10 +199,18 @@ describe('API: the lifecycle label → application → ALLOCATED → resource �
     const uid = (first.items[0] as { uid: string }).uid;
     const two = await send('GET', `/api/v1/applications/${uid}/states?limit=2`, alice);
     const p1 = two.json() as { items: Array<{ status: string }>; next_cursor?: string };
-    assert.deepEqual(p1.items.map((s) => s.status), ['NEW', 'ELECTED']);
+    assert.deepEqual(
+      p1.items.map((s) => s.status),
+      ['NEW', 'ELECTED'],
+    );
     assert.ok(p1.next_cursor);
-    const p2 = (await send('GET', `/api/v1/applications/${uid}/states?limit=2&cursor=${p1.next_cursor}`, alice)).json() as { items: Array<{ status: string }> };
-    assert.deepEqual(p2.items.map((s) => s.status), ['ALLOCATED', 'DEALLOCATE']);
+    const p2 = (await send('GET', `/api/v1/applications/${uid}/states?limit=2&cursor=${p1.next_cursor}`, alice)).json() as {
+      items: Array<{ status: string }>;
+    };
+    assert.deepEqual(
+      p2.items.map((s) => s.status),
+      ['ALLOCATED', 'DEALLOCATE'],
+    );
     const bad = await send('GET', `/api/v1/applications/${uid}/states?cursor=zzz`, alice);
     assert.equal(bad.status, 400);
     assert.match((bad.json() as { error: { message: string } }).error.message, /cursor/);

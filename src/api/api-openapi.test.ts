@@ -59,7 +59,9 @@ describe('OpenAPI document', () => {
 
   it('is OpenAPI 3 and lists exactly the contract routes', () => {
     assert.match(spec.openapi, /^3\./);
-    const documented = Object.entries(spec.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`)).sort();
+    const documented = Object.entries(spec.paths)
+      .flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`))
+      .sort();
     assert.deepEqual(documented, ROUTES.map(([m, p]) => `${m} ${p}`).sort());
   });
 
@@ -74,7 +76,10 @@ describe('OpenAPI document', () => {
       if (success !== 204) assert.ok(ok.content && Object.values(ok.content)[0]?.schema, `response ${success} has a schema`);
       for (const p of path.match(/\{(\w+)\}/g) ?? []) {
         const name = p.slice(1, -1);
-        assert.ok(op.parameters?.some((x) => x.in === 'path' && x.name === name && x.schema), `path parameter ${name}`);
+        assert.ok(
+          op.parameters?.some((x) => x.in === 'path' && x.name === name && x.schema),
+          `path parameter ${name}`,
+        );
       }
       if (body) {
         assert.ok(op.requestBody, 'request body');

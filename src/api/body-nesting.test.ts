@@ -17,16 +17,26 @@ describe('body nesting, measured on the text', () => {
     assert.notEqual(yamlNestingProblem('a:\n  b:\n    c:\n      d: 1\n', 3), null);
     assert.notEqual(yamlNestingProblem(`${'- '.repeat(10)}x`, 5), null);
     assert.notEqual(yamlNestingProblem(`a: [[[[[[1]]]]]]`, 5), null);
-    assert.notEqual(yamlNestingProblem(`- it's\n- ${'['.repeat(10)}${']'.repeat(10)}`, 5), null, 'an apostrophe does not start a string that hides brackets');
+    assert.notEqual(
+      yamlNestingProblem(`- it's\n- ${'['.repeat(10)}${']'.repeat(10)}`, 5),
+      null,
+      'an apostrophe does not start a string that hides brackets',
+    );
     assert.notEqual(yamlNestingProblem(`a: "${'{'.repeat(10)}"`, 5), null, 'counted even inside quotes (conservative)');
     assert.equal(yamlNestingProblem('# [[[[[[[[[[\na: 1\n', 5), null, 'comment lines do not count');
   });
 
   it('the parsers refuse past the limit with MALFORMED_BODY naming it, before parsing', () => {
-    assert.throws(() => parseJsonBody('['.repeat(100_000) + ']'.repeat(100_000)), /nested deeper than the limit of 64 levels at line 1, column 65/);
+    assert.throws(
+      () => parseJsonBody('['.repeat(100_000) + ']'.repeat(100_000)),
+      /nested deeper than the limit of 64 levels at line 1, column 65/,
+    );
     assert.throws(() => parseYamlBody('['.repeat(100_000) + ']'.repeat(100_000)), /nested deeper than the limit of 64 levels/);
     assert.throws(() => parseYamlBody(`${'- '.repeat(100_000)}x`), /nested deeper than the limit of 64 levels/);
-    assert.throws(() => parseJsonBody('[[[1]]]', 2), (err: Error & { code?: string }) => err.code === 'MALFORMED_BODY');
+    assert.throws(
+      () => parseJsonBody('[[[1]]]', 2),
+      (err: Error & { code?: string }) => err.code === 'MALFORMED_BODY',
+    );
     assert.deepEqual(parseYamlBody('a: [1, {b: 2}]', 4), { a: [1, { b: 2 }] });
     // aliases nest deeper than the text shows: measured again after expansion
     const text = `a: &a [[[[1]]]]\nb: &b [[[[*a]]]]\nc: [[[[*b]]]]\n`;

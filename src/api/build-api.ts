@@ -98,7 +98,10 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   installRenderGuard(app);
   const { authFailure } = installHttpMetrics(app, opts.metrics);
   app.addHook('onResponse', async (req, reply) => {
-    req.log.debug({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    req.log.debug(
+      { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      'request',
+    );
   });
 
   await registerOpenApi(app, version, opts.definitionOptions);

@@ -63,7 +63,9 @@ describe('error codes', () => {
   });
 
   it('leaves out details when there are none, and does not map foreign errors', () => {
-    assert.deepEqual(mapKnownError(new ApiError('PAYLOAD_TOO_LARGE', 'too big'))?.body, { error: { code: 'PAYLOAD_TOO_LARGE', message: 'too big' } });
+    assert.deepEqual(mapKnownError(new ApiError('PAYLOAD_TOO_LARGE', 'too big'))?.body, {
+      error: { code: 'PAYLOAD_TOO_LARGE', message: 'too big' },
+    });
     assert.equal(mapKnownError(new ApiError('PAYLOAD_TOO_LARGE', 'too big'))?.status, 413);
     assert.equal(mapKnownError(new Error('boom')), null);
     assert.equal(mapKnownError('a string'), null);

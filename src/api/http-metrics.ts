@@ -18,14 +18,17 @@ function counter(registry: Registry): Counter<'reason'> {
   const name = 'shoal_http_auth_failures_total';
   const existing = registry.getSingleMetric(name);
   if (existing instanceof Counter) return existing;
-  return new Counter({ name, help: 'Refused authentication attempts', labelNames: ['reason'], registers: [registry], });
+  return new Counter({ name, help: 'Refused authentication attempts', labelNames: ['reason'], registers: [registry] });
 }
 
 /**
  * Records every request's latency under its route pattern (never the raw URL: bounded label
  * values), and counts refused logins. Reuses the metrics when the registry already has them.
  */
-export function installHttpMetrics(app: FastifyInstance, registry: Registry): { authFailure: (reason: 'unauthorized' | 'rate_limited') => void } {
+export function installHttpMetrics(
+  app: FastifyInstance,
+  registry: Registry,
+): { authFailure: (reason: 'unauthorized' | 'rate_limited') => void } {
   const h = histogram(registry);
   const c = counter(registry);
   app.addHook('onResponse', async (request, reply) => {

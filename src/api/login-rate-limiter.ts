@@ -27,7 +27,10 @@ export function addressPrefix(address: string): string {
     const h = head === '' ? [] : head.split(':');
     const t = tail === '' ? [] : tail.split(':');
     const groups = a.includes('::') ? [...h, ...Array<string>(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t] : h;
-    return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
+    return `${groups
+      .slice(0, 4)
+      .map((g) => g.replace(/^0+(?=.)/, ''))
+      .join(':')}::/64`;
   }
   return a;
 }

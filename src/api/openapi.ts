@@ -14,7 +14,11 @@ export const DOCS_PATH = '/api/docs';
  * registered before the routes (it collects them as they are added). `definitionOptions`: each
  * driver's options schema (driver name → JSON Schema), shown for a label definition's `options`.
  */
-export async function registerOpenApi(app: FastifyInstance, version: string, definitionOptions: Readonly<Record<string, object>> = {}): Promise<void> {
+export async function registerOpenApi(
+  app: FastifyInstance,
+  version: string,
+  definitionOptions: Readonly<Record<string, object>> = {},
+): Promise<void> {
   await app.register(swagger, {
     // components are named after the model's $id ("Label", "Application", …)
     refResolver: {

@@ -98,7 +98,10 @@ describe('ensureTls', () => {
     assert.equal(used.key, src.key);
     assert.equal(used.caPath, join(own, 'c.pem'));
     await assert.rejects(stat(join(own, 'data', 'tls')), { code: 'ENOENT' }, 'nothing generated');
-    await assert.rejects(ensureTls(dir, [], { cert: join(own, 'c.pem'), key: join(own, 'wrong.pem') }), /does not belong to the certificate/);
+    await assert.rejects(
+      ensureTls(dir, [], { cert: join(own, 'c.pem'), key: join(own, 'wrong.pem') }),
+      /does not belong to the certificate/,
+    );
     await assert.rejects(ensureTls(dir, [], { cert: join(own, 'missing.pem'), key: join(own, 'k.pem') }), /tls\.cert: cannot read/);
     await assert.rejects(ensureTls(dir, [], { cert: join(own, 'k.pem'), key: join(own, 'k.pem') }), /is not a PEM certificate/);
   });

@@ -154,7 +154,9 @@ function nodeCertUsable(certPem: string, keyPem: string, caPem: string, names: S
     if (!x.checkIssued(ca) || !x.verify(ca.publicKey)) return false;
     if (!x.checkPrivateKey(createPrivateKey(keyPem))) return false;
     if (Date.parse(x.validTo) < Date.now() + RENEW_BEFORE_MS) return false;
-    return names.dns.every((d) => x.checkHost(d, { wildcards: false }) !== undefined) && names.ips.every((ip) => x.checkIP(ip) !== undefined);
+    return (
+      names.dns.every((d) => x.checkHost(d, { wildcards: false }) !== undefined) && names.ips.every((ip) => x.checkIP(ip) !== undefined)
+    );
   } catch {
     return false;
   }

@@ -64,7 +64,10 @@ describe('request validation', () => {
   });
 
   it('converts query strings and params to the schema types', () => {
-    const q = Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })), version: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('latest')])) });
+    const q = Type.Object({
+      limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+      version: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('latest')])),
+    });
     assert.deepEqual(validate(q, 'querystring', { limit: '5', version: '3' }).value, { limit: 5, version: 3 });
     assert.deepEqual(validate(q, 'querystring', { version: 'latest' }).value, { version: 'latest' });
     assert.deepEqual(problems(q, { limit: '5000' }, 'querystring'), ['/limit must be <= 1000']);
@@ -78,7 +81,10 @@ describe('request validation', () => {
 describe('closed()', () => {
   it('closes nested objects and records but not schemas that say otherwise, and keeps the original untouched', () => {
     const open = Type.Object({ a: Type.Object({ b: Type.String() }), free: Type.Object({}, { additionalProperties: true }) });
-    const c = closed(open) as unknown as { additionalProperties: unknown; properties: { a: { additionalProperties: unknown }; free: { additionalProperties: unknown } } };
+    const c = closed(open) as unknown as {
+      additionalProperties: unknown;
+      properties: { a: { additionalProperties: unknown }; free: { additionalProperties: unknown } };
+    };
     assert.equal(c.additionalProperties, false);
     assert.equal(c.properties.a.additionalProperties, false);
     assert.equal(c.properties.free.additionalProperties, true);

@@ -48,7 +48,17 @@ async function serve(cwd: string, tls: boolean): Promise<Served> {
   const metaPort = await freePort();
   const config = join(cwd, 'test-node.yml');
   await writeFile(config, 'drivers:\n  test: {}\n');
-  const args = [BIN, 'serve', '-c', config, '--api', `127.0.0.1:${apiPort}`, '--meta', `127.0.0.1:${metaPort}`, ...(tls ? [] : ['--no-tls'])];
+  const args = [
+    BIN,
+    'serve',
+    '-c',
+    config,
+    '--api',
+    `127.0.0.1:${apiPort}`,
+    '--meta',
+    `127.0.0.1:${metaPort}`,
+    ...(tls ? [] : ['--no-tls']),
+  ];
   const proc = spawn(process.execPath, args, { cwd, env: { ...process.env, SHOAL_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -218,7 +228,10 @@ for (const tls of [false, true]) {
     });
 
     it('a label the driver rejects is refused with a message naming the field (exit 1)', async () => {
-      const bad = JSON.stringify({ name: 'bad', definitions: [{ driver: 'test', options: { fail_allocate: 999 }, requirements: { cpu: 1, ram: 1 } }] });
+      const bad = JSON.stringify({
+        name: 'bad',
+        definitions: [{ driver: 'test', options: { fail_allocate: 999 }, requirements: { cpu: 1, ram: 1 } }],
+      });
       const r = await shoal(['label', 'create', '-f', '-'], bad);
       assert.equal(r.code, 1);
       assert.match(r.stderr, /^error: INVALID_DEFINITION: .*fail_allocate/m);
@@ -315,8 +328,14 @@ for (const tls of [false, true]) {
     it('against the stopped node, app create --wait and events --for fail fast with UNREACHABLE (exit 1)', async () => {
       const create = await shoal(['app', 'create', 'tiny', '--wait']);
       assert.equal(create.code, 1, create.stdout);
-      assert.match(create.stderr, /^\(cannot open the event stream of .*: connection refused .*; attempt 1 of 4, trying again in \d+ ms\)$/m);
-      assert.match(create.stderr, /^error: UNREACHABLE: could not open the event stream \(4 attempts\): .*connection refused.*; nothing was started$/m);
+      assert.match(
+        create.stderr,
+        /^\(cannot open the event stream of .*: connection refused .*; attempt 1 of 4, trying again in \d+ ms\)$/m,
+      );
+      assert.match(
+        create.stderr,
+        /^error: UNREACHABLE: could not open the event stream \(4 attempts\): .*connection refused.*; nothing was started$/m,
+      );
       const events = await shoal(['events', '--for', '2s']);
       assert.equal(events.code, 1, events.stdout);
       assert.match(events.stderr, /^error: UNREACHABLE: /m);
@@ -345,7 +364,9 @@ describe('the five-minute tour of docs/cli.md, run verbatim', () => {
     dir = await mkdtemp(join(tmpdir(), 'shoal-tour-'));
     node = await serve(dir, true);
     const apiPort = new URL(node.apiUrl).port;
-    const script = clientBlock.replaceAll('127.0.0.1:8001', `127.0.0.1:${apiPort}`).replaceAll('127.0.0.1:8002', `127.0.0.1:${node.metaPort}`);
+    const script = clientBlock
+      .replaceAll('127.0.0.1:8001', `127.0.0.1:${apiPort}`)
+      .replaceAll('127.0.0.1:8002', `127.0.0.1:${node.metaPort}`);
     // `npx shoal` is this checkout's bin/shoal.js (npx resolves it the same way in a clone)
     const prelude = `npx() { if [ "$1" = shoal ]; then shift; node ${JSON.stringify(BIN)} "$@"; else command npx "$@"; fi; }\nset -x\n`;
     const { SHOAL_URL: _u, SHOAL_TOKEN: _t, SHOAL_USER: _s, SHOAL_CA: _c, ...clean } = process.env;

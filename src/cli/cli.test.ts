@@ -47,7 +47,10 @@ async function silentServer(): Promise<{ url: string; close(): Promise<void> }> 
   };
 }
 
-async function run(args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; stdin?: string }): Promise<{ code: number; io: RecordingIo }> {
+async function run(
+  args: string[],
+  opts: { cwd: string; env: NodeJS.ProcessEnv; stdin?: string },
+): Promise<{ code: number; io: RecordingIo }> {
   const io = recordingIo(opts.cwd, opts.env, opts.stdin);
   const code = await runCli(['node', 'shoal', ...args], io);
   return { code, io };
@@ -85,7 +88,10 @@ describe('shoal CLI: command line', () => {
     [['app', 'list', '--status', 'running'], /error: USAGE: --status "running": expected one of NEW, ELECTED, ALLOCATED/],
     [['serve', '--api', 'localhost'], /error: USAGE: --api "localhost": expected HOST:PORT/],
     [['app'], /Usage: shoal app/],
-    [['--url', '127.0.0.1:8001', '--token', 't', 'app', 'list'], /error: USAGE: --url "127.0.0.1:8001": expected a node URL .*did you mean https:\/\/127\.0\.0\.1:8001/],
+    [
+      ['--url', '127.0.0.1:8001', '--token', 't', 'app', 'list'],
+      /error: USAGE: --url "127.0.0.1:8001": expected a node URL .*did you mean https:\/\/127\.0\.0\.1:8001/,
+    ],
     [['--url', 'ftp://x', 'login', '--token', 't'], /error: USAGE: --url "ftp:\/\/x": expected a node URL/],
   ];
   for (const [args, pattern] of usageCases) {
@@ -118,16 +124,25 @@ describe('shoal CLI: command line', () => {
       const lines = io.stderr().trimEnd().split('\n');
       assert.deepEqual(
         lines.slice(0, -1).map((l) => l.replace(/trying again in \d+ ms/, 'trying again in N ms')),
-        [1, 2, 3].map((n) => `(cannot open the event stream of ${url}: cannot connect to ${url}: connection refused (is \`shoal serve\` running there?); attempt ${n} of 4, trying again in N ms)`),
+        [1, 2, 3].map(
+          (n) =>
+            `(cannot open the event stream of ${url}: cannot connect to ${url}: connection refused (is \`shoal serve\` running there?); attempt ${n} of 4, trying again in N ms)`,
+        ),
       );
-      assert.match(lines.at(-1)!, /^error: UNREACHABLE: could not open the event stream \(4 attempts\): cannot connect to .*connection refused.*; nothing was started$/);
+      assert.match(
+        lines.at(-1)!,
+        /^error: UNREACHABLE: could not open the event stream \(4 attempts\): cannot connect to .*connection refused.*; nothing was started$/,
+      );
       assert.equal(io.stdout(), '');
     });
 
     it('app create --wait --timeout reports TIMEOUT (not UNREACHABLE) when the time runs out while connecting', async () => {
       const hung = await silentServer();
       try {
-        const { code, io } = await run(['--url', hung.url, '--token', 't', 'app', 'create', 'tiny', '--wait', '--timeout', '1s'], { cwd: dir, env });
+        const { code, io } = await run(['--url', hung.url, '--token', 't', 'app', 'create', 'tiny', '--wait', '--timeout', '1s'], {
+          cwd: dir,
+          env,
+        });
         assert.equal(code, 1);
         assert.match(io.stderr(), /^error: TIMEOUT: the event stream of \S+ did not connect within 1(\.0)?s; nothing was started\n$/);
       } finally {
@@ -139,7 +154,10 @@ describe('shoal CLI: command line', () => {
       const url = `http://127.0.0.1:${await closedPort()}`;
       const { code, io } = await run(['--url', url, '--token', 't', 'events', '--for', '1m'], { cwd: dir, env });
       assert.equal(code, 1);
-      assert.match(io.stderr(), /\nerror: UNREACHABLE: could not open the event stream \(4 attempts\): cannot connect to .*connection refused/);
+      assert.match(
+        io.stderr(),
+        /\nerror: UNREACHABLE: could not open the event stream \(4 attempts\): cannot connect to .*connection refused/,
+      );
       assert.equal(io.stdout(), '');
     });
 
@@ -187,7 +205,8 @@ describe('shoal CLI against a stand-in node', () => {
     await writeFile(join(dir, 'shoal-data', 'admin.token'), `${ADMIN_TOKEN}\n`, { mode: 0o600 });
     await writeFile(join(dir, 'shoal-data', 'tls', 'ca.crt'), tls.caPem);
 
-    const authOk = (h: string | undefined): boolean => h === `Basic ${Buffer.from(`admin:${ADMIN_TOKEN}`).toString('base64')}` || h === `Bearer ${ADMIN_TOKEN}`;
+    const authOk = (h: string | undefined): boolean =>
+      h === `Basic ${Buffer.from(`admin:${ADMIN_TOKEN}`).toString('base64')}` || h === `Bearer ${ADMIN_TOKEN}`;
     api.route('GET', '/api/v1/users/me', (req) =>
       authOk(req.headers.authorization)
         ? { json: { name: 'admin', role: 'admin', created_at: T } }
@@ -195,7 +214,15 @@ describe('shoal CLI against a stand-in node', () => {
     );
     api.route('GET', '/api/v1/users', () => ({ json: { items: [{ name: 'admin', role: 'admin', created_at: T }] } }));
     api.route('GET', `/api/v1/labels/${LABEL_UID}`, () => ({
-      json: { uid: LABEL_UID, name: 'tiny', version: 2, definitions: [{ driver: 'test', requirements: { cpu: 1, ram: 1 } }], metadata: {}, owner: 'admin', created_at: T },
+      json: {
+        uid: LABEL_UID,
+        name: 'tiny',
+        version: 2,
+        definitions: [{ driver: 'test', requirements: { cpu: 1, ram: 1 } }],
+        metadata: {},
+        owner: 'admin',
+        created_at: T,
+      },
     }));
     api.route('POST', '/api/v1/applications', (req) => {
       const body = JSON.parse(req.body) as { label: string; metadata?: Record<string, string> };
@@ -215,7 +242,12 @@ describe('shoal CLI against a stand-in node', () => {
       if (outcome !== 'silent') {
         api.sendEvent(`${seq}2`, 'state', { application_uid: uid, status: 'ELECTED', description: 'on node-1', created_at: T });
         if (outcome === 'error') {
-          api.sendEvent(`${seq}3`, 'state', { application_uid: uid, status: 'ERROR', description: 'driver test: allocate failed (fail_allocate=255)', created_at: T });
+          api.sendEvent(`${seq}3`, 'state', {
+            application_uid: uid,
+            status: 'ERROR',
+            description: 'driver test: allocate failed (fail_allocate=255)',
+            created_at: T,
+          });
         } else {
           api.sendEvent(`${seq}3`, 'state', { application_uid: uid, status: 'ALLOCATED', description: '', created_at: T });
         }
@@ -223,7 +255,17 @@ describe('shoal CLI against a stand-in node', () => {
       api.route('GET', `/api/v1/applications/${uid}`, () => ({ json: app(uid, 'ALLOCATED', body.metadata) }));
       api.route('GET', `/api/v1/applications/${uid}/state`, () => ({ json: { status: 'NEW', description: '', created_at: T } }));
       api.route('GET', `/api/v1/applications/${uid}/resource`, () => ({
-        json: { application_uid: uid, node: 'node-1', driver: 'test', definition_index: 0, hwaddr: '02:00:00:00:00:01', ipaddr: '127.1.0.2', metadata: body.metadata ?? {}, expires_at: null, created_at: T },
+        json: {
+          application_uid: uid,
+          node: 'node-1',
+          driver: 'test',
+          definition_index: 0,
+          hwaddr: '02:00:00:00:00:01',
+          ipaddr: '127.1.0.2',
+          metadata: body.metadata ?? {},
+          expires_at: null,
+          created_at: T,
+        },
       }));
       return { status: 201, json: app(uid, 'NEW', body.metadata) };
     });
@@ -240,7 +282,10 @@ describe('shoal CLI against a stand-in node', () => {
   });
 
   it('login with a wrong token exits 1 with the API message and saves nothing', async () => {
-    const { code, io } = await run(['--url', api.url, '--ca', join(dir, 'shoal-data', 'tls', 'ca.crt'), '--user', 'admin', '--token', 'wrong', 'login'], { cwd: dir, env });
+    const { code, io } = await run(
+      ['--url', api.url, '--ca', join(dir, 'shoal-data', 'tls', 'ca.crt'), '--user', 'admin', '--token', 'wrong', 'login'],
+      { cwd: dir, env },
+    );
     assert.equal(code, 1);
     assert.equal(io.stderr().trim().split('\n').at(-1), 'error: UNAUTHORIZED: unknown user or wrong token');
     await assert.rejects(stat(env.SHOAL_CONFIG!), { code: 'ENOENT' });
@@ -261,7 +306,10 @@ describe('shoal CLI against a stand-in node', () => {
   it('later commands use the saved URL, CA and token (Basic admin:token)', async () => {
     const { code, io } = await run(['user', 'list', '--json'], { cwd: dir, env });
     assert.equal(code, 0, io.stderr());
-    assert.deepEqual((JSON.parse(io.stdout()) as { items: Array<{ name: string }> }).items.map((u) => u.name), ['admin']);
+    assert.deepEqual(
+      (JSON.parse(io.stdout()) as { items: Array<{ name: string }> }).items.map((u) => u.name),
+      ['admin'],
+    );
     assert.equal(api.requests.at(-1)!.headers.authorization, `Basic ${Buffer.from(`admin:${ADMIN_TOKEN}`).toString('base64')}`);
   });
 
@@ -332,7 +380,10 @@ describe('shoal CLI against a stand-in node', () => {
     await r.printed(/\(id e-2\)/);
     r.interrupt();
     assert.equal(await r.done, 0, r.io.stderr());
-    assert.equal(r.io.stdout(), `${T}  ${uid}  ${'ELECTED'.padEnd(11)}  on node-1  (id e-1)\n${T}  ${uid}  ${'ALLOCATED'.padEnd(11)}  -  (id e-2)\n`);
+    assert.equal(
+      r.io.stdout(),
+      `${T}  ${uid}  ${'ELECTED'.padEnd(11)}  on node-1  (id e-1)\n${T}  ${uid}  ${'ALLOCATED'.padEnd(11)}  -  (id e-2)\n`,
+    );
   });
 
   it('events exits 1 (UNREACHABLE) when stopped while its stream is down', async () => {
@@ -373,14 +424,20 @@ describe('shoal CLI against a stand-in node', () => {
   it('app create --wait exits 1 with the reason when the application goes to ERROR', async () => {
     const { code, io } = await run(['app', 'create', 'tiny', '-m', 'OUTCOME=error', '--wait'], { cwd: dir, env });
     assert.equal(code, 1);
-    assert.match(io.stderr(), /^error: APPLICATION_ERROR: application [0-9a-f-]{36} is ERROR: driver test: allocate failed \(fail_allocate=255\)\n$/);
+    assert.match(
+      io.stderr(),
+      /^error: APPLICATION_ERROR: application [0-9a-f-]{36} is ERROR: driver test: allocate failed \(fail_allocate=255\)\n$/,
+    );
     assert.equal(io.stdout(), '');
   });
 
   it('app create --wait exits 1 on timeout, naming the application and how to cancel it', async () => {
     const { code, io } = await run(['app', 'create', 'tiny', '-m', 'OUTCOME=silent', '--wait', '--timeout', '1s'], { cwd: dir, env });
     assert.equal(code, 1);
-    assert.match(io.stderr(), /^error: TIMEOUT: application ([0-9a-f-]{36}) is still NEW after 1s; it was not cancelled: `shoal app deallocate \1` to cancel\n$/);
+    assert.match(
+      io.stderr(),
+      /^error: TIMEOUT: application ([0-9a-f-]{36}) is still NEW after 1s; it was not cancelled: `shoal app deallocate \1` to cancel\n$/,
+    );
   });
 
   it('app create for an unknown label exits 1 with the API message naming it', async () => {
@@ -394,7 +451,10 @@ describe('shoal CLI against a stand-in node', () => {
       const { code, io } = await run(['app', 'create', 'droppy', '--wait', '--timeout', '1m'], { cwd: dir, env });
       assert.equal(code, 1);
       // the drop is reported as it happens, then the failure once the node refuses the stream
-      assert.match(io.stderr(), /^\(lost the event stream of [^\n]*; reconnecting in \d+ ms\)\nerror: UNREACHABLE: lost the event stream of .* while waiting for application [0-9a-f-]{36} \(last seen NEW\): token revoked\n$/);
+      assert.match(
+        io.stderr(),
+        /^\(lost the event stream of [^\n]*; reconnecting in \d+ ms\)\nerror: UNREACHABLE: lost the event stream of .* while waiting for application [0-9a-f-]{36} \(last seen NEW\): token revoked\n$/,
+      );
     } finally {
       api.refuseStreams(undefined);
     }

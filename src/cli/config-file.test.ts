@@ -52,7 +52,10 @@ describe('CLI config file', () => {
     assert.equal(await readConfig(join(dir, 'missing.json')), undefined);
     const bad = join(dir, 'bad.json');
     await writeFile(bad, '{not json');
-    await assert.rejects(readConfig(bad), (e: unknown) => e instanceof UsageError && e.message.includes(bad) && /not valid JSON/.test(e.message));
+    await assert.rejects(
+      readConfig(bad),
+      (e: unknown) => e instanceof UsageError && e.message.includes(bad) && /not valid JSON/.test(e.message),
+    );
     const partial = join(dir, 'partial.json');
     await writeFile(partial, '{"url":"http://x"}');
     await assert.rejects(readConfig(partial), /lacks "url" or "token"/);

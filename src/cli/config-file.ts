@@ -42,7 +42,10 @@ export async function readConfig(path: string): Promise<{ config: CliConfig; war
   if (typeof c.ca === 'string') config.ca = c.ca;
   if (typeof c.user === 'string') config.user = c.user;
   const mode = (await stat(path)).mode & 0o777;
-  const warning = (mode & 0o077) !== 0 ? `the config file ${path} holds a token but is readable by others (mode ${mode.toString(8)}): chmod 600 ${path}` : undefined;
+  const warning =
+    (mode & 0o077) !== 0
+      ? `the config file ${path} holds a token but is readable by others (mode ${mode.toString(8)}): chmod 600 ${path}`
+      : undefined;
   return warning === undefined ? { config } : { config, warning };
 }
 

@@ -22,7 +22,13 @@ describe('formatTable', () => {
   });
 
   it('counts characters, not bytes, when padding', () => {
-    const text = formatTable(['a', 'b'], [['größe', '1'], ['x', '2']]);
+    const text = formatTable(
+      ['a', 'b'],
+      [
+        ['größe', '1'],
+        ['x', '2'],
+      ],
+    );
     const lines = text.trimEnd().split('\n');
     assert.equal(lines[1]!.indexOf('1'), lines[2]!.indexOf('2'));
   });
@@ -34,7 +40,14 @@ describe('formatTable', () => {
 
 describe('formatKeyValues and display', () => {
   it('pads keys to one width and shows missing values as "-"', () => {
-    assert.equal(formatKeyValues([['uid', 'abc'], ['description', ''], ['metadata', { A: '1' }]]), 'uid          abc\ndescription  -\nmetadata     {"A":"1"}\n');
+    assert.equal(
+      formatKeyValues([
+        ['uid', 'abc'],
+        ['description', ''],
+        ['metadata', { A: '1' }],
+      ]),
+      'uid          abc\ndescription  -\nmetadata     {"A":"1"}\n',
+    );
   });
 
   it('display renders numbers, booleans and null', () => {

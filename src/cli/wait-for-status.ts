@@ -110,7 +110,10 @@ export async function waitForStatus(spec: WaitSpec): Promise<WaitOutcome> {
     }
     if (outcome() !== undefined) {
       if (outcome() === 'timeout') {
-        throw new CliFailure('TIMEOUT', `the event stream of ${spec.client.url} did not connect within ${formatDuration(spec.timeoutMs)}; nothing was started`);
+        throw new CliFailure(
+          'TIMEOUT',
+          `the event stream of ${spec.client.url} did not connect within ${formatDuration(spec.timeoutMs)}; nothing was started`,
+        );
       }
       throw new CliFailure('INTERRUPTED', 'interrupted; nothing was started', EXIT.INTERRUPTED);
     }

@@ -70,7 +70,10 @@ describe('EventStream (GET /api/v1/events)', () => {
     api.sendEvent('12', 'state', state('ELECTED'));
     const second = await take(iter, 1);
     stream.close();
-    assert.deepEqual([...first, ...second].map((e) => e.id), ['11', '12']);
+    assert.deepEqual(
+      [...first, ...second].map((e) => e.id),
+      ['11', '12'],
+    );
     const reqs = api.requests.filter((r) => r.path === '/api/v1/events').slice(opened);
     assert.deepEqual(
       reqs.map((r) => r.headers['last-event-id']),
@@ -127,7 +130,10 @@ describe('EventStream (GET /api/v1/events)', () => {
     });
     await assert.rejects(
       stream.connected(),
-      (e: unknown) => e instanceof ShoalConnectionError && e.code === 'UNREACHABLE' && /^could not open the event stream \(2 attempts\): .*connection refused/.test(e.message),
+      (e: unknown) =>
+        e instanceof ShoalConnectionError &&
+        e.code === 'UNREACHABLE' &&
+        /^could not open the event stream \(2 attempts\): .*connection refused/.test(e.message),
     );
     assert.deepEqual(disconnects, [{ delayMs: 5, everConnected: false, failures: 1 }]);
   });

@@ -162,7 +162,10 @@ export class EventStream implements AsyncIterable<StateEvent> {
       }
       if (failures >= maxFailures) {
         this.#fail(
-          new ShoalConnectionError('UNREACHABLE', `event stream: gave up after ${failures} failed connection attempts${error ? `: ${error.message}` : ''}`),
+          new ShoalConnectionError(
+            'UNREACHABLE',
+            `event stream: gave up after ${failures} failed connection attempts${error ? `: ${error.message}` : ''}`,
+          ),
         );
         return;
       }

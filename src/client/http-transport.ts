@@ -86,7 +86,10 @@ export class HttpTransport {
   /** Sends a request and returns the decoded body of a 2xx answer; throws ShoalApiError otherwise. */
   async request<T>(spec: RequestSpec): Promise<T> {
     const url = this.urlFor(spec.path, spec.query);
-    const headers: Record<string, string> = { accept: spec.accept === 'text' ? 'text/plain, application/json' : 'application/json', ...spec.headers };
+    const headers: Record<string, string> = {
+      accept: spec.accept === 'text' ? 'text/plain, application/json' : 'application/json',
+      ...spec.headers,
+    };
     let payload: Buffer | undefined;
     if (spec.body !== undefined) {
       payload = Buffer.from(JSON.stringify(spec.body));
@@ -100,7 +103,10 @@ export class HttpTransport {
     try {
       return JSON.parse(body.toString('utf8')) as T;
     } catch {
-      throw new ShoalConnectionError('BAD_RESPONSE', `${spec.method} ${url.pathname}: the answer is not JSON (is ${this.baseUrl.origin} a Shoal node?)`);
+      throw new ShoalConnectionError(
+        'BAD_RESPONSE',
+        `${spec.method} ${url.pathname}: the answer is not JSON (is ${this.baseUrl.origin} a Shoal node?)`,
+      );
     }
   }
 
@@ -118,7 +124,10 @@ export class HttpTransport {
         agent: false,
         signal,
       });
-      const connectTimer = setTimeout(() => req.destroy(new ShoalConnectionError('TIMEOUT', `no answer from ${url.origin} within ${this.#timeoutMs} ms`)), this.#timeoutMs);
+      const connectTimer = setTimeout(
+        () => req.destroy(new ShoalConnectionError('TIMEOUT', `no answer from ${url.origin} within ${this.#timeoutMs} ms`)),
+        this.#timeoutMs,
+      );
       req.on('error', (err) => {
         clearTimeout(connectTimer);
         reject(err instanceof ShoalConnectionError || isAbort(err) ? err : connectionError(err, url.origin, this.#ca !== undefined));
@@ -162,13 +171,19 @@ export class HttpTransport {
         signal,
       });
       req.setTimeout(this.#timeoutMs, () =>
-        req.destroy(new ShoalConnectionError('TIMEOUT', `${method} ${url.pathname}: no answer from ${url.origin} within ${this.#timeoutMs} ms`)),
+        req.destroy(
+          new ShoalConnectionError('TIMEOUT', `${method} ${url.pathname}: no answer from ${url.origin} within ${this.#timeoutMs} ms`),
+        ),
       );
-      req.on('error', (err) => reject(err instanceof ShoalConnectionError || isAbort(err) ? err : connectionError(err, url.origin, this.#ca !== undefined)));
+      req.on('error', (err) =>
+        reject(err instanceof ShoalConnectionError || isAbort(err) ? err : connectionError(err, url.origin, this.#ca !== undefined)),
+      );
       req.on('response', (res) => {
         readAll(res)
           .then((body) => resolve({ status: res.statusCode ?? 0, body, contentType: String(res.headers['content-type'] ?? '') }))
-          .catch((err: unknown) => reject(err instanceof ShoalConnectionError ? err : connectionError(err, url.origin, this.#ca !== undefined)));
+          .catch((err: unknown) =>
+            reject(err instanceof ShoalConnectionError ? err : connectionError(err, url.origin, this.#ca !== undefined)),
+          );
       });
       req.end(payload);
     });

@@ -28,7 +28,10 @@ describe('ShoalClient over plain HTTP', () => {
   before(async () => {
     api = await startFakeApi();
     api.route('GET', '/api/v1/users/me', () => ({ json: { name: 'ci', role: 'user', created_at: APP.created_at } }));
-    api.route('POST', '/api/v1/applications', (req) => ({ status: 201, json: { ...APP, metadata: (JSON.parse(req.body) as { metadata: unknown }).metadata } }));
+    api.route('POST', '/api/v1/applications', (req) => ({
+      status: 201,
+      json: { ...APP, metadata: (JSON.parse(req.body) as { metadata: unknown }).metadata },
+    }));
     api.route('GET', '/api/v1/labels', () => ({ json: { items: [], next_cursor: 'abc' } }));
     api.route('GET', '/api/v1/nodes', () => ({
       json: {
@@ -48,7 +51,10 @@ describe('ShoalClient over plain HTTP', () => {
         ],
       },
     }));
-    api.route('GET', `/api/v1/applications/${APP.uid}/states`, () => ({ json: [APP.state], offSchema: 'a bare array: the client accepts lists in that form too' }));
+    api.route('GET', `/api/v1/applications/${APP.uid}/states`, () => ({
+      json: [APP.state],
+      offSchema: 'a bare array: the client accepts lists in that form too',
+    }));
     api.route('GET', `/api/v1/applications/${APP.uid}/console`, () => ({ text: 'boot ok\n' }));
     api.route('GET', `/api/v1/applications/${APP.uid}/resource`, () => ({
       status: 404,
@@ -92,7 +98,10 @@ describe('ShoalClient over plain HTTP', () => {
 
   it('accepts lists as {items} or as a bare array, and rejects anything else', async () => {
     const client = new ShoalClient({ url: api.url, token: 't' });
-    assert.deepEqual((await client.listNodes()).map((n) => n.name), ['n1']);
+    assert.deepEqual(
+      (await client.listNodes()).map((n) => n.name),
+      ['n1'],
+    );
     assert.equal((await client.listStates(APP.uid))[0]!.status, 'NEW');
     await assert.rejects(client.listResources(), (e: unknown) => e instanceof ShoalConnectionError && e.code === 'BAD_RESPONSE');
   });
@@ -167,7 +176,7 @@ describe('ShoalClient over TLS with the node CA', () => {
     assert.match(err.message, /--ca/);
   });
 
-  it('refuses a certificate signed by another CA, saying the CA given is not this node\'s', async () => {
+  it("refuses a certificate signed by another CA, saying the CA given is not this node's", async () => {
     const other = makeTestTls('another CA');
     const err = await new ShoalClient({ url: api.url, token: 't', ca: other.caPem }).me().catch((e: unknown) => e);
     assert.ok(err instanceof ShoalConnectionError);
@@ -210,7 +219,9 @@ describe('ShoalClient over TLS with the node CA', () => {
   it('fails clearly when https is spoken to a plain-HTTP node', async () => {
     const plain = await startFakeApi();
     try {
-      const err = await new ShoalClient({ url: plain.url.replace('http:', 'https:'), token: 't', ca: tls.caPem }).me().catch((e: unknown) => e);
+      const err = await new ShoalClient({ url: plain.url.replace('http:', 'https:'), token: 't', ca: tls.caPem })
+        .me()
+        .catch((e: unknown) => e);
       assert.ok(err instanceof ShoalConnectionError);
       assert.equal(err.code, 'TLS');
       assert.match(err.message, /without TLS\? then use an http:\/\/ URL/);

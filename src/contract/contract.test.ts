@@ -58,8 +58,20 @@ describe('statuses and errors', () => {
 
 describe('parseDisk', () => {
   it('fills defaults: label = key, reuse false, clone ""', () => {
-    assert.deepEqual(parseDisk({ type: 'ext4', size: 1 }, 'ws', 'requirements.disks.ws'), { type: 'ext4', label: 'ws', size: 1, reuse: false, clone: '' });
-    assert.deepEqual(parseDisk({ type: 'ext4', size: 1, label: null, reuse: null, clone: null }, 'ws', 'd'), { type: 'ext4', label: 'ws', size: 1, reuse: false, clone: '' });
+    assert.deepEqual(parseDisk({ type: 'ext4', size: 1 }, 'ws', 'requirements.disks.ws'), {
+      type: 'ext4',
+      label: 'ws',
+      size: 1,
+      reuse: false,
+      clone: '',
+    });
+    assert.deepEqual(parseDisk({ type: 'ext4', size: 1, label: null, reuse: null, clone: null }, 'ws', 'd'), {
+      type: 'ext4',
+      label: 'ws',
+      size: 1,
+      reuse: false,
+      clone: '',
+    });
     assert.equal(parseDisk({ type: 'ext4', size: 1, label: '' }, 'ws', 'd').label, 'ws');
   });
 
@@ -92,7 +104,8 @@ describe('parseDisk', () => {
     ['clone 1', { type: 'ext4', size: 1, clone: 1 }, 'ws', `${f}.clone`],
   ];
   for (const [what, raw, key, field, problem] of bad) {
-    it(`rejects ${what} naming ${field}`, () => rejects(() => parseDisk(raw, key, key === 'ws' ? f : `requirements.disks.${key}`), field, problem));
+    it(`rejects ${what} naming ${field}`, () =>
+      rejects(() => parseDisk(raw, key, key === 'ws' ? f : `requirements.disks.${key}`), field, problem));
   }
 });
 
@@ -125,7 +138,12 @@ describe('parseRequirements', () => {
     ['ram over the limit', { cpu: 1, ram: 16385 }, 'requirements.ram', /≤ 16384/],
     ['an unknown field', { cpu: 1, ram: 1, gpu: 1 }, 'requirements.gpu', /unknown field/],
     ['disks as an array', { cpu: 1, ram: 1, disks: [] }, 'requirements.disks'],
-    ['too many disks', { cpu: 1, ram: 1, disks: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`d${i}`, { type: 'ext4', size: 1 }])) }, 'requirements.disks', /at most 32/],
+    [
+      'too many disks',
+      { cpu: 1, ram: 1, disks: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`d${i}`, { type: 'ext4', size: 1 }])) },
+      'requirements.disks',
+      /at most 32/,
+    ],
     ['a bad disk', { cpu: 1, ram: 1, disks: { ws: { type: 'ext4', size: 0 } } }, 'requirements.disks.ws.size'],
     ['network 1', { cpu: 1, ram: 1, network: 1 }, 'requirements.network'],
   ];
@@ -133,7 +151,8 @@ describe('parseRequirements', () => {
     it(`rejects ${what} naming ${field}`, () => rejects(() => parseRequirements(raw), field, problem));
   }
 
-  it('uses the given field prefix', () => rejects(() => parseRequirements({ cpu: 0, ram: 1 }, 'definitions[2].requirements'), 'definitions[2].requirements.cpu'));
+  it('uses the given field prefix', () =>
+    rejects(() => parseRequirements({ cpu: 0, ram: 1 }, 'definitions[2].requirements'), 'definitions[2].requirements.cpu'));
 });
 
 describe('parseDefinition', () => {
@@ -185,7 +204,10 @@ describe('DriverRegistry', () => {
     assert.deepEqual(r.names(), ['test', 'docker', 'qemu']);
     assert.equal(r.get('docker')?.name, 'docker');
     assert.equal(r.get('nope'), undefined);
-    assert.deepEqual(r.all().map((f) => f.name), ['test', 'docker', 'qemu']);
+    assert.deepEqual(
+      r.all().map((f) => f.name),
+      ['test', 'docker', 'qemu'],
+    );
     assert.deepEqual(new DriverRegistry().names(), []);
   });
 

@@ -35,10 +35,17 @@ class WaitingDriver implements ResourceDriver {
 
 const label = { name: 'slow', definitions: [{ driver: 'waiting', options: {}, requirements: { cpu: 1, ram: 1 } }], metadata: {} };
 
-async function withWaitingNode(fn: (h: Harness, driver: WaitingDriver, node: Awaited<ReturnType<Harness['node']>>) => Promise<void>): Promise<void> {
+async function withWaitingNode(
+  fn: (h: Harness, driver: WaitingDriver, node: Awaited<ReturnType<Harness['node']>>) => Promise<void>,
+): Promise<void> {
   const h = await Harness.create('sqlite');
   const driver = new WaitingDriver();
-  const extra: DriverInstance = { instance: 'waiting', driver, enabled: true, fingerprint: { health: 'healthy', description: 'waits', attributes: {} } };
+  const extra: DriverInstance = {
+    instance: 'waiting',
+    driver,
+    enabled: true,
+    fingerprint: { health: 'healthy', description: 'waits', attributes: {} },
+  };
   try {
     await fn(h, driver, await h.node({ extraDrivers: [extra] }));
   } finally {

@@ -35,7 +35,7 @@ describe('core users and ownership', () => {
     assert.ok(many.every((c) => c?.name === 'admin'));
   });
 
-  test('users: admins create, list, get and delete; a deleted user\'s token stops working at once', async () => {
+  test("users: admins create, list, get and delete; a deleted user's token stops working at once", async () => {
     const { core } = n;
     const carol = await core.createUser(ADMIN, { name: 'carol', role: 'user' });
     assert.equal(carol.role, 'user');

@@ -45,7 +45,10 @@ test('subscribe: replay after an id, then live, filtered per caller, no gap or d
     ];
     // production overlaps the replays: stop only once every subscriber got something the producer
     // made after the subscriptions (alice past her replay, bob live)
-    await waitFor('every subscriber saw a produced event', () => [alice, admin, fresh].every((l) => l.some((e) => Number(e.id) > midpoint)) || undefined);
+    await waitFor(
+      'every subscriber saw a produced event',
+      () => [alice, admin, fresh].every((l) => l.some((e) => Number(e.id) > midpoint)) || undefined,
+    );
     producing = false;
     await producer;
     // everything settles: no application is moving any more
@@ -59,12 +62,27 @@ test('subscribe: replay after an id, then live, filtered per caller, no gap or d
     await waitFor('alice has all of hers', () => alice.length === all.filter((e) => e.owner === 'alice').length);
     offs.forEach((off) => off());
 
-    assertExactly(alice, all.filter((e) => e.owner === 'alice'), 'alice: all of hers from the start, in order, once');
-    assertExactly(admin, all.filter((e) => e.id > midpoint), 'admin: everything after the midpoint');
+    assertExactly(
+      alice,
+      all.filter((e) => e.owner === 'alice'),
+      'alice: all of hers from the start, in order, once',
+    );
+    assertExactly(
+      admin,
+      all.filter((e) => e.id > midpoint),
+      'admin: everything after the midpoint',
+    );
     assert.ok(fresh.length > 0, 'a live-only subscriber gets new events');
-    assert.ok(fresh.every((e) => all.find((x) => x.id === Number(e.id))?.owner === 'bob'), 'bob sees only his');
+    assert.ok(
+      fresh.every((e) => all.find((x) => x.id === Number(e.id))?.owner === 'bob'),
+      'bob sees only his',
+    );
     const firstFresh = Number(fresh[0]!.id);
-    assertExactly(fresh, all.filter((e) => e.owner === 'bob' && e.id >= firstFresh), 'bob: no gaps once live');
+    assertExactly(
+      fresh,
+      all.filter((e) => e.owner === 'bob' && e.id >= firstFresh),
+      'bob: no gaps once live',
+    );
     assert.ok(alice.every((e) => typeof e.id === 'string' && e.application_uid && e.status && e.created_at));
 
     assert.throws(

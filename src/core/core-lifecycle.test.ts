@@ -69,7 +69,15 @@ describe('core lifecycle on the test driver', () => {
   test('labels: driver validation names the field and definition; unknown driver; versions; soft delete', async () => {
     const { core } = n;
     await assert.rejects(
-      core.createLabel(ALICE, testLabel('bad', { definitions: [{ driver: 'test', requirements: { cpu: 1, ram: 1 } }, { driver: 'test', options: { fail_allocate: 999 }, requirements: { cpu: 1, ram: 1 } }] })),
+      core.createLabel(
+        ALICE,
+        testLabel('bad', {
+          definitions: [
+            { driver: 'test', requirements: { cpu: 1, ram: 1 } },
+            { driver: 'test', options: { fail_allocate: 999 }, requirements: { cpu: 1, ram: 1 } },
+          ],
+        }),
+      ),
       (e: unknown) =>
         isCode('INVALID_DEFINITION')(e) &&
         (e as CoreError).message.includes('definitions[1]') &&
@@ -85,7 +93,10 @@ describe('core lifecycle on the test driver', () => {
       core.createLabel(ALICE, testLabel('bad', { definitions: [{ driver: 'warp', requirements: { cpu: 1, ram: 1 } }] })),
       (e: unknown) => isCode('UNKNOWN_DRIVER')(e) && /"warp"/.test((e as Error).message) && /available: test/.test((e as Error).message),
     );
-    await assert.rejects(core.createLabel(ALICE, { ...testLabel('bad'), lifetime: '2 hours' }), (e: unknown) => isCode('INVALID')(e) && /^lifetime:/.test((e as Error).message));
+    await assert.rejects(
+      core.createLabel(ALICE, { ...testLabel('bad'), lifetime: '2 hours' }),
+      (e: unknown) => isCode('INVALID')(e) && /^lifetime:/.test((e as Error).message),
+    );
     assert.equal((await core.listLabels(ADMIN, { name: 'bad' })).items.length, 0, 'nothing stored');
 
     const v1 = await core.createLabel(ALICE, testLabel('ver'));
@@ -298,7 +309,9 @@ describe('core lifecycle on the test driver', () => {
     const now = await core.createTask(ALICE, app.uid, { task: 'snapshot', options: { full: true } });
     assert.equal(now.status, 'PENDING');
     const atEnd = await core.createTask(ALICE, app.uid, { task: 'snapshot', when: 'DEALLOCATE' });
-    const done = await waitFor('NOW task done', async () => (await core.listTasks(ALICE, app.uid)).find((t) => t.uid === now.uid && t.status === 'DONE'));
+    const done = await waitFor('NOW task done', async () =>
+      (await core.listTasks(ALICE, app.uid)).find((t) => t.uid === now.uid && t.status === 'DONE'),
+    );
     assert.match(done.result, /"full":true/);
     assert.equal((await core.listTasks(ALICE, app.uid)).find((t) => t.uid === atEnd.uid)?.status, 'PENDING');
     await core.deallocate(ALICE, app.uid);
@@ -329,7 +342,14 @@ describe('core lifecycle on the test driver', () => {
 
   test('metrics are registered and counted', async () => {
     const text = await n.registry.metrics();
-    for (const name of ['shoal_allocations_total', 'shoal_allocation_seconds', 'shoal_deallocations_total', 'shoal_queue_length', 'shoal_node_capacity', 'shoal_node_used']) {
+    for (const name of [
+      'shoal_allocations_total',
+      'shoal_allocation_seconds',
+      'shoal_deallocations_total',
+      'shoal_queue_length',
+      'shoal_node_capacity',
+      'shoal_node_used',
+    ]) {
       assert.ok(text.includes(name), name);
     }
     assert.match(text, /shoal_allocations_total\{driver="test",outcome="success"\} [1-9]/);

@@ -47,7 +47,13 @@ test('restart reconciliation: kept, vanished, interrupted allocation, resumed de
     );
     assert.ok(label);
     await store.transition([
-      { uid: resumed.uid, from: ['ALLOCATED'], to: 'DEALLOCATE', description: 'requested while the node was down', at: new Date().toISOString() },
+      {
+        uid: resumed.uid,
+        from: ['ALLOCATED'],
+        to: 'DEALLOCATE',
+        description: 'requested while the node was down',
+        at: new Date().toISOString(),
+      },
     ]);
     await rm(join(dataDir, 'resources', `${rVanished.hwaddr.replaceAll(':', '-')}.json`));
     await store.setMaintenance('node-1', false);
@@ -57,7 +63,11 @@ test('restart reconciliation: kept, vanished, interrupted allocation, resumed de
     const second = await h.node({ name: 'node-1', dataDir });
     const c2 = second.core;
     assert.equal((await c2.getState(ALICE, kept.uid)).status, 'ALLOCATED');
-    assert.deepEqual(await c2.metadataFor({ kind: 'address', address: rKept.ipaddr }), rKept.metadata, 'kept resources answer the Meta API');
+    assert.deepEqual(
+      await c2.metadataFor({ kind: 'address', address: rKept.ipaddr }),
+      rKept.metadata,
+      'kept resources answer the Meta API',
+    );
     assert.equal(await second.driver.status(rKept.hwaddr), 'ALLOCATED');
 
     const why = await waitStatus(c2, vanished.uid, 'ERROR');

@@ -96,7 +96,10 @@ test('scheduler: overbooking lets a node hand out more than its cores', async ()
     const first = events.find((e) => e.status === 'ALLOCATED')!.application_uid;
     const fifth = apps.find((a) => a.uid !== first && !events.some((e) => e.application_uid === a.uid && e.status === 'ELECTED'))!;
     await n.core.deallocate(ALICE, first);
-    await waitFor('the fifth allocated in the freed place', () => events.some((e) => e.application_uid === fifth.uid && e.status === 'ALLOCATED') || undefined);
+    await waitFor(
+      'the fifth allocated in the freed place',
+      () => events.some((e) => e.application_uid === fifth.uid && e.status === 'ALLOCATED') || undefined,
+    );
     const deallocating = events.find((e) => e.application_uid === first && e.status === 'DEALLOCATE')!;
     const fifthElected = events.find((e) => e.application_uid === fifth.uid && e.status === 'ELECTED')!;
     assert.ok(Number(fifthElected.id) > Number(deallocating.id), 'the fifth was elected only once a place was freed');
@@ -104,7 +107,10 @@ test('scheduler: overbooking lets a node hand out more than its cores', async ()
     assert.equal((await n.core.listApplications(ADMIN, { status: 'ALLOCATED' })).items.length, 4, 'cpu 2 × overbook 2');
     assert.equal((await n.core.listApplications(ADMIN, { status: 'NEW' })).items.length, 1);
     for (const a of apps) await n.core.deallocate(ALICE, a.uid);
-    await waitFor('all done', async () => (await n.store.countByStatus()).ALLOCATED === undefined && (await n.store.countByStatus()).DEALLOCATE === undefined);
+    await waitFor(
+      'all done',
+      async () => (await n.store.countByStatus()).ALLOCATED === undefined && (await n.store.countByStatus()).DEALLOCATE === undefined,
+    );
   } finally {
     await h.close();
   }

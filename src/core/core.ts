@@ -3,7 +3,14 @@ import type { StateEvent } from '../model/index.js';
 import { HOLDING_STATUSES, type ApplicationRow, type LabelRow, type Store, type StoreSignal } from '../store/store.js';
 import { ApplicationService } from './applications/application-service.js';
 import { checkedFrom } from './applications/states.js';
-import { DEFAULT_LIMITS, type CoreLimits, type CoreOptions, type DriverInstance, type NodeConfig, type StopOptions } from './core-options.js';
+import {
+  DEFAULT_LIMITS,
+  type CoreLimits,
+  type CoreOptions,
+  type DriverInstance,
+  type NodeConfig,
+  type StopOptions,
+} from './core-options.js';
 import type { Caller, CoreService, MetaIdentity } from './core-service.js';
 import { parseDuration, parseOptionalDuration } from './durations.js';
 import { CoreError } from './errors.js';
@@ -27,7 +34,6 @@ function positive(v: number, field: string): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new Error(`node.${field} must be a positive number, got ${String(v)}`);
   return v;
 }
-
 
 /**
  * The Shoal node's engine: users, labels, applications and their lifecycle, the scheduler,

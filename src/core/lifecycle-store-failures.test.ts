@@ -74,7 +74,10 @@ describe('the lifecycle through store failures', { concurrency: true }, () => {
         const [hwaddr] = await assertNoLeak(n);
         assert.deepEqual(await statuses(n, app.uid), ['NEW', 'ELECTED', 'ALLOCATED'], 'no duplicate state row');
         // the allocation took the commit as its own: the resource is served, not undone
-        const meta = await waitFor('the Meta API to know the resource', async () => (await n.core.metadataFor({ kind: 'hwaddr', hwaddr: hwaddr! })) ?? undefined);
+        const meta = await waitFor(
+          'the Meta API to know the resource',
+          async () => (await n.core.metadataFor({ kind: 'hwaddr', hwaddr: hwaddr! })) ?? undefined,
+        );
         assert.equal(meta?.JOB, 'lost-answer');
         assert.equal((await n.core.getState(ADMIN, app.uid)).status, 'ALLOCATED');
         await deallocateAndCheck(n, app.uid);
@@ -91,7 +94,10 @@ describe('the lifecycle through store failures', { concurrency: true }, () => {
       // the heartbeat finds the ELECTED application nothing allocates and requeues it
       await waitForEvent(n.core, app.uid, 'ALLOCATED');
       const states = await n.core.listStates(ADMIN, app.uid);
-      assert.deepEqual(states.map((s) => s.status), ['NEW', 'ELECTED', 'NEW', 'ELECTED', 'ALLOCATED']);
+      assert.deepEqual(
+        states.map((s) => s.status),
+        ['NEW', 'ELECTED', 'NEW', 'ELECTED', 'ALLOCATED'],
+      );
       assert.match(states[2]!.description, /was interrupted/);
       assert.equal(await n.driver.status(first), 'NONE', 'the resource that could not be recorded was removed');
       const [kept] = await assertNoLeak(n);
@@ -152,13 +158,17 @@ describe('the lifecycle through store failures', { concurrency: true }, () => {
       const claim = f.fail('updateTask', { when: 'before', match: (_uid, _from, status) => status === 'RUNNING' });
       const a = await n.core.createTask(ALICE, app.uid, { task: 'snapshot' });
       await claim.exhausted;
-      const done = await waitFor('the task to end', async () => (await n.core.listTasks(ALICE, app.uid)).find((t) => t.uid === a.uid && (t.status === 'DONE' || t.status === 'FAILED')));
+      const done = await waitFor('the task to end', async () =>
+        (await n.core.listTasks(ALICE, app.uid)).find((t) => t.uid === a.uid && (t.status === 'DONE' || t.status === 'FAILED')),
+      );
       assert.equal(done.status, 'DONE');
 
       const record = f.fail('updateTask', { when: 'before', match: (_uid, _from, status) => status === 'DONE' });
       const b = await n.core.createTask(ALICE, app.uid, { task: 'snapshot' });
       await record.exhausted;
-      const failed = await waitFor('the task to end', async () => (await n.core.listTasks(ALICE, app.uid)).find((t) => t.uid === b.uid && t.status !== 'PENDING' && t.status !== 'RUNNING'));
+      const failed = await waitFor('the task to end', async () =>
+        (await n.core.listTasks(ALICE, app.uid)).find((t) => t.uid === b.uid && t.status !== 'PENDING' && t.status !== 'RUNNING'),
+      );
       assert.equal(failed.status, 'FAILED');
       assert.match(failed.result, /injected store failure: updateTask/);
       await deallocateAndCheck(n, app.uid);
@@ -173,7 +183,10 @@ describe('the lifecycle through store failures', { concurrency: true }, () => {
       await waitForEvent(n.core, app.uid, 'DEALLOCATED');
       await Promise.all([check.exhausted, move.exhausted]);
       const states = await n.core.listStates(ADMIN, app.uid);
-      assert.deepEqual(states.map((s) => s.status), ['NEW', 'ELECTED', 'ALLOCATED', 'DEALLOCATE', 'DEALLOCATED']);
+      assert.deepEqual(
+        states.map((s) => s.status),
+        ['NEW', 'ELECTED', 'ALLOCATED', 'DEALLOCATE', 'DEALLOCATED'],
+      );
       assert.match(states[3]!.description, /lifetime ended/);
       assert.deepEqual(await assertNoLeak(n), []);
     });

@@ -25,10 +25,22 @@ describe('metadata limits', () => {
 
   it('each limit is refused with its name, the value and the setting', () => {
     assert.doesNotThrow(() => checkMetadataLimits({ a: { b: 1 } }, 'metadata', limits));
-    assert.throws(() => checkMetadataLimits(deep(4), 'metadata', limits), /nested deeper than the limit of 3 levels.*limits\.metadata\.depth/);
-    assert.throws(() => checkMetadataLimits({ a: [1, 2, 3, 4, 5] }, 'metadata', limits), /more than the limit of 5 keys.*limits\.metadata\.keys/);
-    assert.throws(() => checkMetadataLimits({ a: { abcde: 1 } }, 'metadata', limits), /"abcde…" at metadata\.a is 5 characters long, over the limit of 4/);
-    assert.throws(() => checkMetadataLimits({ a: 'x'.repeat(60) }, 'metadata', limits), /is 68 bytes as JSON, over the limit of 60.*limits\.metadata\.bytes/);
+    assert.throws(
+      () => checkMetadataLimits(deep(4), 'metadata', limits),
+      /nested deeper than the limit of 3 levels.*limits\.metadata\.depth/,
+    );
+    assert.throws(
+      () => checkMetadataLimits({ a: [1, 2, 3, 4, 5] }, 'metadata', limits),
+      /more than the limit of 5 keys.*limits\.metadata\.keys/,
+    );
+    assert.throws(
+      () => checkMetadataLimits({ a: { abcde: 1 } }, 'metadata', limits),
+      /"abcde…" at metadata\.a is 5 characters long, over the limit of 4/,
+    );
+    assert.throws(
+      () => checkMetadataLimits({ a: 'x'.repeat(60) }, 'metadata', limits),
+      /is 68 bytes as JSON, over the limit of 60.*limits\.metadata\.bytes/,
+    );
     assert.throws(() => checkMetadataLimits(deep(200_000), 'metadata', limits), /nested deeper/);
   });
 });

@@ -57,7 +57,8 @@ export function checkMetadataLimits(value: Record<string, unknown>, field: strin
   let entries = 0;
   while (stack.length > 0) {
     const { v, d, path } = stack.pop()!;
-    if (d > limits.depth) fail(`nested deeper than the limit of ${limits.depth} levels (at ${path.slice(0, 200)})`, 'depth', { limit: limits.depth });
+    if (d > limits.depth)
+      fail(`nested deeper than the limit of ${limits.depth} levels (at ${path.slice(0, 200)})`, 'depth', { limit: limits.depth });
     if (Array.isArray(v)) {
       entries += v.length;
       if (entries > limits.keys) fail(`has more than the limit of ${limits.keys} keys and array items`, 'keys', { limit: limits.keys });
@@ -71,9 +72,13 @@ export function checkMetadataLimits(value: Record<string, unknown>, field: strin
     if (entries > limits.keys) fail(`has more than the limit of ${limits.keys} keys and array items`, 'keys', { limit: limits.keys });
     for (const k of keys) {
       if (k.length > limits.keyLength) {
-        fail(`key "${k.slice(0, 40)}…" at ${path.slice(0, 200)} is ${k.length} characters long, over the limit of ${limits.keyLength}`, 'key_length', {
-          limit: limits.keyLength,
-        });
+        fail(
+          `key "${k.slice(0, 40)}…" at ${path.slice(0, 200)} is ${k.length} characters long, over the limit of ${limits.keyLength}`,
+          'key_length',
+          {
+            limit: limits.keyLength,
+          },
+        );
       }
       const c = v[k];
       if (isContainer(c)) stack.push({ v: c, d: d + 1, path: `${path}.${k}` });

@@ -24,11 +24,15 @@ export function decodeCursor<T>(cursor: string | undefined, check: (v: unknown) 
   } catch {
     v = undefined;
   }
-  if (!check(v)) throw new CoreError('INVALID', 'cursor: not a cursor this list gave out (use next_cursor as returned)', { field: 'cursor' });
+  if (!check(v))
+    throw new CoreError('INVALID', 'cursor: not a cursor this list gave out (use next_cursor as returned)', { field: 'cursor' });
   return v;
 }
 
 export const isString = (v: unknown): v is string => typeof v === 'string';
 export const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 export const isNameVersion = (v: unknown): v is { name: string; version: number } =>
-  typeof v === 'object' && v !== null && typeof (v as { name?: unknown }).name === 'string' && isNumber((v as { version?: unknown }).version);
+  typeof v === 'object' &&
+  v !== null &&
+  typeof (v as { name?: unknown }).name === 'string' &&
+  isNumber((v as { version?: unknown }).version);

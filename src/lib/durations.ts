@@ -30,7 +30,8 @@ export class DurationError extends Error {
  */
 export function parseDuration(value: string, opts: { allowZero?: boolean } = {}): number {
   const m = DURATION.exec(value.trim());
-  if (!m) throw new DurationError('syntax', `"${value}" is not a duration: expected e.g. 500ms, 90s, 30m, 2h or 1d (a bare number is seconds)`);
+  if (!m)
+    throw new DurationError('syntax', `"${value}" is not a duration: expected e.g. 500ms, 90s, 30m, 2h or 1d (a bare number is seconds)`);
   const ms = Number(m[1]) * UNIT_MS[m[2] ?? 's']!;
   if (ms === 0 && !opts.allowZero) throw new DurationError('zero', `"${value}" must be greater than 0`);
   if (!(ms <= MAX_DURATION_MS)) throw new DurationError('too-long', `"${value}" is longer than 10 years`);

@@ -98,7 +98,10 @@ describe('locks', () => {
     releaseA();
     await Promise.all([a1, a2]);
     assert.deepEqual(order, ['a1 start', 'b', 'a1 end', 'a2']);
-    await assert.rejects(m.run('a', async () => Promise.reject(new Error('x'))), /x/);
+    await assert.rejects(
+      m.run('a', async () => Promise.reject(new Error('x'))),
+      /x/,
+    );
     assert.equal(await m.run('a', async () => 7), 7, 'a failed call does not block the key');
     assert.equal(m.size, 0, 'finished keys are forgotten');
   });

@@ -30,7 +30,10 @@ describe('protection settings of the node config', () => {
   });
 
   it('a bad value names its setting', () => {
-    assert.throws(() => parseProtection({ limits: { metadata: { depth: 0 } } }, fail), /limits\.metadata\.depth: must be a whole number from 1 to 64/);
+    assert.throws(
+      () => parseProtection({ limits: { metadata: { depth: 0 } } }, fail),
+      /limits\.metadata\.depth: must be a whole number from 1 to 64/,
+    );
     assert.throws(() => parseProtection({ limits: { metadata: { deep: 3 } } }, fail), /limits\.metadata\.deep: unknown setting/);
     assert.throws(() => parseProtection({ connections: { header_timeout: 10 } }, fail), /connections\.header_timeout: must be a duration/);
     assert.throws(() => parseProtection({ metrics: { token: 'short' } }, fail), /metrics\.token: must be a string of at least 16/);

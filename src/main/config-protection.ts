@@ -37,7 +37,8 @@ function section(raw: Record<string, unknown>, key: string, known: readonly stri
 function int(rec: Record<string, unknown>, key: string, field: string, min: number, max: number, dflt: number, fail: Fail): number {
   const v = rec[key];
   if (v === undefined || v === null) return dflt;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw fail(field, `must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+    throw fail(field, `must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -73,7 +74,8 @@ export function parseProtection(raw: Record<string, unknown>, fail: Fail): Prote
   const login = section(raw, 'login', ['max_failures_per_prefix', 'max_failures_per_user', 'window'], fail);
 
   const token = metrics.token;
-  if (token !== undefined && (typeof token !== 'string' || token.length < 16)) throw fail('metrics.token', 'must be a string of at least 16 characters');
+  if (token !== undefined && (typeof token !== 'string' || token.length < 16))
+    throw fail('metrics.token', 'must be a string of at least 16 characters');
   const listen = metrics.listen;
   if (listen !== undefined && typeof listen !== 'string') throw fail('metrics.listen', 'must be HOST:PORT');
 

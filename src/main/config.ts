@@ -103,7 +103,22 @@ function num(raw: Record<string, unknown>, key: string, field: string, min: numb
   return v;
 }
 
-const KNOWN_KEYS = new Set(['name', 'data_dir', 'db', 'api', 'meta', 'tls', 'capacity', 'tags', 'lifetime', 'drivers', 'body_limit', 'log_level', 'shutdown_wait', 'fetch']);
+const KNOWN_KEYS = new Set([
+  'name',
+  'data_dir',
+  'db',
+  'api',
+  'meta',
+  'tls',
+  'capacity',
+  'tags',
+  'lifetime',
+  'drivers',
+  'body_limit',
+  'log_level',
+  'shutdown_wait',
+  'fetch',
+]);
 for (const k of PROTECTION_KEYS) KNOWN_KEYS.add(k);
 
 const FETCH_KEYS = ['allow_files', 'allow_hosts', 'max_image_size'];

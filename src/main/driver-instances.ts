@@ -47,7 +47,9 @@ export async function prepareDrivers(opts: InstanceOptions): Promise<PreparedDri
         throw new Error(`config drivers.${instance}: instance names are "driver" or "driver/name" (lowercase letters, digits, "_", "-")`);
       }
       if (!opts.registry.get(driverOfInstance(instance))) {
-        throw new Error(`config drivers.${instance}: unknown driver "${driverOfInstance(instance)}" (known: ${opts.registry.names().join(', ')})`);
+        throw new Error(
+          `config drivers.${instance}: unknown driver "${driverOfInstance(instance)}" (known: ${opts.registry.names().join(', ')})`,
+        );
       }
       if (cfg !== false) wanted.push([instance, cfg]);
     }

@@ -11,7 +11,11 @@ describe('config fetch', () => {
   });
 
   it('reads dirs (resolved), hosts, networks and sizes', () => {
-    const f = parseFetchConfig({ allow_files: ['/srv/images', 'rel/dir'], allow_hosts: ['mirror.internal', '10.20.0.0/16', '::1'], max_image_size: '512MB' });
+    const f = parseFetchConfig({
+      allow_files: ['/srv/images', 'rel/dir'],
+      allow_hosts: ['mirror.internal', '10.20.0.0/16', '::1'],
+      max_image_size: '512MB',
+    });
     assert.deepEqual(f.allowFiles, ['/srv/images', resolve('rel/dir')]);
     assert.deepEqual(f.allowHosts, ['mirror.internal', '10.20.0.0/16', '::1']);
     assert.equal(f.maxImageBytes, 512 * 2 ** 20);
@@ -29,7 +33,10 @@ describe('config fetch', () => {
   ];
   for (const [value, message] of bad) {
     it(`refuses ${JSON.stringify(value)}`, () => {
-      assert.throws(() => parseFetchConfig(value), (err: unknown) => err instanceof ConfigError && message.test(err.message));
+      assert.throws(
+        () => parseFetchConfig(value),
+        (err: unknown) => err instanceof ConfigError && message.test(err.message),
+      );
     });
   }
 

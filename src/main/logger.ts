@@ -19,6 +19,9 @@ export function createLogger(level: string, pretty = process.stdout.isTTY === tr
   return pino(
     options,
     // pino types a transport as `any`; it is a destination stream
-    transport({ target: 'pino-pretty', options: { colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' } }) as DestinationStream,
+    transport({
+      target: 'pino-pretty',
+      options: { colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' },
+    }) as DestinationStream,
   );
 }

@@ -18,12 +18,16 @@ export async function startMetricsServer(listen: string, registry: Registry, lim
   const server = createServer({ ...serverTimeouts(limits) }, (req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if ((req.method !== 'GET' && req.method !== 'HEAD') || path !== '/metrics') {
-      res.writeHead(404, { 'content-type': 'application/json; charset=utf-8' }).end('{"error":{"code":"NOT_FOUND","message":"only GET /metrics here"}}');
+      res
+        .writeHead(404, { 'content-type': 'application/json; charset=utf-8' })
+        .end('{"error":{"code":"NOT_FOUND","message":"only GET /metrics here"}}');
       return;
     }
     registry.metrics().then(
       (text) => {
-        res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' }).end(req.method === 'HEAD' ? undefined : text);
+        res
+          .writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' })
+          .end(req.method === 'HEAD' ? undefined : text);
       },
       () => {
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json; charset=utf-8' });

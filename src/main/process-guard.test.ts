@@ -30,7 +30,10 @@ describe('process guard', () => {
       setTimeout(() => { process.stdout.write(JSON.stringify({ msg: 'still serving' }) + '\\n'); process.exit(0); }, 100);
     `);
     assert.equal(r.status, 0, JSON.stringify(r.lines));
-    const kinds = r.lines.filter((l) => l.level === 'error').map((l) => l.kind).sort();
+    const kinds = r.lines
+      .filter((l) => l.level === 'error')
+      .map((l) => l.kind)
+      .sort();
     assert.deepEqual(kinds, ['uncaughtException', 'unhandledRejection']);
     assert.ok(r.lines.some((l) => l.msg === 'still serving'));
   });

@@ -4,7 +4,14 @@ import type { Logger } from 'pino';
  * Errors that must still stop the node when nobody handled them: the embedded database is
  * corrupt, full or unreadable — serving on would write into a broken store.
  */
-const FATAL_CODES = new Set(['SQLITE_CORRUPT', 'SQLITE_NOTADB', 'SQLITE_FULL', 'SQLITE_IOERR', 'SQLITE_CANTOPEN', 'ERR_WORKER_OUT_OF_MEMORY']);
+const FATAL_CODES = new Set([
+  'SQLITE_CORRUPT',
+  'SQLITE_NOTADB',
+  'SQLITE_FULL',
+  'SQLITE_IOERR',
+  'SQLITE_CANTOPEN',
+  'ERR_WORKER_OUT_OF_MEMORY',
+]);
 
 export function isFatal(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
@@ -37,7 +44,10 @@ export function installProcessGuard(log: Logger, onFatal: (err: unknown) => void
     }
     // stack for the operator, never the values a request carried (messages hold no metadata)
     const stack = (err as { stack?: unknown } | null)?.stack;
-    log.error({ ...describe(err), kind, count, ...(typeof stack === 'string' ? { stack: stack.slice(0, 2000) } : {}) }, 'unhandled error (the node keeps serving)');
+    log.error(
+      { ...describe(err), kind, count, ...(typeof stack === 'string' ? { stack: stack.slice(0, 2000) } : {}) },
+      'unhandled error (the node keeps serving)',
+    );
   };
   const onRejection = handle('unhandledRejection');
   const onException = handle('uncaughtException');

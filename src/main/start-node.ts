@@ -116,13 +116,20 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
       dataDir: config.dataDir,
       meta,
       log,
-      fetch: { allowFiles: [importDir, ...config.fetch.allowFiles], allowHosts: config.fetch.allowHosts, maxImageBytes: config.fetch.maxImageBytes },
+      fetch: {
+        allowFiles: [importDir, ...config.fetch.allowFiles],
+        allowHosts: config.fetch.allowHosts,
+        maxImageBytes: config.fetch.maxImageBytes,
+      },
     });
     cleanups.push(async () => {
       await Promise.all(drivers.map((d) => Promise.resolve(d.driver.close?.()).catch(() => undefined)));
     });
     for (const d of drivers) {
-      log.info({ driver: d.instance, health: d.fingerprint.health, why: d.fingerprint.description }, d.enabled ? 'driver enabled' : 'driver disabled');
+      log.info(
+        { driver: d.instance, health: d.fingerprint.health, why: d.fingerprint.description },
+        d.enabled ? 'driver enabled' : 'driver disabled',
+      );
     }
 
     const metrics = new Registry();
@@ -135,9 +142,13 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
 
     let tls: Awaited<ReturnType<typeof ensureTls>> | undefined;
     if (config.tls.enabled) {
-      tls = config.tls.cert && config.tls.key
-        ? await ensureTls(config.dataDir, [config.api.host, 'localhost', '127.0.0.1', config.name], { cert: config.tls.cert, key: config.tls.key })
-        : await ensureTls(config.dataDir, [config.api.host, 'localhost', '127.0.0.1', config.name]);
+      tls =
+        config.tls.cert && config.tls.key
+          ? await ensureTls(config.dataDir, [config.api.host, 'localhost', '127.0.0.1', config.name], {
+              cert: config.tls.cert,
+              key: config.tls.key,
+            })
+          : await ensureTls(config.dataDir, [config.api.host, 'localhost', '127.0.0.1', config.name]);
     }
     const scheme = tls ? 'https' : 'http';
     const hostForUrl = config.api.host.includes(':') ? `[${config.api.host}]` : config.api.host;
@@ -157,8 +168,7 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
     });
     const running = core;
     cleanups.push(() => running.stop());
-    const waitMs =
-      config.shutdownWait ? parseDuration(config.shutdownWait, { allowZero: true }) : 0;
+    const waitMs = config.shutdownWait ? parseDuration(config.shutdownWait, { allowZero: true }) : 0;
 
     const adminTokenPath = join(config.dataDir, 'admin.token');
     const adminToken = await core.bootstrapAdmin();
@@ -190,9 +200,18 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
     await api.listen({ host: config.api.host, port: config.api.port });
     const apiUrl = `${scheme}://${hostForUrl}:${config.api.port}`;
 
-    const hasToken = await readFile(adminTokenPath, 'utf8').then(() => true, () => false);
+    const hasToken = await readFile(adminTokenPath, 'utf8').then(
+      () => true,
+      () => false,
+    );
     log.info(
-      { api: apiUrl, meta: metaServer.address, node: config.name, data_dir: config.dataDir, db: config.db.startsWith('postgres') ? 'postgres' : 'sqlite' },
+      {
+        api: apiUrl,
+        meta: metaServer.address,
+        node: config.name,
+        data_dir: config.dataDir,
+        db: config.db.startsWith('postgres') ? 'postgres' : 'sqlite',
+      },
       'shoal node ready',
     );
     process.stderr.write(

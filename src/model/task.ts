@@ -8,7 +8,12 @@ export const TASK_STATUSES = ['PENDING', 'RUNNING', 'DONE', 'FAILED'] as const;
 export const TaskCreate = Type.Object({
   task: Type.Union(TASK_KINDS.map((k) => Type.Literal(k))),
   options: Type.Optional(Type.Object({ full: Type.Optional(Type.Boolean()) })),
-  when: Type.Optional(Type.Union(TASK_WHEN.map((w) => Type.Literal(w)), { default: 'NOW' })),
+  when: Type.Optional(
+    Type.Union(
+      TASK_WHEN.map((w) => Type.Literal(w)),
+      { default: 'NOW' },
+    ),
+  ),
 });
 export type TaskCreate = Static<typeof TaskCreate>;
 

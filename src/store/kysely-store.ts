@@ -24,9 +24,13 @@ async function migrate(dialect: StoreDialect): Promise<void> {
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
-    throw new StoreError('MIGRATION', `database migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : inspect(error)}`, {
-      cause: error,
-    });
+    throw new StoreError(
+      'MIGRATION',
+      `database migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : inspect(error)}`,
+      {
+        cause: error,
+      },
+    );
   }
 }
 

@@ -24,7 +24,11 @@ export class StoreSignals {
   /** Sends wake-ups outside a transaction: to other processes (if they can hear them), then locally. */
   async notify(signals: readonly StoreSignal[]): Promise<void> {
     if (signals.length === 0) return;
-    if (this.#d.capabilities.crossProcessSignals) await this.#d.notify(this.#d.db, signals.map((s) => JSON.stringify(s)));
+    if (this.#d.capabilities.crossProcessSignals)
+      await this.#d.notify(
+        this.#d.db,
+        signals.map((s) => JSON.stringify(s)),
+      );
     this.emit(signals);
   }
 

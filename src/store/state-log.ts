@@ -21,7 +21,10 @@ export async function appendStates(db: Kysely<Database>, rows: readonly Omit<Sta
   const first = Number(r.value) - n + 1;
   const out = rows.map((row, i) => ({ ...row, id: first + i }));
   for (let i = 0; i < out.length; i += INSERT_CHUNK) {
-    await db.insertInto('application_states').values(out.slice(i, i + INSERT_CHUNK)).execute();
+    await db
+      .insertInto('application_states')
+      .values(out.slice(i, i + INSERT_CHUNK))
+      .execute();
   }
   return out;
 }

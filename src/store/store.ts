@@ -24,7 +24,8 @@ export type {
  * is a short transaction or a single statement.
  */
 export interface Store
-  extends UsersRepository,
+  extends
+    UsersRepository,
     LabelsRepository,
     ApplicationsRepository,
     ResourcesRepository,

@@ -81,7 +81,11 @@ export class Transactions {
   }
 
   /** Appends the state rows and sends the signals of a committed-to-be transaction; returns what to emit locally. */
-  async #finishTx(trx: Tx, states: readonly Omit<StateRow, 'id'>[], signals: readonly StoreSignal[]): Promise<{ events: StateRow[]; local: StoreSignal[] }> {
+  async #finishTx(
+    trx: Tx,
+    states: readonly Omit<StateRow, 'id'>[],
+    signals: readonly StoreSignal[],
+  ): Promise<{ events: StateRow[]; local: StoreSignal[] }> {
     const events = await appendStates(trx, states);
     const local: StoreSignal[] = [...signals];
     const last = events.at(-1);

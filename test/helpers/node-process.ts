@@ -71,7 +71,18 @@ export async function startNodeProcess(opts: NodeProcessOptions = {}): Promise<N
   const tls = opts.tls ?? false;
   const configPath = join(dataDir, 'test-config.yml');
   await writeFile(configPath, toYaml(opts.config ?? {}));
-  const args = [SHOAL_BIN, 'serve', '-c', configPath, '--data-dir', dataDir, '--api', `127.0.0.1:${apiPort}`, '--meta', `127.0.0.1:${metaPort}`];
+  const args = [
+    SHOAL_BIN,
+    'serve',
+    '-c',
+    configPath,
+    '--data-dir',
+    dataDir,
+    '--api',
+    `127.0.0.1:${apiPort}`,
+    '--meta',
+    `127.0.0.1:${metaPort}`,
+  ];
   if (!tls) args.push('--no-tls');
   if (opts.name) args.push('--name', opts.name);
   if (opts.db) args.push('--db', opts.db);

@@ -118,7 +118,6 @@ function parseHead(data: Buffer): Head | null {
   throw new Error('more than 10 interim answers');
 }
 
-
 /** Sends one request and reads the whole answer (or only its head, for an event stream). */
 export function sendRaw(target: RawTarget, req: RawRequest): Promise<RawResponse> {
   const bytes = encodeRequest(req);

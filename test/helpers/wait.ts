@@ -15,7 +15,12 @@ export async function waitForState(client: ShoalClient, uid: string, statuses: s
 }
 
 /** GET the Meta API as the resource whose source address is `from`. */
-export function metaGet(host: string, port: number, from: string, path = '/meta/v1/data'): Promise<{ status: number; body: string; type: string }> {
+export function metaGet(
+  host: string,
+  port: number,
+  from: string,
+  path = '/meta/v1/data',
+): Promise<{ status: number; body: string; type: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host, port, path, localAddress: from, timeout: 5000 }, (res) => {
       let body = '';

@@ -14,11 +14,19 @@ import { startNodeProcess, type NodeProcess } from '../helpers/node-process.js';
 
 const DRIVERS = { capacity: { cpu: 4, ram: 4 }, drivers: { test: { cpu: 4, ram: 4 } } };
 
-function get(url: string, opts: { authorization?: string; localAddress?: string; ca?: string } = {}): Promise<{ status: number; body: string }> {
+function get(
+  url: string,
+  opts: { authorization?: string; localAddress?: string; ca?: string } = {},
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
       url,
-      { headers: opts.authorization ? { authorization: opts.authorization } : {}, agent: false, timeout: 20_000, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) },
+      {
+        headers: opts.authorization ? { authorization: opts.authorization } : {},
+        agent: false,
+        timeout: 20_000,
+        ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
+      },
       (res) => {
         let body = '';
         res.on('data', (c: Buffer) => (body += c.toString()));
@@ -139,7 +147,19 @@ describe('logins, metrics and files on a real node', { timeout: 180_000 }, () =>
     };
     assert.equal((await stat(dataDir)).mode & 0o777, 0o700);
     await walk(dataDir);
-    for (const f of ['shoal.db', 'shoal.db-wal', 'shoal.db-shm', 'shoal.pid', 'admin.token', 'tls/ca.key', 'tls/node.key', 'tls/ca.crt', 'tls/stale.pem', 'shoal.db.bak', 'drivers/test']) {
+    for (const f of [
+      'shoal.db',
+      'shoal.db-wal',
+      'shoal.db-shm',
+      'shoal.pid',
+      'admin.token',
+      'tls/ca.key',
+      'tls/node.key',
+      'tls/ca.crt',
+      'tls/stale.pem',
+      'shoal.db.bak',
+      'drivers/test',
+    ]) {
       assert.ok(seen.includes(f), `${f} was checked (seen: ${seen.join(', ')})`);
     }
     alive(node);

@@ -50,7 +50,11 @@ function endFlood(child: ChildProcess): Promise<void> {
 }
 
 /** GET that must complete within `ms` (or it fails): the bound the issue asks for. */
-function getWithin(url: string, ms: number, opts: { token?: string; localAddress?: string } = {}): Promise<{ status: number; body: string }> {
+function getWithin(
+  url: string,
+  ms: number,
+  opts: { token?: string; localAddress?: string } = {},
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = opts.token ? { authorization: `Bearer ${opts.token}` } : {};
     const req = request(url, { headers, agent: false, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) }, (res) => {
@@ -112,7 +116,10 @@ describe('bounded connections on a real node', { timeout: 300_000 }, () => {
     // loopback addresses: under the per-address cap, so the listener cap and eviction are what act
     const a = flood(node.apiPort, 10_000, range('127.0.9', 100), 60_000);
     const b = flood(node.apiPort, 10_000, range('127.0.10', 100), 60_000);
-    cleanups.push(() => endFlood(a.child), () => endFlood(b.child));
+    cleanups.push(
+      () => endFlood(a.child),
+      () => endFlood(b.child),
+    );
     const [ra, rb] = await Promise.all([a.report, b.report]);
     assert.equal(ra.attempted + rb.attempted, 20_000, JSON.stringify([ra, rb]));
     // the flood really reached the node (handshakes done), and the node closed what it would not keep
@@ -125,7 +132,10 @@ describe('bounded connections on a real node', { timeout: 300_000 }, () => {
 
     const c = flood(node.metaPort, 10_000, range('127.0.11', 100), 60_000);
     const d = flood(node.metaPort, 10_000, range('127.0.12', 100), 60_000);
-    cleanups.push(() => endFlood(c.child), () => endFlood(d.child));
+    cleanups.push(
+      () => endFlood(c.child),
+      () => endFlood(d.child),
+    );
     const [rc, rd] = await Promise.all([c.report, d.report]);
     assert.equal(rc.attempted + rd.attempted, 20_000, JSON.stringify([rc, rd]));
     assert.ok(rc.connected + rd.connected > 4096, JSON.stringify([rc, rd]));
@@ -183,17 +193,21 @@ describe('bounded connections on a real node', { timeout: 300_000 }, () => {
     const streams: Array<ReturnType<typeof request>> = [];
     const openStream = (token: string): Promise<{ status: number; body: string }> =>
       new Promise((resolve, reject) => {
-        const req = request(`${node.apiUrl}/api/v1/events`, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' }, agent: false }, (res) => {
-          if (res.statusCode === 200) {
-            streams.push(req);
-            res.once('data', () => resolve({ status: 200, body: '' }));
-            res.on('error', () => undefined);
-            return;
-          }
-          let body = '';
-          res.on('data', (c: Buffer) => (body += c.toString()));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        });
+        const req = request(
+          `${node.apiUrl}/api/v1/events`,
+          { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' }, agent: false },
+          (res) => {
+            if (res.statusCode === 200) {
+              streams.push(req);
+              res.once('data', () => resolve({ status: 200, body: '' }));
+              res.on('error', () => undefined);
+              return;
+            }
+            let body = '';
+            res.on('data', (c: Buffer) => (body += c.toString()));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          },
+        );
         req.on('error', reject);
         req.end();
       });

@@ -68,7 +68,11 @@ describe('disk requests are checked against the file system (real node)', { time
 
   after(async () => {
     await node?.cleanup();
-    for (const id of images?.createdImages ?? []) await docker.getImage(id).remove({ force: true }).catch(() => {});
+    for (const id of images?.createdImages ?? [])
+      await docker
+        .getImage(id)
+        .remove({ force: true })
+        .catch(() => {});
     try {
       execFileSync('umount', ['-l', small]);
     } catch {
@@ -79,7 +83,8 @@ describe('disk requests are checked against the file system (real node)', { time
 
   for (const driver of ['docker', 'qemu'] as const) {
     test(`${driver}: a 15,000 GB ext4 disk is refused at POST /labels, naming the disk and the file system`, async () => {
-      const options = driver === 'docker' ? { image: `${prefix}-img:1`, images: [images.rootfs], command: ['sleep', '60'] } : { kernel: images.rootfs };
+      const options =
+        driver === 'docker' ? { image: `${prefix}-img:1`, images: [images.rootfs], command: ['sleep', '60'] } : { kernel: images.rootfs };
       const r = await api(userToken, 'POST', '/labels', {
         name: `huge-${driver}`,
         definitions: [{ driver, options, requirements: { cpu: 1, ram: 1, disks: { ws: { type: 'ext4', size: 15_000 } } } }],

@@ -111,9 +111,18 @@ describe('URL fields against a real node (file reads, SSRF, unbounded downloads)
   /** every URL field of both drivers, with the attacking URL in it */
   const fields = (url: string): Array<[string, { driver: string } & Record<string, unknown>]> => [
     ['definitions[0].options.images[0].url', dockerDef(url)],
-    ['definitions[0].options.images[0].url', { driver: 'qemu', options: { images: [{ url, sum: SOME_SUM }] }, requirements: { cpu: 1, ram: 1 } }],
-    ['definitions[0].options.kernel.url', { driver: 'qemu', options: { kernel: { url, sum: SOME_SUM } }, requirements: { cpu: 1, ram: 1 } }],
-    ['definitions[0].options.initrd.url', { driver: 'qemu', options: { kernel: allowedKernel(), initrd: { url, sum: SOME_SUM } }, requirements: { cpu: 1, ram: 1 } }],
+    [
+      'definitions[0].options.images[0].url',
+      { driver: 'qemu', options: { images: [{ url, sum: SOME_SUM }] }, requirements: { cpu: 1, ram: 1 } },
+    ],
+    [
+      'definitions[0].options.kernel.url',
+      { driver: 'qemu', options: { kernel: { url, sum: SOME_SUM } }, requirements: { cpu: 1, ram: 1 } },
+    ],
+    [
+      'definitions[0].options.initrd.url',
+      { driver: 'qemu', options: { kernel: allowedKernel(), initrd: { url, sum: SOME_SUM } }, requirements: { cpu: 1, ram: 1 } },
+    ],
   ];
 
   before(async () => {
@@ -155,8 +164,14 @@ describe('URL fields against a real node (file reads, SSRF, unbounded downloads)
       s?.server.closeAllConnections();
       s?.server.close();
     }
-    await docker.getImage(imageTag).remove({ force: true }).catch(() => undefined);
-    await docker.getImage(`shoal-archive:${rootfs.sum.replace(':', '-')}`).remove({ force: true }).catch(() => undefined);
+    await docker
+      .getImage(imageTag)
+      .remove({ force: true })
+      .catch(() => undefined);
+    await docker
+      .getImage(`shoal-archive:${rootfs.sum.replace(':', '-')}`)
+      .remove({ force: true })
+      .catch(() => undefined);
     rmSync(work, { recursive: true, force: true });
   });
 
@@ -182,14 +197,20 @@ describe('URL fields against a real node (file reads, SSRF, unbounded downloads)
   });
 
   test('a symlink in the import dir pointing out of it is refused', async () => {
-    await refusedAtPost(pathToFileURL(join(importDir, 'token-link')).toString(), /resolves \(through a symbolic link\) outside the allowed import directories/);
+    await refusedAtPost(
+      pathToFileURL(join(importDir, 'token-link')).toString(),
+      /resolves \(through a symbolic link\) outside the allowed import directories/,
+    );
     await refusedAtPost(pathToFileURL(join(importDir, 'zero-link')).toString(), /outside the allowed import directories/);
     assert.ok(alive());
   });
 
   test('loopback, link-local and private http(s) addresses are refused at POST /labels without a connection', async () => {
     const before = loopback.sockets.length;
-    await refusedAtPost(`http://127.0.0.1:${loopback.port}/`, /127\.0\.0\.1 is a loopback address, refused unless config fetch\.allow_hosts allows it/);
+    await refusedAtPost(
+      `http://127.0.0.1:${loopback.port}/`,
+      /127\.0\.0\.1 is a loopback address, refused unless config fetch\.allow_hosts allows it/,
+    );
     await refusedAtPost(`http://127.0.0.2:${loopback.port}/`, /loopback/);
     await refusedAtPost(`http://[::1]:${loopback.port}/`, /::1 is a loopback address/);
     await refusedAtPost(`http://[::ffff:127.0.0.1]:${loopback.port}/`, /loopback/);
@@ -214,30 +235,47 @@ describe('URL fields against a real node (file reads, SSRF, unbounded downloads)
     }
     assert.ok(name, 'this host has a name resolving to loopback (its host name or ip6-localhost)');
     const before = loopback.sockets.length;
-    const label = await api('mallory', 'POST', '/labels', { name: 'by-name', definitions: [dockerDef(`http://${name}:${loopback.port}/x`)] });
+    const label = await api('mallory', 'POST', '/labels', {
+      name: 'by-name',
+      definitions: [dockerDef(`http://${name}:${loopback.port}/x`)],
+    });
     assert.equal(label.status, 201, JSON.stringify(label.body));
     const app = await api('mallory', 'POST', '/applications', { label: 'by-name' });
     assert.equal(app.status, 201, JSON.stringify(app.body));
     const state = await waitFor(String(app.body.uid), ['ERROR']);
-    assert.match(state.description, new RegExp(`${name.replace('.', '\\.')} resolves to (127\\.[0-9.]+|::1), which is a loopback address, refused unless config fetch\\.allow_hosts allows it`));
+    assert.match(
+      state.description,
+      new RegExp(
+        `${name.replace('.', '\\.')} resolves to (127\\.[0-9.]+|::1), which is a loopback address, refused unless config fetch\\.allow_hosts allows it`,
+      ),
+    );
     assert.doesNotMatch(state.description, /ECONNREFUSED|HTTP [0-9]|secret service/);
     assert.equal(loopback.sockets.length, before, 'no connection was made');
     assert.ok(alive());
   });
 
   test('an endless body from an allowed host stops at fetch.max_image_size; nothing is left', async () => {
-    const label = await api('mallory', 'POST', '/labels', { name: 'endless', definitions: [dockerDef(`http://${ALLOWED_HOST}:${allowedServer.port}/endless`)] });
+    const label = await api('mallory', 'POST', '/labels', {
+      name: 'endless',
+      definitions: [dockerDef(`http://${ALLOWED_HOST}:${allowedServer.port}/endless`)],
+    });
     assert.equal(label.status, 201, JSON.stringify(label.body));
     const app = await api('mallory', 'POST', '/applications', { label: 'endless' });
     const state = await waitFor(String(app.body.uid), ['ERROR']);
     assert.match(state.description, new RegExp(`delivered more than the limit of ${LIMIT_MB} MB \\(config fetch\\.max_image_size\\)`));
     const cacheDir = join(dataDir, 'drivers', 'docker', 'images');
-    assert.deepEqual(readdirSync(cacheDir).filter((n) => n.startsWith('.tmp')), []);
+    assert.deepEqual(
+      readdirSync(cacheDir).filter((n) => n.startsWith('.tmp')),
+      [],
+    );
     assert.ok(alive());
   });
 
   test('deallocating an application while its image downloads closes the download and removes the temp file', async () => {
-    const label = await api('mallory', 'POST', '/labels', { name: 'slow', definitions: [dockerDef(`http://${ALLOWED_HOST}:${allowedServer.port}/slow`)] });
+    const label = await api('mallory', 'POST', '/labels', {
+      name: 'slow',
+      definitions: [dockerDef(`http://${ALLOWED_HOST}:${allowedServer.port}/slow`)],
+    });
     assert.equal(label.status, 201, JSON.stringify(label.body));
     const before = allowedServer.sockets.length;
     const connected = once(allowedServer.server, 'connection');
@@ -258,7 +296,10 @@ describe('URL fields against a real node (file reads, SSRF, unbounded downloads)
     const state = await waitFor(uid, ['DEALLOCATED']);
     assert.match(state.description, /cancelled/);
     const cacheDir = join(dataDir, 'drivers', 'docker', 'images');
-    assert.deepEqual(readdirSync(cacheDir).filter((n) => n.startsWith('.tmp')), []);
+    assert.deepEqual(
+      readdirSync(cacheDir).filter((n) => n.startsWith('.tmp')),
+      [],
+    );
     assert.ok(alive());
   });
 

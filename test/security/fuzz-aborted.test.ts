@@ -29,17 +29,33 @@ test('requests abandoned by their client leave no error, no open stream and a li
   const node = await startNodeProcess({ config: { drivers: { test: { cpu: 8, ram: 16 } } } });
   try {
     const get = (target: string, method = 'GET') =>
-      sendRaw({ host: '127.0.0.1', port: node.apiPort }, { method, target, headers: [['Host', 'x'], ['Authorization', `Bearer ${node.token}`], ['Connection', 'close']] });
+      sendRaw(
+        { host: '127.0.0.1', port: node.apiPort },
+        {
+          method,
+          target,
+          headers: [
+            ['Host', 'x'],
+            ['Authorization', `Bearer ${node.token}`],
+            ['Connection', 'close'],
+          ],
+        },
+      );
     const doc = JSON.parse((await get('/api/openapi.json')).body.toString('utf8')) as OpenApiDoc;
     const gets = operationsOf(doc).filter((o) => o.method === 'GET');
-    assert.ok(gets.some((o) => o.path === '/api/v1/events'), 'the document lists /api/v1/events');
+    assert.ok(
+      gets.some((o) => o.path === '/api/v1/events'),
+      'the document lists /api/v1/events',
+    );
     const uid = '00000000-0000-4000-8000-000000000000';
     for (const op of gets) {
       const target = op.path.replace('{uid}', uid).replace('{name}', 'admin');
-      for (let i = 0; i < 3; i++) await sendAndVanish(node.apiPort, `GET ${target} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${node.token}\r\n\r\n`);
+      for (let i = 0; i < 3; i++)
+        await sendAndVanish(node.apiPort, `GET ${target} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${node.token}\r\n\r\n`);
     }
     // far more than the per-user stream limit
-    for (let i = 0; i < 40; i++) await sendAndVanish(node.apiPort, `GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${node.token}\r\n\r\n`);
+    for (let i = 0; i < 40; i++)
+      await sendAndVanish(node.apiPort, `GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${node.token}\r\n\r\n`);
     // the node notices the vanished clients a moment later: wait (bounded) until every abandoned stream is released
     // (a leaked stream slot never is: then the user stays at the limit and this gives up with the last 429)
     const deadline = Date.now() + 10_000;

@@ -5,7 +5,17 @@ import { parse as parseYaml } from 'yaml';
 import { sendRaw, type RawRequest, type RawResponse } from '../helpers/raw-http.js';
 import { answerProblems, requestIdOf } from './fuzz-check.js';
 import { FUZZ_BODY_LIMIT, FuzzNode } from './fuzz-node.js';
-import { describeCase, excerpt, materialize, pct, operationsOf, requestArb, type OpenApiDoc, type Operation, type RequestCase } from './fuzz-requests.js';
+import {
+  describeCase,
+  excerpt,
+  materialize,
+  pct,
+  operationsOf,
+  requestArb,
+  type OpenApiDoc,
+  type Operation,
+  type RequestCase,
+} from './fuzz-requests.js';
 import { deepValue, hugeString, oddKey, oddString, toJsonText, wideValue } from './fuzz-values.js';
 
 /**
@@ -62,7 +72,13 @@ function routeSeed(name: string): number {
   return h >>> 0;
 }
 
-async function fuzzRoute<C>(node: FuzzNode, name: string, arb: fc.Arbitrary<C>, numRuns: number, check: (c: C) => Promise<void>): Promise<void> {
+async function fuzzRoute<C>(
+  node: FuzzNode,
+  name: string,
+  arb: fc.Arbitrary<C>,
+  numRuns: number,
+  check: (c: C) => Promise<void>,
+): Promise<void> {
   if (!(await node.healthy())) await node.restart();
   else await node.ensureFixtures();
   let died = false;
@@ -75,7 +91,12 @@ async function fuzzRoute<C>(node: FuzzNode, name: string, arb: fc.Arbitrary<C>, 
       throw err;
     }
   });
-  const details = await fc.check(property, { seed: routeSeed(name), numRuns, interruptAfterTimeLimit: SHRINK_MS + numRuns * 1000, markInterruptAsFailure: false });
+  const details = await fc.check(property, {
+    seed: routeSeed(name),
+    numRuns,
+    interruptAfterTimeLimit: SHRINK_MS + numRuns * 1000,
+    markInterruptAsFailure: false,
+  });
   // fast-check's own report prints the whole counterexample (megabytes for a huge body): ours cuts it
   const failure = details.failed
     ? new Error(
@@ -125,14 +146,30 @@ test('fuzz: every route of the node OpenAPI document, as users, admin and nobody
     const ops = operationsOf(doc);
     const names = ops.map((o) => `${o.method} ${o.path}`);
     // the document is the source of the routes: make sure it is the whole API, not a stub
-    for (const must of ['GET /health', 'GET /metrics', 'POST /api/v1/users', 'POST /api/v1/labels', 'POST /api/v1/applications', 'GET /api/v1/events', 'POST /api/v1/applications/{uid}/tasks']) {
+    for (const must of [
+      'GET /health',
+      'GET /metrics',
+      'POST /api/v1/users',
+      'POST /api/v1/labels',
+      'POST /api/v1/applications',
+      'GET /api/v1/events',
+      'POST /api/v1/applications/{uid}/tasks',
+    ]) {
       assert.ok(names.includes(must), `the OpenAPI document lists ${must}`);
     }
 
     for (const op of ops) {
       await t.test(`${op.method} ${op.path}`, async (st) => {
         statusCounts.clear();
-        if (STATS) st.after(() => st.diagnostic(`statuses: ${[...statusCounts].sort((a, b) => a[0] - b[0]).map(([k, v]) => `${k}×${v}`).join(' ')}`));
+        if (STATS)
+          st.after(() =>
+            st.diagnostic(
+              `statuses: ${[...statusCounts]
+                .sort((a, b) => a[0] - b[0])
+                .map(([k, v]) => `${k}×${v}`)
+                .join(' ')}`,
+            ),
+          );
         // half the examples well-formed from a signed-in caller (they reach the handler), half anything at all
         const arb = fc.oneof(requestArb(op, doc, FUZZ_BODY_LIMIT, true), requestArb(op, doc, FUZZ_BODY_LIMIT));
         await fuzzRoute(node, `${op.method} ${op.path}`, arb, RUNS, (c) => checkApiCase(node, op, c));
@@ -141,7 +178,25 @@ test('fuzz: every route of the node OpenAPI document, as users, admin and nobody
 
     await t.test('routes the document does not list', async () => {
       const segment = fc.oneof(
-        fc.constantFrom('api', 'v1', 'v2', 'users', 'labels', 'applications', 'meta', 'docs', 'openapi.json', '..', '.', '%2e%2e', '%', '%zz', '', '~', 'health'),
+        fc.constantFrom(
+          'api',
+          'v1',
+          'v2',
+          'users',
+          'labels',
+          'applications',
+          'meta',
+          'docs',
+          'openapi.json',
+          '..',
+          '.',
+          '%2e%2e',
+          '%',
+          '%zz',
+          '',
+          '~',
+          'health',
+        ),
         oddString.map((s) => pct(s)),
       );
       const unknown: Operation = { method: 'GET', path: '', pathParams: [], query: [], body: undefined, documented: new Set() };
@@ -150,12 +205,17 @@ test('fuzz: every route of the node OpenAPI document, as users, admin and nobody
         c: requestArb(unknown, doc, FUZZ_BODY_LIMIT),
         method: fc.constantFrom('GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'),
       });
-      await fuzzRoute(node, 'unlisted', arb, RUNS, ({ path, c, method }) => checkApiCase(node, { ...unknown, path, method }, { ...c, method }));
+      await fuzzRoute(node, 'unlisted', arb, RUNS, ({ path, c, method }) =>
+        checkApiCase(node, { ...unknown, path, method }, { ...c, method }),
+      );
     });
 
-    await t.test('GET /meta/v1/data on the Meta listener (metadata deep, wide, huge, odd; every format; as the resource and as others)', async () => {
-      await fuzzRoute(node, 'meta', metaArb, META_RUNS, (c) => checkMetaCase(node, c));
-    });
+    await t.test(
+      'GET /meta/v1/data on the Meta listener (metadata deep, wide, huge, odd; every format; as the resource and as others)',
+      async () => {
+        await fuzzRoute(node, 'meta', metaArb, META_RUNS, (c) => checkMetaCase(node, c));
+      },
+    );
 
     await t.test('Meta listener: malformed and oversized requests', async () => {
       await checkAll(node, MALFORMED, (c) => checkMalformed(node, c, node.node.metaPort));
@@ -198,11 +258,29 @@ interface MetaCase {
 }
 
 const metaRequestArb: fc.Arbitrary<MetaRequest> = fc.record({
-  from: fc.oneof({ weight: 6, arbitrary: fc.constant('resource' as const) }, { weight: 1, arbitrary: fc.constantFrom('node' as const, 'elsewhere' as const) }),
-  method: fc.oneof({ weight: 8, arbitrary: fc.constant('GET') }, { weight: 1, arbitrary: fc.constantFrom('HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS') }),
+  from: fc.oneof(
+    { weight: 6, arbitrary: fc.constant('resource' as const) },
+    { weight: 1, arbitrary: fc.constantFrom('node' as const, 'elsewhere' as const) },
+  ),
+  method: fc.oneof(
+    { weight: 8, arbitrary: fc.constant('GET') },
+    { weight: 1, arbitrary: fc.constantFrom('HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS') },
+  ),
   path: fc.oneof(
     { weight: 8, arbitrary: fc.constant('/meta/v1/data') },
-    { weight: 1, arbitrary: fc.constantFrom('/meta/v1/data/', '/meta/v1/data/../data', '/META/v1/data', '/meta/v1/data%00', '//meta/v1/data', '/meta/v1/', '/', '*') },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        '/meta/v1/data/',
+        '/meta/v1/data/../data',
+        '/META/v1/data',
+        '/meta/v1/data%00',
+        '//meta/v1/data',
+        '/meta/v1/',
+        '/',
+        '*',
+      ),
+    },
   ),
   query: fc.array(
     fc.tuple(
@@ -245,7 +323,12 @@ async function checkMetaCase(node: FuzzNode, c: MetaCase): Promise<void> {
   const createReq: RawRequest = {
     method: 'POST',
     target: '/api/v1/applications',
-    headers: [['Host', node.host], ['Authorization', `Bearer ${f.user.token}`], ['Content-Type', 'application/json'], ['Connection', 'close']],
+    headers: [
+      ['Host', node.host],
+      ['Authorization', `Bearer ${f.user.token}`],
+      ['Content-Type', 'application/json'],
+      ['Connection', 'close'],
+    ],
     body: createBody,
   };
   const created = await node.send(createReq);
@@ -264,7 +347,14 @@ async function checkMetaCase(node: FuzzNode, c: MetaCase): Promise<void> {
       let res: RawResponse;
       try {
         res = await node.send(
-          { method: r.method, target: metaTarget(r), headers: [['Host', `127.0.0.1:${node.node.metaPort}`], ['Connection', 'close']] },
+          {
+            method: r.method,
+            target: metaTarget(r),
+            headers: [
+              ['Host', `127.0.0.1:${node.node.metaPort}`],
+              ['Connection', 'close'],
+            ],
+          },
           { port: node.node.metaPort, localAddress: from },
         );
       } catch (err) {
@@ -272,7 +362,8 @@ async function checkMetaCase(node: FuzzNode, c: MetaCase): Promise<void> {
       }
       const head = r.method === 'HEAD';
       const problems = answerProblems(res, { head, allow503: false });
-      if (!asResource && res.status !== 404 && res.status !== 400) problems.push(`a caller that is no resource got ${res.status} (only 404 is allowed)`);
+      if (!asResource && res.status !== 404 && res.status !== 400)
+        problems.push(`a caller that is no resource got ${res.status} (only 404 is allowed)`);
       if (res.status === 200 && !head) {
         const format = new URLSearchParams(metaTarget(r).split('?')[1] ?? '').get('format') ?? 'json';
         const text = res.body.toString('utf8');
@@ -304,35 +395,46 @@ interface MalformedCase {
 
 /** Every one of these is sent on every run; the sized ones below are drawn by fast-check. */
 const MALFORMED: MalformedCase[] = [
-    { head: 'get /health HTTP/1.1\r\nHost: x\r\n\r\n', label: 'lowercase method' },
-    { head: 'G ET /health HTTP/1.1\r\nHost: x\r\n\r\n', label: 'space in method' },
-    { head: 'GET /a b HTTP/1.1\r\nHost: x\r\n\r\n', label: 'space in target' },
-    { head: 'GET /health HTTP/9.9\r\nHost: x\r\n\r\n', label: 'unknown HTTP version' },
-    { head: 'GET /health\r\nHost: x\r\n\r\n', label: 'no version (HTTP/0.9 style)', valid: true },
-    { head: 'GET /health HTTP/1.1\r\nHost: x\r\nX-No-Colon\r\n\r\n', label: 'header without colon' },
-    { head: 'GET /health HTTP/1.1\r\n\r\n', label: 'HTTP/1.1 without Host' },
-    { head: 'GET /health HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n', label: 'NUL in a header value' },
-    { head: 'GET /health HTTP/1.1\r\nHost: x\r\n X-Folded: y\r\n\r\n', label: 'obsolete line folding' },
-    { head: 'POST /api/v1/labels HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nabcdef', label: 'two Content-Length' },
-    { head: 'POST /api/v1/labels HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{}', label: 'body shorter than Content-Length' },
-    {
-      head: 'POST /api/v1/labels HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{}',
-      label: 'body shorter than Content-Length, connection ended after the (401) answer',
-      endAfterAnswer: true,
-    },
-    { head: 'POST /api/v1/labels HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', label: 'Content-Length and chunked' },
-    { head: 'POST /api/v1/labels HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', label: 'bad chunk size' },
-    { head: 'POST /api/v1/labels HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n', label: 'negative Content-Length' },
-    { head: 'POST /api/v1/labels HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n', label: 'huge Content-Length' },
-    { head: '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03', label: 'a TLS hello on plain HTTP' },
-    { head: 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', label: 'HTTP/2 preface' },
-    { head: '\r\n\r\n\r\n', label: 'empty lines' },
+  { head: 'get /health HTTP/1.1\r\nHost: x\r\n\r\n', label: 'lowercase method' },
+  { head: 'G ET /health HTTP/1.1\r\nHost: x\r\n\r\n', label: 'space in method' },
+  { head: 'GET /a b HTTP/1.1\r\nHost: x\r\n\r\n', label: 'space in target' },
+  { head: 'GET /health HTTP/9.9\r\nHost: x\r\n\r\n', label: 'unknown HTTP version' },
+  { head: 'GET /health\r\nHost: x\r\n\r\n', label: 'no version (HTTP/0.9 style)', valid: true },
+  { head: 'GET /health HTTP/1.1\r\nHost: x\r\nX-No-Colon\r\n\r\n', label: 'header without colon' },
+  { head: 'GET /health HTTP/1.1\r\n\r\n', label: 'HTTP/1.1 without Host' },
+  { head: 'GET /health HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n', label: 'NUL in a header value' },
+  { head: 'GET /health HTTP/1.1\r\nHost: x\r\n X-Folded: y\r\n\r\n', label: 'obsolete line folding' },
+  { head: 'POST /api/v1/labels HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nabcdef', label: 'two Content-Length' },
+  { head: 'POST /api/v1/labels HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{}', label: 'body shorter than Content-Length' },
+  {
+    head: 'POST /api/v1/labels HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{}',
+    label: 'body shorter than Content-Length, connection ended after the (401) answer',
+    endAfterAnswer: true,
+  },
+  {
+    head: 'POST /api/v1/labels HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    label: 'Content-Length and chunked',
+  },
+  { head: 'POST /api/v1/labels HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', label: 'bad chunk size' },
+  { head: 'POST /api/v1/labels HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n', label: 'negative Content-Length' },
+  { head: 'POST /api/v1/labels HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n', label: 'huge Content-Length' },
+  { head: '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03', label: 'a TLS hello on plain HTTP' },
+  { head: 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', label: 'HTTP/2 preface' },
+  { head: '\r\n\r\n\r\n', label: 'empty lines' },
 ];
 
 const malformedArb: fc.Arbitrary<MalformedCase> = fc.oneof(
-  fc.integer({ min: 17_000, max: 70_000 }).map((n) => ({ head: `GET /${'a'.repeat(n)} HTTP/1.1\r\nHost: x\r\n\r\n`, label: `target of ${n} bytes` })),
-  fc.integer({ min: 17_000, max: 70_000 }).map((n) => ({ head: `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(n)}\r\n\r\n`, label: `header of ${n} bytes` })),
-  fc.integer({ min: 200, max: 3_000 }).map((n) => ({ head: `GET /health HTTP/1.1\r\nHost: x\r\n${Array.from({ length: n }, (_, i) => `X-${i}: v`).join('\r\n')}\r\n\r\n`, label: `${n} headers`, valid: true })),
+  fc
+    .integer({ min: 17_000, max: 70_000 })
+    .map((n) => ({ head: `GET /${'a'.repeat(n)} HTTP/1.1\r\nHost: x\r\n\r\n`, label: `target of ${n} bytes` })),
+  fc
+    .integer({ min: 17_000, max: 70_000 })
+    .map((n) => ({ head: `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(n)}\r\n\r\n`, label: `header of ${n} bytes` })),
+  fc.integer({ min: 200, max: 3_000 }).map((n) => ({
+    head: `GET /health HTTP/1.1\r\nHost: x\r\n${Array.from({ length: n }, (_, i) => `X-${i}: v`).join('\r\n')}\r\n\r\n`,
+    label: `${n} headers`,
+    valid: true,
+  })),
 );
 
 /** Runs every case (no early stop), then fails with all the problems found; the node must live through them. */

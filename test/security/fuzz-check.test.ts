@@ -23,11 +23,14 @@ describe('fuzz-check: what the fuzzer calls a bad answer', () => {
   it('refuses any 5xx, and a 503 unless the route documents it and it is UNAVAILABLE', () => {
     assert.equal(answerProblems(answer(500, '{"error":{"code":"INTERNAL","message":"internal error"}}'), opts).length, 1);
     assert.equal(answerProblems(answer(503, '{"error":{"code":"UNAVAILABLE","message":"maintenance"}}'), opts).length, 1);
-    assert.deepEqual(answerProblems(answer(503, '{"error":{"code":"UNAVAILABLE","message":"maintenance"}}'), { head: false, allow503: true }), []);
+    assert.deepEqual(
+      answerProblems(answer(503, '{"error":{"code":"UNAVAILABLE","message":"maintenance"}}'), { head: false, allow503: true }),
+      [],
+    );
     assert.equal(answerProblems(answer(503, '{"error":{"code":"INTERNAL","message":"x"}}'), { head: false, allow503: true }).length, 1);
   });
 
-  it('refuses other error shapes: Fastify\'s own, extra keys, unknown codes, no JSON, no content type', () => {
+  it("refuses other error shapes: Fastify's own, extra keys, unknown codes, no JSON, no content type", () => {
     const fastify = '{"error":"Bad Request","code":"FST_ERR_BAD_URL","message":"bad","statusCode":400}';
     assert.ok(errorShapeProblems('application/json', fastify).length > 0);
     assert.ok(errorShapeProblems('application/json', '{"error":{"code":"INVALID","message":"x","stack":"at …"}}').length > 0);
@@ -39,14 +42,20 @@ describe('fuzz-check: what the fuzzer calls a bad answer', () => {
   });
 
   it('refuses a second answer on the same connection and a JSON success that is not JSON', () => {
-    const p = answerProblems(answer(401, '{"error":{"code":"UNAUTHORIZED","message":"x"}}', undefined, 'HTTP/1.1 400 Bad Request\r\n\r\n'), opts);
+    const p = answerProblems(
+      answer(401, '{"error":{"code":"UNAUTHORIZED","message":"x"}}', undefined, 'HTTP/1.1 400 Bad Request\r\n\r\n'),
+      opts,
+    );
     assert.equal(p.length, 1);
     assert.match(p[0] as string, /second answer/);
     assert.equal(answerProblems(answer(200, '{"items":'), opts).length, 1);
   });
 
   it('finds the request id of an INTERNAL error for the log excerpt', () => {
-    assert.equal(requestIdOf(answer(500, '{"error":{"code":"INTERNAL","message":"internal error (request req-1f); the node\'s log has the cause"}}')), 'req-1f');
+    assert.equal(
+      requestIdOf(answer(500, '{"error":{"code":"INTERNAL","message":"internal error (request req-1f); the node\'s log has the cause"}}')),
+      'req-1f',
+    );
     assert.equal(requestIdOf(answer(404, '{"error":{"code":"NOT_FOUND","message":"x"}}')), null);
   });
 });

@@ -19,7 +19,9 @@ export function answerProblems(res: RawResponse, opts: { head: boolean; allow503
   }
   if (res.status >= 400 && !opts.head) problems.push(...errorShapeProblems(ct, text));
   if (res.trailing !== undefined && res.trailing.length > 0) {
-    problems.push(`a second answer followed the first on the same connection: ${JSON.stringify(excerpt(res.trailing.toString('latin1'), 120))}`);
+    problems.push(
+      `a second answer followed the first on the same connection: ${JSON.stringify(excerpt(res.trailing.toString('latin1'), 120))}`,
+    );
   }
   if (res.status >= 200 && res.status < 300 && !opts.head && !res.streamed && ct.startsWith('application/json')) {
     try {
@@ -41,7 +43,8 @@ function errorCode(text: string): unknown {
 
 /** The one error shape, with a code listed in docs/errors.md. */
 export function errorShapeProblems(contentType: string, text: string): string[] {
-  if (!contentType.startsWith('application/json')) return [`an error answered with Content-Type ${JSON.stringify(contentType)}, not application/json`];
+  if (!contentType.startsWith('application/json'))
+    return [`an error answered with Content-Type ${JSON.stringify(contentType)}, not application/json`];
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -49,14 +52,17 @@ export function errorShapeProblems(contentType: string, text: string): string[] 
     return [`an error body that is not JSON: ${JSON.stringify(excerpt(text, 200))}`];
   }
   const problems: string[] = [];
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) return [`an error body that is not an object: ${excerpt(text, 200)}`];
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    return [`an error body that is not an object: ${excerpt(text, 200)}`];
   const keys = Object.keys(body);
   if (keys.length !== 1 || keys[0] !== 'error') problems.push(`an error body with keys ${JSON.stringify(keys)} (only "error" is allowed)`);
   const e = (body as { error?: unknown }).error;
   if (e === null || typeof e !== 'object' || Array.isArray(e)) return [...problems, `"error" is not an object: ${excerpt(text, 200)}`];
   const rec = e as Record<string, unknown>;
-  for (const k of Object.keys(rec)) if (!['code', 'message', 'details'].includes(k)) problems.push(`"error" has an unexpected key ${JSON.stringify(k)}`);
-  if (typeof rec.code !== 'string' || !(ALL_ERROR_CODES as readonly string[]).includes(rec.code)) problems.push(`error code ${JSON.stringify(rec.code)} is not one of the documented codes`);
+  for (const k of Object.keys(rec))
+    if (!['code', 'message', 'details'].includes(k)) problems.push(`"error" has an unexpected key ${JSON.stringify(k)}`);
+  if (typeof rec.code !== 'string' || !(ALL_ERROR_CODES as readonly string[]).includes(rec.code))
+    problems.push(`error code ${JSON.stringify(rec.code)} is not one of the documented codes`);
   if (typeof rec.message !== 'string' || rec.message === '') problems.push('error message missing or empty');
   return problems;
 }

@@ -86,10 +86,18 @@ export class FuzzNode {
 
   /** A plain JSON call (fixtures and checks). */
   async api(method: string, path: string, token: string | null, body?: unknown): Promise<JsonAnswer> {
-    const headers: Array<[string, string]> = [['Host', this.host], ['Connection', 'close']];
+    const headers: Array<[string, string]> = [
+      ['Host', this.host],
+      ['Connection', 'close'],
+    ];
     if (token !== null) headers.push(['Authorization', `Bearer ${token}`]);
     if (body !== undefined) headers.push(['Content-Type', 'application/json']);
-    const res = await this.send({ method, target: path, headers, body: body === undefined ? undefined : Buffer.from(JSON.stringify(body)) });
+    const res = await this.send({
+      method,
+      target: path,
+      headers,
+      body: body === undefined ? undefined : Buffer.from(JSON.stringify(body)),
+    });
     const text = res.body.toString('utf8');
     let json: unknown = text;
     try {
@@ -151,7 +159,12 @@ export class FuzzNode {
 
   async #ensureLabel(uid: string | undefined, name: string, token: string): Promise<string> {
     if (uid !== undefined && (await this.api('GET', `/api/v1/labels/${uid}`, token)).status === 200) return uid;
-    const body = { name, definitions: [{ driver: 'test', requirements: { cpu: 1, ram: 1 } }], metadata: { GREETING: 'hello' }, lifetime: '1h' };
+    const body = {
+      name,
+      definitions: [{ driver: 'test', requirements: { cpu: 1, ram: 1 } }],
+      metadata: { GREETING: 'hello' },
+      lifetime: '1h',
+    };
     let r = await this.api('POST', '/api/v1/labels', token, body);
     // the name may now belong to an earlier incarnation of this user: publish under a fresh one
     for (let i = 1; i < 20 && r.status !== 201; i++) r = await this.api('POST', '/api/v1/labels', token, { ...body, name: `${name}-${i}` });
@@ -164,7 +177,10 @@ export class FuzzNode {
       if (s.status === 200 && (s.json as { status?: string }).status === 'ALLOCATED') return uid;
     }
     const label = this.#must(await this.api('GET', `/api/v1/labels/${labelUid}`, token), 'read label');
-    const created = this.#must(await this.api('POST', '/api/v1/applications', token, { label: label.name, version: label.version }), 'create application');
+    const created = this.#must(
+      await this.api('POST', '/api/v1/applications', token, { label: label.name, version: label.version }),
+      'create application',
+    );
     const appUid = String(created.uid);
     await this.waitAllocated(appUid, token);
     return appUid;
@@ -182,7 +198,8 @@ export class FuzzNode {
         this.#resourceBlock = Number(ip.split('.')[1]);
         return ip;
       }
-      if (status === 'ERROR' || status === 'DEALLOCATED') throw new Error(`application ${uid} ended ${status}: ${JSON.stringify(s.json).slice(0, 300)}`);
+      if (status === 'ERROR' || status === 'DEALLOCATED')
+        throw new Error(`application ${uid} ended ${status}: ${JSON.stringify(s.json).slice(0, 300)}`);
       await new Promise((r) => setTimeout(r, 20));
     }
     throw new Error(`application ${uid} was not ALLOCATED within ${timeoutMs} ms`);
@@ -195,7 +212,10 @@ export class FuzzNode {
     const f = this.fixtures;
     const userToken = await this.#ensureUser('fuzz-user', f?.user);
     const otherToken = await this.#ensureUser('fuzz-other', f?.other);
-    const victimToken = f?.victim !== undefined && (await this.api('GET', '/api/v1/users/fuzz-victim', admin)).status === 200 ? null : await this.#ensureUser('fuzz-victim', undefined);
+    const victimToken =
+      f?.victim !== undefined && (await this.api('GET', '/api/v1/users/fuzz-victim', admin)).status === 200
+        ? null
+        : await this.#ensureUser('fuzz-victim', undefined);
     const labelUid = await this.#ensureLabel(f?.labelUid, 'fuzz-label', userToken);
     const otherLabelUid = await this.#ensureLabel(f?.otherLabelUid, 'fuzz-other-label', otherToken);
     const appUid = await this.#ensureApp(f?.appUid, labelUid, userToken);

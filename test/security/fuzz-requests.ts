@@ -74,10 +74,7 @@ export type ParamCase = { kind: 'fixture'; key: FixtureKey } | { kind: 'value'; 
 
 export type FixtureKey = 'labelUid' | 'otherLabelUid' | 'appUid' | 'otherAppUid' | 'userName' | 'otherName' | 'adminName';
 
-export type BodyCase =
-  | { kind: 'none' }
-  | { kind: 'value'; value: unknown; note: string }
-  | { kind: 'bytes'; bytes: Buffer; label: string };
+export type BodyCase = { kind: 'none' } | { kind: 'value'; value: unknown; note: string } | { kind: 'bytes'; bytes: Buffer; label: string };
 
 export interface RequestCase {
   method: string;
@@ -192,7 +189,22 @@ const RAW_PARAMS = [
   '#frag',
 ];
 
-const ODD_QUERY_VALUES = ['', '-1', '0', '1e309', '1.5', '99999999999999999999', 'NaN', '[]', 'true', 'latest', 'x'.repeat(600), '%zz', '%00', '__proto__'];
+const ODD_QUERY_VALUES = [
+  '',
+  '-1',
+  '0',
+  '1e309',
+  '1.5',
+  '99999999999999999999',
+  'NaN',
+  '[]',
+  'true',
+  'latest',
+  'x'.repeat(600),
+  '%zz',
+  '%00',
+  '__proto__',
+];
 
 function fixturesFor(op: Operation, name: string): FixtureKey[] {
   if (name === 'name') return ['userName', 'otherName', 'adminName'];
@@ -243,7 +255,20 @@ const authArb: fc.Arbitrary<AuthCase> = fc.oneof(
     weight: 2,
     arbitrary: fc
       .oneof(
-        fc.constantFrom('Basic', 'Basic ', 'Basic !!!', 'Basic Og==', 'Basic YWRtaW46', 'Basic OnNlY3JldA==', 'Bearer', 'Bearer a.b', 'Bearer .', 'Digest x', 'basic YTpi', 'Bearer ' + 'x'.repeat(8000)),
+        fc.constantFrom(
+          'Basic',
+          'Basic ',
+          'Basic !!!',
+          'Basic Og==',
+          'Basic YWRtaW46',
+          'Basic OnNlY3JldA==',
+          'Bearer',
+          'Bearer a.b',
+          'Bearer .',
+          'Digest x',
+          'basic YTpi',
+          'Bearer ' + 'x'.repeat(8000),
+        ),
         fc.string({ unit: 'binary-ascii', maxLength: 80 }).map((s) => `Bearer ${s}`),
         fc.string({ maxLength: 40 }).map((s) => `Basic ${Buffer.from(s).toString('base64')}`),
         fc.string({ maxLength: 40 }),
@@ -275,9 +300,30 @@ function bodyArb(op: Operation, resolve: RefResolver, bodyLimit: number, focused
   const withBody = op.body !== undefined;
   return fc.oneof(
     { weight: withBody ? 1 : 8, arbitrary: fc.constant<BodyCase>({ kind: 'none' }) },
-    { weight: withBody ? 6 : 1, arbitrary: validValue(schema, resolve, 0, NODE_HINTS).map((value): BodyCase => ({ kind: 'value', value, note: 'valid per the schema' })) },
-    { weight: withBody ? 6 : 1, arbitrary: invalidValue(schema, hostile, oddKey, resolve, NODE_HINTS).map((value): BodyCase => ({ kind: 'value', value, note: 'broken in one place' })) },
-    { weight: withBody ? (focused ? 12 : 5) : 1, arbitrary: hostileInside(schema, fc.oneof(hostile, bulkyValue(bodyLimit)), resolve, NODE_HINTS).map((value): BodyCase => ({ kind: 'value', value, note: 'valid, a hostile value in a free-form map' })) },
+    {
+      weight: withBody ? 6 : 1,
+      arbitrary: validValue(schema, resolve, 0, NODE_HINTS).map((value): BodyCase => ({
+        kind: 'value',
+        value,
+        note: 'valid per the schema',
+      })),
+    },
+    {
+      weight: withBody ? 6 : 1,
+      arbitrary: invalidValue(schema, hostile, oddKey, resolve, NODE_HINTS).map((value): BodyCase => ({
+        kind: 'value',
+        value,
+        note: 'broken in one place',
+      })),
+    },
+    {
+      weight: withBody ? (focused ? 12 : 5) : 1,
+      arbitrary: hostileInside(schema, fc.oneof(hostile, bulkyValue(bodyLimit)), resolve, NODE_HINTS).map((value): BodyCase => ({
+        kind: 'value',
+        value,
+        note: 'valid, a hostile value in a free-form map',
+      })),
+    },
     { weight: 2, arbitrary: hostile.map((value): BodyCase => ({ kind: 'value', value, note: 'not an object' })) },
     { weight: 1, arbitrary: oddBodyText.map(({ text, label }): BodyCase => ({ kind: 'bytes', bytes: text, label })) },
     { weight: 1, arbitrary: oddBodyBytes.map(({ text, label }): BodyCase => ({ kind: 'bytes', bytes: text, label })) },
@@ -295,13 +341,19 @@ export function requestArb(op: Operation, doc: OpenApiDoc, bodyLimit: number, fo
   for (const p of op.pathParams) params[p.name] = paramArb(op, p, resolve);
   if (focused) {
     for (const p of op.pathParams) {
-      params[p.name] = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...fixturesFor(op, p.name)).map((key): ParamCase => ({ kind: 'fixture', key })) }, { weight: 1, arbitrary: paramArb(op, p, resolve) });
+      params[p.name] = fc.oneof(
+        { weight: 4, arbitrary: fc.constantFrom(...fixturesFor(op, p.name)).map((key): ParamCase => ({ kind: 'fixture', key })) },
+        { weight: 1, arbitrary: paramArb(op, p, resolve) },
+      );
     }
     return fc.record({
       method: fc.constant(op.method),
       params: fc.record(params),
       query: queryArb(op, resolve),
-      auth: fc.oneof({ weight: 4, arbitrary: fc.constant<AuthCase>({ kind: 'user' }) }, { weight: 1, arbitrary: fc.constantFrom<AuthCase>({ kind: 'admin' }, { kind: 'other' }) }),
+      auth: fc.oneof(
+        { weight: 4, arbitrary: fc.constant<AuthCase>({ kind: 'user' }) },
+        { weight: 1, arbitrary: fc.constantFrom<AuthCase>({ kind: 'admin' }, { kind: 'other' }) },
+      ),
       contentType: fc.constantFrom<string | null>('application/json', 'application/json; charset=utf-8', 'application/yaml'),
       body: bodyArb(op, resolve, bodyLimit, true),
       chunked: fc.constant(false),
@@ -384,8 +436,18 @@ export function bodyBytes(body: BodyCase, contentType: string | null): Buffer | 
   if (body.kind === 'bytes') return body.bytes;
   const ct = (contentType ?? '').toLowerCase();
   if (ct.includes('yaml')) return Buffer.from(toYamlText(body.value), 'utf8');
-  if (ct.startsWith('application/x-www-form-urlencoded') && body.value !== null && typeof body.value === 'object' && !Array.isArray(body.value)) {
-    return Buffer.from(new URLSearchParams(Object.entries(body.value).map(([k, v]): [string, string] => [k, typeof v === 'string' ? v : toJsonText(v)])).toString(), 'utf8');
+  if (
+    ct.startsWith('application/x-www-form-urlencoded') &&
+    body.value !== null &&
+    typeof body.value === 'object' &&
+    !Array.isArray(body.value)
+  ) {
+    return Buffer.from(
+      new URLSearchParams(
+        Object.entries(body.value).map(([k, v]): [string, string] => [k, typeof v === 'string' ? v : toJsonText(v)]),
+      ).toString(),
+      'utf8',
+    );
   }
   return Buffer.from(toJsonText(body.value), 'utf8');
 }
@@ -412,7 +474,8 @@ export function materialize(op: Operation, c: RequestCase, f: Fixtures, host: st
   const auth = authHeader(c.auth, f);
   if (auth !== null) headers.push(['Authorization', latin1(auth)]);
   const body = bodyBytes(c.body, c.contentType);
-  if (c.contentType !== null && (body !== undefined || c.contentType !== 'application/json')) headers.push(['Content-Type', latin1(c.contentType)]);
+  if (c.contentType !== null && (body !== undefined || c.contentType !== 'application/json'))
+    headers.push(['Content-Type', latin1(c.contentType)]);
   for (const [k, v] of c.headers) headers.push([latin1(k), latin1(v)]);
   headers.push(['Connection', 'close']);
   const badCredentials = c.auth.kind === 'raw' || c.auth.kind === 'wrong-token';
@@ -425,7 +488,12 @@ export function materialize(op: Operation, c: RequestCase, f: Fixtures, host: st
 /** A short description of a case for failure reports (credentials by role, never their value; bodies cut). */
 export function describeCase(op: Operation, c: RequestCase, f: Fixtures | null): string {
   const target = f === null ? op.path : targetOf(op.path, c, f);
-  const body = c.body.kind === 'none' ? '(none)' : c.body.kind === 'bytes' ? `<${c.body.label}>` : `${c.body.note}: ${excerpt(toJsonText(c.body.value), 400)}`;
+  const body =
+    c.body.kind === 'none'
+      ? '(none)'
+      : c.body.kind === 'bytes'
+        ? `<${c.body.label}>`
+        : `${c.body.note}: ${excerpt(toJsonText(c.body.value), 400)}`;
   const auth = c.auth.kind === 'raw' ? `raw ${JSON.stringify(excerpt(c.auth.value, 80))}` : c.auth.kind;
   const headers = c.headers.map(([k, v]) => `${k}: ${excerpt(v, 60)}`).join(' | ') || '(none)';
   return [

@@ -30,7 +30,10 @@ describe('fuzz-schema: arbitraries from the route schemas', () => {
     it(`validValue(${name}) makes values the route's own schema accepts`, () => {
       fc.assert(
         fc.property(validValue(plain(schema)), (v) => {
-          assert.ok(Value.Check(schema, v), `rejected: ${JSON.stringify(v)}: ${[...Value.Errors(schema, v)].map((e) => `${e.path} ${e.message}`).join('; ')}`);
+          assert.ok(
+            Value.Check(schema, v),
+            `rejected: ${JSON.stringify(v)}: ${[...Value.Errors(schema, v)].map((e) => `${e.path} ${e.message}`).join('; ')}`,
+          );
         }),
         { seed: 42, numRuns: 200 },
       );
@@ -52,24 +55,34 @@ describe('fuzz-schema: arbitraries from the route schemas', () => {
   it('an extra key on a closed body makes it invalid, __proto__ included', () => {
     const schema = UserCreateBody;
     fc.assert(
-      fc.property(validValue(plain(schema)), oddKey.filter((k) => k !== 'name' && k !== 'role'), (v, key) => {
-        const broken = applyMutation(plain(schema), v, { kind: 'extra-key', at: 0, key, with: 1 });
-        assert.ok(Object.prototype.hasOwnProperty.call(broken, key), `the key ${JSON.stringify(key)} is an own property`);
-        assert.equal(Value.Check(schema, broken), false);
-      }),
+      fc.property(
+        validValue(plain(schema)),
+        oddKey.filter((k) => k !== 'name' && k !== 'role'),
+        (v, key) => {
+          const broken = applyMutation(plain(schema), v, { kind: 'extra-key', at: 0, key, with: 1 });
+          assert.ok(Object.prototype.hasOwnProperty.call(broken, key), `the key ${JSON.stringify(key)} is an own property`);
+          assert.equal(Value.Check(schema, broken), false);
+        },
+      ),
       { seed: 42, numRuns: 100 },
     );
   });
 
   it('invalidValue breaks the value somewhere (most examples fail the schema)', () => {
-    const samples = fc.sample(invalidValue(plain(LabelCreateBody), fc.constantFrom<unknown>(null, 'x', -1, []), oddKey), { seed: 7, numRuns: 200 });
+    const samples = fc.sample(invalidValue(plain(LabelCreateBody), fc.constantFrom<unknown>(null, 'x', -1, []), oddKey), {
+      seed: 7,
+      numRuns: 200,
+    });
     const rejected = samples.filter((v) => !Value.Check(LabelCreateBody, v)).length;
     assert.ok(rejected >= 150, `only ${rejected} of 200 broken values were invalid`);
   });
 
   it('hostileInside puts the hostile value under a plain key of metadata/options and the body stays valid', () => {
     const marker = { deep: [[[['x']]]] };
-    for (const [name, schema] of [['LabelCreateBody', LabelCreateBody], ['ApplicationCreateBody', ApplicationCreateBody]] as const) {
+    for (const [name, schema] of [
+      ['LabelCreateBody', LabelCreateBody],
+      ['ApplicationCreateBody', ApplicationCreateBody],
+    ] as const) {
       const samples = fc.sample(hostileInside(plain(schema), fc.constant(marker)), { seed: 3, numRuns: 50 });
       for (const v of samples) {
         assert.ok(Value.Check(schema, v), `${name}: still valid: ${JSON.stringify(v)}`);

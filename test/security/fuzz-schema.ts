@@ -77,7 +77,8 @@ function stringArb(s: JsonSchema): fc.Arbitrary<string> {
   const minLength = s.minLength ?? 0;
   const maxLength = s.maxLength ?? 40;
   if (s.format === 'uuid') return fc.uuid();
-  if (s.format === 'date-time') return fc.date({ min: new Date(0), max: new Date(4102444800000), noInvalidDate: true }).map((d) => d.toISOString());
+  if (s.format === 'date-time')
+    return fc.date({ min: new Date(0), max: new Date(4102444800000), noInvalidDate: true }).map((d) => d.toISOString());
   if (s.pattern !== undefined) {
     const re = new RegExp(s.pattern, 'u');
     return fc.stringMatching(re).filter((v) => v.length >= minLength && v.length <= maxLength);
@@ -131,7 +132,10 @@ export function validValue(schema: JsonSchema, resolve: RefResolver = noRefs, de
     case 'array': {
       const minLength = schema.minItems ?? 0;
       const maxLength = Math.min(schema.maxItems ?? 4, minLength + 3);
-      return fc.array(schema.items === undefined ? smallJson : validValue(schema.items, resolve, depth + 1, hints), { minLength, maxLength });
+      return fc.array(schema.items === undefined ? smallJson : validValue(schema.items, resolve, depth + 1, hints), {
+        minLength,
+        maxLength,
+      });
     }
     case 'object':
       return objectArb(schema, resolve, depth, hints);
@@ -155,7 +159,11 @@ function objectArb(schema: JsonSchema, resolve: RefResolver, depth: number, hint
     // TypeBox records: keys matching the pattern, values per its schema
     const maxKeys = Math.min(schema.maxProperties ?? 5, 5);
     const dicts = patterns.map(([re, sub]) =>
-      fc.dictionary(fc.stringMatching(new RegExp(re, 'u')).filter((k) => k.length <= 40 && !(k in props) && k !== '__proto__'), validValue(sub, resolve, depth + 1, hints), { maxKeys }),
+      fc.dictionary(
+        fc.stringMatching(new RegExp(re, 'u')).filter((k) => k.length <= 40 && !(k in props) && k !== '__proto__'),
+        validValue(sub, resolve, depth + 1, hints),
+        { maxKeys },
+      ),
     );
     return fc.tuple(fixed, ...dicts).map(([f, ...ds]) => Object.assign({}, ...ds, f as Record<string, unknown>) as Record<string, unknown>);
   }
@@ -164,12 +172,24 @@ function objectArb(schema: JsonSchema, resolve: RefResolver, depth: number, hint
   const valueArb = extra === true ? smallJson : validValue(extra, resolve, depth + 1, hints);
   const maxKeys = Math.min(schema.maxProperties ?? 5, 5);
   return fc
-    .tuple(fixed, fc.dictionary(mapKey.filter((k) => !(k in props) && k !== '__proto__'), valueArb, { maxKeys }))
+    .tuple(
+      fixed,
+      fc.dictionary(
+        mapKey.filter((k) => !(k in props) && k !== '__proto__'),
+        valueArb,
+        { maxKeys },
+      ),
+    )
     .map(([f, d]) => ({ ...d, ...(f as Record<string, unknown>) }));
 }
 
 /** Every place inside a value that can be replaced: [] is the value itself. */
-export function pathsOf(value: unknown, prefix: Array<string | number> = [], out: Array<Array<string | number>> = [], limit = 200): Array<Array<string | number>> {
+export function pathsOf(
+  value: unknown,
+  prefix: Array<string | number> = [],
+  out: Array<Array<string | number>> = [],
+  limit = 200,
+): Array<Array<string | number>> {
   if (out.length >= limit) return out;
   out.push(prefix);
   if (Array.isArray(value)) value.forEach((v, i) => pathsOf(v, [...prefix, i], out, limit));
@@ -212,7 +232,12 @@ export function withKey(obj: Record<string, unknown>, key: string, value: unknow
 }
 
 /** Required properties (with their schemas) of every object in the schema, by path in a value. */
-function requiredPaths(schema: JsonSchema, value: unknown, resolve: RefResolver, prefix: Array<string | number> = []): Array<Array<string | number>> {
+function requiredPaths(
+  schema: JsonSchema,
+  value: unknown,
+  resolve: RefResolver,
+  prefix: Array<string | number> = [],
+): Array<Array<string | number>> {
   const s = schema.$ref !== undefined ? resolve(schema.$ref) : schema;
   const out: Array<Array<string | number>> = [];
   if (value === null || typeof value !== 'object') return out;
@@ -238,7 +263,12 @@ function isFreeForm(s: JsonSchema): boolean {
 }
 
 /** Paths (in `value`) of the objects whose schema takes any key (`metadata`, `options`): where hostile values pass validation. */
-export function freeFormPaths(schema: JsonSchema, value: unknown, resolve: RefResolver = noRefs, prefix: Array<string | number> = []): Array<Array<string | number>> {
+export function freeFormPaths(
+  schema: JsonSchema,
+  value: unknown,
+  resolve: RefResolver = noRefs,
+  prefix: Array<string | number> = [],
+): Array<Array<string | number>> {
   const s = schema.$ref !== undefined ? resolve(schema.$ref) : schema;
   const out: Array<Array<string | number>> = [];
   if (value === null || typeof value !== 'object') return out;
@@ -259,7 +289,12 @@ export function freeFormPaths(schema: JsonSchema, value: unknown, resolve: RefRe
  * wide or huge metadata): it passes the schema, so it reaches the core, the store and the renderers.
  * The free-form object is made present when the schema allows it at the top level.
  */
-export function hostileInside(schema: JsonSchema, hostile: fc.Arbitrary<unknown>, resolve: RefResolver = noRefs, hints: Hints = {}): fc.Arbitrary<unknown> {
+export function hostileInside(
+  schema: JsonSchema,
+  hostile: fc.Arbitrary<unknown>,
+  resolve: RefResolver = noRefs,
+  hints: Hints = {},
+): fc.Arbitrary<unknown> {
   const topFree = Object.entries(schema.properties ?? {})
     .filter(([, sub]) => isFreeForm(sub))
     .map(([k]) => k);

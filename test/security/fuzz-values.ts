@@ -36,7 +36,10 @@ export function wideText(n: number, kind: 'array' | 'object'): string {
 
 export const deepValue: fc.Arbitrary<RawJson> = fc
   .record({
-    depth: fc.oneof({ weight: 1, arbitrary: fc.integer({ min: 100, max: 3_000 }) }, { weight: 2, arbitrary: fc.integer({ min: 5_000, max: 12_000 }) }),
+    depth: fc.oneof(
+      { weight: 1, arbitrary: fc.integer({ min: 100, max: 3_000 }) },
+      { weight: 2, arbitrary: fc.integer({ min: 5_000, max: 12_000 }) },
+    ),
     kind: fc.constantFrom('array' as const, 'object' as const, 'mixed' as const),
   })
   .map(({ depth, kind }) => new RawJson(deepText(depth, kind), `${kind} nested ${depth} deep`));
@@ -47,7 +50,10 @@ export const wideValue: fc.Arbitrary<RawJson> = fc
 
 /** A string of `length` characters of one kind (ASCII, multibyte, escapes). */
 export function hugeString(length: number, unit: string): RawJson {
-  return new RawJson(JSON.stringify(unit.repeat(Math.ceil(length / unit.length)).slice(0, length)), `string of ${length} × ${JSON.stringify(unit)}`);
+  return new RawJson(
+    JSON.stringify(unit.repeat(Math.ceil(length / unit.length)).slice(0, length)),
+    `string of ${length} × ${JSON.stringify(unit)}`,
+  );
 }
 
 /** Strings sized around `bodyLimit` (just under, just over, far over) and long ones well under it. */
@@ -223,7 +229,10 @@ export const oddBodyText: fc.Arbitrary<{ text: Buffer; label: string }> = fc
     ['  ', 'blank'],
     ['{"a":1}{"b":2}', 'two documents'],
     ['\u0000', 'NUL'],
-    ['a: &a [1,2]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n', 'YAML alias bomb'],
+    [
+      'a: &a [1,2]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n',
+      'YAML alias bomb',
+    ],
     ['a: &x\n  b: *x\n', 'YAML recursive alias'],
     ['--- 1\n--- 2\n', 'YAML two documents'],
     ['name: a\nname: b\n', 'YAML duplicate key'],

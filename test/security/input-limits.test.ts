@@ -21,7 +21,14 @@ interface Answer {
   body: string;
 }
 
-function send(node: NodeProcess, method: string, path: string, token: string, body: string | undefined, type = 'application/json'): Promise<Answer> {
+function send(
+  node: NodeProcess,
+  method: string,
+  path: string,
+  token: string,
+  body: string | undefined,
+  type = 'application/json',
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const url = new URL(path, node.apiUrl);
     const headers: Record<string, string> = { authorization: `Bearer ${token}` };
@@ -119,7 +126,15 @@ describe('bounded input on a real node', { timeout: 240_000 }, () => {
     }
     assert.ok(routes.length >= 4, `routes with a body: ${routes.map((r) => r.join(' ')).join(', ')}`);
     const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
-      .concat(Array.from({ length: 9 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(9).fill(`*${String.fromCharCode(97 + i)}`).join(',')}]`))
+      .concat(
+        Array.from(
+          { length: 9 },
+          (_, i) =>
+            `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(9)
+              .fill(`*${String.fromCharCode(97 + i)}`)
+              .join(',')}]`,
+        ),
+      )
       .join('\n');
     const bodies: Array<[string, string, string]> = [
       ['JSON arrays 5,000 deep', '['.repeat(5000) + ']'.repeat(5000), 'application/json'],
@@ -137,7 +152,8 @@ describe('bounded input on a real node', { timeout: 240_000 }, () => {
         assert.equal(r.status, 400, `${method} ${path} with ${what}: ${r.status} ${r.body.slice(0, 300)}`);
         const e = errorOf(r);
         assert.equal(e.code, 'MALFORMED_BODY', `${method} ${path} with ${what}`);
-        if (what !== 'YAML alias bomb') assert.match(e.message, /nested deeper than the limit of 64 levels/, `${method} ${path} with ${what}`);
+        if (what !== 'YAML alias bomb')
+          assert.match(e.message, /nested deeper than the limit of 64 levels/, `${method} ${path} with ${what}`);
         else assert.match(e.message, /alias/i);
       }
     }

@@ -122,7 +122,13 @@ describe('network reach of a docker nat container behind a real node', { timeout
     client = new ShoalClient({ url: node.apiUrl, token: node.token });
     await client.createLabel({
       name: 'natbox',
-      definitions: [{ driver: 'docker', options: { image: `${prefix}-img:1`, images: [images.rootfs], command: ['sleep', '3600'] }, requirements: { cpu: 1, ram: 1, network: 'nat' } }],
+      definitions: [
+        {
+          driver: 'docker',
+          options: { image: `${prefix}-img:1`, images: [images.rootfs], command: ['sleep', '3600'] },
+          requirements: { cpu: 1, ram: 1, network: 'nat' },
+        },
+      ],
       metadata: { SECRET: `nat-${id}` },
     });
   });
@@ -130,14 +136,24 @@ describe('network reach of a docker nat container behind a real node', { timeout
   after(async () => {
     await node?.kill();
     for (const s of services) await s.close();
-    const left = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`shoal.node=reach-${prefix}`] }) }).catch(() => []);
-    for (const c of left) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-    for (const img of [...(images?.createdImages ?? []), `${prefix}-img:1`]) await docker.getImage(img).remove({ force: true }).catch(() => undefined);
+    const left = await docker
+      .listContainers({ all: true, filters: JSON.stringify({ label: [`shoal.node=reach-${prefix}`] }) })
+      .catch(() => []);
+    for (const c of left)
+      await docker
+        .getContainer(c.Id)
+        .remove({ force: true })
+        .catch(() => undefined);
+    for (const img of [...(images?.createdImages ?? []), `${prefix}-img:1`])
+      await docker
+        .getImage(img)
+        .remove({ force: true })
+        .catch(() => undefined);
     outside?.remove();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('reaches the outside and its Meta API, but no service on the gateway or the host\'s own address', async () => {
+  it("reaches the outside and its Meta API, but no service on the gateway or the host's own address", async () => {
     const app = await client.createApplication({ label: 'natbox' });
     await waitForState(client, app.uid, ['ALLOCATED'], 120_000);
     const list = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`shoal.application=${app.uid}`] }) });

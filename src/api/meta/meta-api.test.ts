@@ -19,11 +19,19 @@ describe('Meta API: GET /meta/v1/data from the resource itself', () => {
   let other: { uid: string; ipaddr: string };
 
   async function allocate(metadata: Record<string, unknown>): Promise<{ uid: string; ipaddr: string; hwaddr: string }> {
-    const r = await t.app.inject({ method: 'POST', url: '/api/v1/applications', headers: bearer(token), payload: { label: 'meta', metadata } });
+    const r = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/applications',
+      headers: bearer(token),
+      payload: { label: 'meta', metadata },
+    });
     assert.equal(r.statusCode, 201, r.body);
-    const id = (r.json<{ uid: string }>()).uid;
+    const id = r.json<{ uid: string }>().uid;
     await waitForState(t, token, id, 'ALLOCATED');
-    const res = (await t.app.inject({ url: `/api/v1/applications/${id}/resource`, headers: bearer(token) })).json<{ ipaddr: string; hwaddr: string }>();
+    const res = (await t.app.inject({ url: `/api/v1/applications/${id}/resource`, headers: bearer(token) })).json<{
+      ipaddr: string;
+      hwaddr: string;
+    }>();
     return { uid: id, ipaddr: res.ipaddr, hwaddr: res.hwaddr };
   }
 
@@ -35,7 +43,12 @@ describe('Meta API: GET /meta/v1/data from the resource itself', () => {
       method: 'POST',
       url: '/api/v1/labels',
       headers: bearer(token),
-      payload: testLabelBody('meta', { LABEL_KEY: 'label-value', SHARED: 'from-label', CI_URL: 'https://ci.example/x', NESTED: { a: [1, 2] } }),
+      payload: testLabelBody('meta', {
+        LABEL_KEY: 'label-value',
+        SHARED: 'from-label',
+        CI_URL: 'https://ci.example/x',
+        NESTED: { a: [1, 2] },
+      }),
     });
     assert.equal(label.statusCode, 201, label.body);
     ({ uid, ipaddr, hwaddr } = await allocate({ JOB: '42', SHARED: 'from-app', CI_TOKEN: "it's $secret" }));
@@ -47,7 +60,8 @@ describe('Meta API: GET /meta/v1/data from the resource itself', () => {
     await t?.close();
   });
 
-  const get = (query = '', localAddress = ipaddr, path = '/meta/v1/data') => rawGet(`http://${meta.address}${path}${query}`, { localAddress });
+  const get = (query = '', localAddress = ipaddr, path = '/meta/v1/data') =>
+    rawGet(`http://${meta.address}${path}${query}`, { localAddress });
 
   it('answers the merged metadata (application keys win) to the resource, as JSON by default', async () => {
     const r = await get();

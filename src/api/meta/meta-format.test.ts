@@ -6,7 +6,7 @@ import { envName, filterPrefix, formatEnv, formatMetadata, shellQuote } from './
 
 const tricky = {
   PLAIN: 'v',
-  QUOTE: "it's $HOME `id` \"x\" \\ $(echo pwned)",
+  QUOTE: 'it\'s $HOME `id` "x" \\ $(echo pwned)',
   MULTI: 'line1\nline2',
   NUM: 42,
   BOOL: false,

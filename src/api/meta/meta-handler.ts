@@ -25,7 +25,14 @@ const BAD_FORMAT = JSON.stringify({
 });
 const INTERNAL = JSON.stringify({ error: { code: 'INTERNAL', message: 'internal error' } });
 
-function send(res: ServerResponse, status: number, contentType: string, body: string, head: boolean, extra: Record<string, string> = {}): void {
+function send(
+  res: ServerResponse,
+  status: number,
+  contentType: string,
+  body: string,
+  head: boolean,
+  extra: Record<string, string> = {},
+): void {
   if (res.headersSent || res.destroyed) return;
   res.writeHead(status, {
     'content-type': contentType,
@@ -38,7 +45,11 @@ function send(res: ServerResponse, status: number, contentType: string, body: st
 }
 
 function identityKey(identity: MetaIdentity): string {
-  return identity.kind === 'address' ? `address:${identity.address}` : identity.kind === 'hwaddr' ? `hwaddr:${identity.hwaddr.toLowerCase()}` : JSON.stringify(identity);
+  return identity.kind === 'address'
+    ? `address:${identity.address}`
+    : identity.kind === 'hwaddr'
+      ? `hwaddr:${identity.hwaddr.toLowerCase()}`
+      : JSON.stringify(identity);
 }
 
 /**

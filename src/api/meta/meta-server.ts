@@ -1,6 +1,12 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DEFAULT_CONNECTION_LIMITS, guardConnections, serverTimeouts, type ConnectionGuard, type ConnectionLimits } from '../connection-guard.js';
+import {
+  DEFAULT_CONNECTION_LIMITS,
+  guardConnections,
+  serverTimeouts,
+  type ConnectionGuard,
+  type ConnectionLimits,
+} from '../connection-guard.js';
 import { clientErrorHandler } from '../error-handler.js';
 import { sourceAddress } from '../source-address.js';
 import { createMetaHandler, type MetaHandlerOptions, type MetaSource } from './meta-handler.js';

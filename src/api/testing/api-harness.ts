@@ -85,7 +85,7 @@ export const basic = (name: string, token: string): Record<string, string> => ({
 export async function createUser(t: ApiTestNode, name: string, role: 'user' | 'admin' = 'user'): Promise<string> {
   const r = await t.app.inject({ method: 'POST', url: '/api/v1/users', headers: bearer(t.adminToken), payload: { name, role } });
   if (r.statusCode !== 201) throw new Error(`creating user ${name}: ${r.statusCode} ${r.body}`);
-  return (r.json<{ token: string }>()).token;
+  return r.json<{ token: string }>().token;
 }
 
 /** A label body for the test driver. */
@@ -94,7 +94,12 @@ export function testLabelBody(name: string, metadata: Record<string, unknown> = 
 }
 
 /** Polls GET .../state until `status` (bounded: 30 s). */
-export async function waitForState(t: ApiTestNode, token: string, uid: string, status: string | string[]): Promise<{ status: string; description: string }> {
+export async function waitForState(
+  t: ApiTestNode,
+  token: string,
+  uid: string,
+  status: string | string[],
+): Promise<{ status: string; description: string }> {
   const want = Array.isArray(status) ? status : [status];
   const deadline = Date.now() + 30_000;
   let last = '';
@@ -116,11 +121,20 @@ export interface RawResponse {
 }
 
 /** One plain HTTP request to loopback, optionally from a given source address. */
-export function rawGet(url: string, opts: { localAddress?: string; headers?: Record<string, string>; method?: string } = {}): Promise<RawResponse> {
+export function rawGet(
+  url: string,
+  opts: { localAddress?: string; headers?: Record<string, string>; method?: string } = {},
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
       url,
-      { method: opts.method ?? 'GET', headers: opts.headers ?? {}, timeout: 15_000, agent: false, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) },
+      {
+        method: opts.method ?? 'GET',
+        headers: opts.headers ?? {},
+        timeout: 15_000,
+        agent: false,
+        ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
+      },
       (res) => {
         let body = '';
         res.setEncoding('utf8');

@@ -45,7 +45,10 @@ export function responses<T extends Record<number, unknown>>(ok: T, ...extra: Ar
 export const BODY_ERRORS = [413, 415] as const;
 
 /** A non-JSON success response (text, event stream), documented under its own media type. */
-export function mediaResponse<T extends TSchema>(mediaType: string, schema: T): { description: string; content: Record<string, { schema: T }> } {
+export function mediaResponse<T extends TSchema>(
+  mediaType: string,
+  schema: T,
+): { description: string; content: Record<string, { schema: T }> } {
   return { description: schema.description ?? mediaType, content: { [mediaType]: { schema } } };
 }
 

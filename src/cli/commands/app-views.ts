@@ -22,7 +22,14 @@ export async function labelNames(client: ShoalClient, apps: readonly Application
 export function appTable(apps: readonly Application[], labels: ReadonlyMap<string, string>, now = Date.now()): string {
   return formatTable(
     ['uid', 'label', 'status', 'owner', 'created', 'description'],
-    apps.map((a) => [a.uid, labels.get(a.label_uid) ?? a.label_uid, a.state.status, a.owner, formatAge(a.created_at, now), display(a.state.description)]),
+    apps.map((a) => [
+      a.uid,
+      labels.get(a.label_uid) ?? a.label_uid,
+      a.state.status,
+      a.owner,
+      formatAge(a.created_at, now),
+      display(a.state.description),
+    ]),
   );
 }
 

@@ -5,7 +5,15 @@ import { connect, emit, globals } from '../context.js';
 import { CliFailure, EXIT, UsageError } from '../errors.js';
 import type { CliIo } from '../io.js';
 import { formatKeyValues } from '../output.js';
-import { checkDuration, collect, formatDuration, parseDurationMs, parseLabelRef, parseMetadataArgs, parsePositiveInt } from '../parse-args.js';
+import {
+  checkDuration,
+  collect,
+  formatDuration,
+  parseDurationMs,
+  parseLabelRef,
+  parseMetadataArgs,
+  parsePositiveInt,
+} from '../parse-args.js';
 import { ProgressLine } from '../progress.js';
 import { waitForStatus, type WaitOutcome } from '../wait-for-status.js';
 import { appDetails, appTable, labelNames, resourceDetails, stateLine, statesTable, taskTable } from './app-views.js';
@@ -20,7 +28,11 @@ interface CreateFlags {
 }
 
 /** `app create` arguments → the POST /applications body (usage errors name the bad part). */
-export function applicationBody(labelRef: string, flags: Pick<CreateFlags, 'metadata' | 'lifetime' | 'waitTimeout'>, metadata: Record<string, string>): ApplicationCreate {
+export function applicationBody(
+  labelRef: string,
+  flags: Pick<CreateFlags, 'metadata' | 'lifetime' | 'waitTimeout'>,
+  metadata: Record<string, string>,
+): ApplicationCreate {
   const { name, version } = parseLabelRef(labelRef);
   const body: ApplicationCreate = { label: name };
   if (version !== undefined) body.version = version;
@@ -47,7 +59,11 @@ function failure(outcome: WaitOutcome, what: string, timeout: string): CliFailur
         `application ${uid} is still ${status || 'unknown'} after ${timeout}${why}; it was not cancelled: \`shoal app deallocate ${uid}\` to cancel`,
       );
     case 'interrupted':
-      return new CliFailure('INTERRUPTED', `stopped waiting for ${what}: application ${uid} is ${status || 'unknown'} and carries on`, EXIT.INTERRUPTED);
+      return new CliFailure(
+        'INTERRUPTED',
+        `stopped waiting for ${what}: application ${uid} is ${status || 'unknown'} and carries on`,
+        EXIT.INTERRUPTED,
+      );
     default:
       return new CliFailure('INTERNAL', `unexpected outcome ${outcome.kind}`);
   }
@@ -69,8 +85,8 @@ export function registerApp(program: Command, io: CliIo): void {
     .command('create')
     .description('request a resource by label; with --wait, follow it to ALLOCATED (exit 0) or ERROR/timeout (exit 1)')
     .argument('<label>', 'NAME[:VERSION] of a label (latest version when none)')
-    .option('-m, --metadata <KEY=VALUE>', 'metadata for the resource, over the label\'s (repeatable)', collect)
-    .option('--lifetime <duration>', 'how long the resource lives (e.g. 30m, 2h), over the label\'s')
+    .option('-m, --metadata <KEY=VALUE>', "metadata for the resource, over the label's (repeatable)", collect)
+    .option('--lifetime <duration>', "how long the resource lives (e.g. 30m, 2h), over the label's")
     .option('--wait-timeout <duration>', 'give up (ERROR) if no node takes it within this time')
     .option('-w, --wait', 'wait until ALLOCATED, showing progress; exit 1 on ERROR or timeout')
     .option('--timeout <duration>', 'with --wait: how long to wait', '10m')
@@ -124,7 +140,7 @@ export function registerApp(program: Command, io: CliIo): void {
 
   app
     .command('list')
-    .description('list applications (yours; admins see everyone\'s)')
+    .description("list applications (yours; admins see everyone's)")
     .option('--status <status>', 'only applications in this status (e.g. ALLOCATED)')
     .option('--limit <n>', 'at most this many (newest pages first as the API orders them)', '100')
     .option('--all-pages', 'every application, following all pages (instead of --limit)')
@@ -132,7 +148,9 @@ export function registerApp(program: Command, io: CliIo): void {
     .addOption(new Option('--all').hideHelp())
     .action(async (flags: { status?: string; limit: string; allPages?: boolean; all?: boolean }, cmd: Command) => {
       if (flags.all) {
-        throw new UsageError("--all is now --all-pages (it follows every page of the list; which users' applications you see depends on your role: admins see everyone's)");
+        throw new UsageError(
+          "--all is now --all-pages (it follows every page of the list; which users' applications you see depends on your role: admins see everyone's)",
+        );
       }
       const limit = parsePositiveInt(flags.limit, '--limit', 1000);
       const status = flags.status?.toUpperCase();
@@ -252,7 +270,11 @@ export function registerApp(program: Command, io: CliIo): void {
     .option('--on-deallocate', 'take it when the application is deallocated instead of now')
     .action(async (uid: string, flags: { full?: boolean; onDeallocate?: boolean }, cmd: Command) => {
       const client = await connect(io, globals(cmd));
-      const t = await client.createTask(uid, { task: 'snapshot', options: { full: flags.full === true }, when: flags.onDeallocate ? 'DEALLOCATE' : 'NOW' });
+      const t = await client.createTask(uid, {
+        task: 'snapshot',
+        options: { full: flags.full === true },
+        when: flags.onDeallocate ? 'DEALLOCATE' : 'NOW',
+      });
       emit(io, cmd, {
         json: t,
         human: () =>

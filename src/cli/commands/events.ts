@@ -61,7 +61,12 @@ export function registerEvents(program: Command, io: CliIo): void {
       }
       // --for (or Ctrl-C) ended it: that is success only if the stream was delivering events
       const why = lastError !== undefined ? `: ${lastError.message}` : '';
-      if (!everUp) throw new CliFailure('UNREACHABLE', `the event stream of ${client.url} never connected${flags.for !== undefined ? ` within ${flags.for}` : ''}${why}`);
-      if (!up) throw new CliFailure('UNREACHABLE', `the event stream of ${client.url} was down when it ended (events may be missing)${why}`);
+      if (!everUp)
+        throw new CliFailure(
+          'UNREACHABLE',
+          `the event stream of ${client.url} never connected${flags.for !== undefined ? ` within ${flags.for}` : ''}${why}`,
+        );
+      if (!up)
+        throw new CliFailure('UNREACHABLE', `the event stream of ${client.url} was down when it ended (events may be missing)${why}`);
     });
 }

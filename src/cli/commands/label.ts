@@ -27,7 +27,9 @@ export async function readLabelFile(io: CliIo, file: string): Promise<LabelCreat
   const first = doc.errors[0];
   if (first !== undefined) {
     const pos = first.linePos?.[0];
-    throw new UsageError(`${name}${pos ? `:${pos.line}:${pos.col}` : ''}: not valid YAML/JSON: ${first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`);
+    throw new UsageError(
+      `${name}${pos ? `:${pos.line}:${pos.col}` : ''}: not valid YAML/JSON: ${first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
+    );
   }
   const value: unknown = doc.toJS();
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
@@ -43,7 +45,10 @@ export async function findLabel(client: ShoalClient, ref: string): Promise<Label
   const page = await client.listLabels({ name, version: version ?? 'latest', limit: 1 });
   const label = page.items.find((l) => l.name === name && (version === undefined || l.version === version));
   if (label === undefined) {
-    throw new CliFailure('NOT_FOUND', `no label "${name}"${version !== undefined ? ` with version ${version}` : ''} (see \`shoal label list\`)`);
+    throw new CliFailure(
+      'NOT_FOUND',
+      `no label "${name}"${version !== undefined ? ` with version ${version}` : ''} (see \`shoal label list\`)`,
+    );
   }
   return label;
 }

@@ -57,7 +57,10 @@ export async function resolveLogin(
 ): Promise<{ config: CliConfig; notes: string[] }> {
   const notes: string[] = [];
   if (g.token !== undefined && flags.tokenFile !== undefined) throw new UsageError('give either --token or --token-file, not both');
-  const url = checkNodeUrl(g.url ?? io.env.SHOAL_URL ?? savedUrl ?? DEFAULT_URL, g.url !== undefined ? '--url' : io.env.SHOAL_URL !== undefined ? 'SHOAL_URL' : 'url');
+  const url = checkNodeUrl(
+    g.url ?? io.env.SHOAL_URL ?? savedUrl ?? DEFAULT_URL,
+    g.url !== undefined ? '--url' : io.env.SHOAL_URL !== undefined ? 'SHOAL_URL' : 'url',
+  );
   const dataDir = resolve(io.cwd, flags.dataDir ?? 'shoal-data');
   let token = g.token ?? (flags.tokenFile !== undefined ? await readTokenFile(io, flags.tokenFile) : io.env.SHOAL_TOKEN);
   let user = g.user ?? io.env.SHOAL_USER;
@@ -94,7 +97,7 @@ export function registerLogin(program: Command, io: CliIo): void {
     .command('login')
     .description(
       'check credentials against a node (GET /users/me) and save its URL, CA and token (mode 0600) for the other commands; ' +
-        'on the node\'s machine it picks up ./shoal-data/admin.token and ./shoal-data/tls/ca.crt by itself',
+        "on the node's machine it picks up ./shoal-data/admin.token and ./shoal-data/tls/ca.crt by itself",
     )
     .option('--token-file <file>', 'read the token from a file ("-" = standard input); safer than --token')
     .option('--data-dir <dir>', 'data dir of a local `shoal serve` to take admin.token and tls/ca.crt from (default ./shoal-data)')

@@ -11,7 +11,15 @@ const NODE: NodeInfo = {
   used: { cpu: 3, ram: 10 },
   tags: { os: 'linux' },
   drivers: [
-    { instance: 'test', driver: 'test', enabled: true, health: 'healthy', description: 'files', attributes: {}, capacity: { cpu: 4, ram: 6 } },
+    {
+      instance: 'test',
+      driver: 'test',
+      enabled: true,
+      health: 'healthy',
+      description: 'files',
+      attributes: {},
+      capacity: { cpu: 4, ram: 6 },
+    },
     { instance: 'qemu', driver: 'qemu', enabled: false, health: 'undetected', description: 'no qemu-system', attributes: {} },
   ],
   maintenance: false,

@@ -28,7 +28,10 @@ export function nodeTable(nodes: readonly NodeInfo[], now = Date.now()): string 
       !n.alive ? 'dead' : n.maintenance ? 'maintenance' : 'up',
       usage(n.used.cpu, n.capacity.cpu, n.capacity.cpu_overbook),
       usage(n.used.ram, n.capacity.ram, n.capacity.ram_overbook),
-      n.drivers.filter((d) => d.enabled).map((d) => d.instance).join(',') || '-',
+      n.drivers
+        .filter((d) => d.enabled)
+        .map((d) => d.instance)
+        .join(',') || '-',
       formatAge(n.heartbeat_at, now),
     ]),
   );
@@ -60,7 +63,12 @@ export function nodeDetails(n: NodeInfo, now = Date.now()): string {
       ['cpu free', free(n.used.cpu, n.capacity.cpu, n.capacity.cpu_overbook)],
       ['ram used (GB)', usage(n.used.ram, n.capacity.ram, n.capacity.ram_overbook)],
       ['ram free (GB)', free(n.used.ram, n.capacity.ram, n.capacity.ram_overbook)],
-      ['tags', Object.entries(n.tags).map(([k, v]) => `${k}=${v}`).join(' ')],
+      [
+        'tags',
+        Object.entries(n.tags)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' '),
+      ],
       ['started', formatTime(n.started_at, now)],
       ['heartbeat', formatTime(n.heartbeat_at, now)],
     ]) + `\n${driverTable(n.drivers)}`

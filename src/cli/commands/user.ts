@@ -54,7 +54,12 @@ export function registerUser(program: Command, io: CliIo): void {
       const u = name === 'me' ? await client.me() : await client.getUser(name);
       emit(io, cmd, {
         json: u,
-        human: () => formatKeyValues([['name', u.name], ['role', u.role], ['created', u.created_at]]),
+        human: () =>
+          formatKeyValues([
+            ['name', u.name],
+            ['role', u.role],
+            ['created', u.created_at],
+          ]),
       });
     });
 

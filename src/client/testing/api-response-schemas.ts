@@ -120,7 +120,8 @@ export function answerProblems(method: string, path: string, answer: CannedAnswe
     return p !== undefined ? `${method} ${path} ${answer.status}: not the API's error shape: ${p}` : undefined;
   }
   if (answer.status !== route.status) return `${method} ${route.path} answers ${route.status} on success, not ${answer.status}`;
-  if (route.body === 'none') return answer.json === undefined && (answer.text ?? '') === '' ? undefined : `${method} ${route.path}: the API sends no body`;
+  if (route.body === 'none')
+    return answer.json === undefined && (answer.text ?? '') === '' ? undefined : `${method} ${route.path}: the API sends no body`;
   if (route.body === 'text') return answer.text !== undefined ? undefined : `${method} ${route.path}: the API sends text/plain`;
   if (answer.json === undefined) return `${method} ${route.path}: the API sends JSON`;
   const p = schemaProblems(route.body, answer.json);

@@ -52,10 +52,20 @@ describe('the stand-in node checks its answers against the API schemas', () => {
     const api = await startFakeApi();
     try {
       assert.throws(
-        () => api.sendEvent('1', 'state', { id: '1', application_uid: '0b7d6c1e-3f1a-4c2b-9d7e-1a2b3c4d5e6f', status: 'NEW', description: '', created_at: T }),
+        () =>
+          api.sendEvent('1', 'state', {
+            id: '1',
+            application_uid: '0b7d6c1e-3f1a-4c2b-9d7e-1a2b3c4d5e6f',
+            status: 'NEW',
+            description: '',
+            created_at: T,
+          }),
         /a state event the API never sends: \/id: Unexpected property/,
       );
-      assert.throws(() => api.sendEvent('2', 'state', { application_uid: 'x', status: 'RUNNING', description: '', created_at: T }), /\/application_uid|\/status/);
+      assert.throws(
+        () => api.sendEvent('2', 'state', { application_uid: 'x', status: 'RUNNING', description: '', created_at: T }),
+        /\/application_uid|\/status/,
+      );
     } finally {
       await api.close();
     }

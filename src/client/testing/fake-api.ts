@@ -76,7 +76,10 @@ export async function startFakeApi(tls?: { certPem: string; keyPem: string }): P
     const problem = answerProblems(method, path, { status: reply.status ?? 200, json: reply.json, text: reply.text });
     if (problem === undefined) return reply;
     drift.push(problem);
-    return { status: 500, json: { error: { code: 'FAKE_API_DRIFT', message: `the stand-in node answered what the API never sends: ${problem}` } } };
+    return {
+      status: 500,
+      json: { error: { code: 'FAKE_API_DRIFT', message: `the stand-in node answered what the API never sends: ${problem}` } },
+    };
   };
 
   const send = (res: ServerResponse, reply: Reply): void => {
@@ -95,7 +98,13 @@ export async function startFakeApi(tls?: { certPem: string; keyPem: string }): P
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const u = new URL(req.url ?? '/', 'http://x');
-      const rec: RecordedRequest = { method: req.method ?? 'GET', path: u.pathname, query: u.searchParams, headers: req.headers, body: Buffer.concat(chunks).toString() };
+      const rec: RecordedRequest = {
+        method: req.method ?? 'GET',
+        path: u.pathname,
+        query: u.searchParams,
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString(),
+      };
       requests.push(rec);
       if (rec.method === 'GET' && rec.path === '/api/v1/events') {
         if (refuse !== undefined) {
@@ -142,7 +151,8 @@ export async function startFakeApi(tls?: { certPem: string; keyPem: string }): P
     streams,
     drift,
     route: (method, path, h) => {
-      if (apiRoute(method, path) === undefined) throw new Error(`fake API: the API has no route ${method} ${path} (see api-response-schemas.ts)`);
+      if (apiRoute(method, path) === undefined)
+        throw new Error(`fake API: the API has no route ${method} ${path} (see api-response-schemas.ts)`);
       routes.set(`${method} ${path}`, h);
     },
     streamOpened,
@@ -165,7 +175,9 @@ export async function startFakeApi(tls?: { certPem: string; keyPem: string }): P
         for (const s of [...streams]) s.destroy();
         server.closeAllConnections();
         server.close(() =>
-          drift.length === 0 ? resolve() : reject(new Error(`the stand-in node answered what the real API never sends:\n${drift.join('\n')}`)),
+          drift.length === 0
+            ? resolve()
+            : reject(new Error(`the stand-in node answered what the real API never sends:\n${drift.join('\n')}`)),
         );
       }),
   };

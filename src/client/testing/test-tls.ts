@@ -58,7 +58,13 @@ export function makeTestTls(commonName = 'shoal test CA', flaws: TestTlsFlaws = 
     { name: 'extKeyUsage', serverAuth: true },
     {
       name: 'subjectAltName',
-      altNames: flaws.hostName !== undefined ? [{ type: 2, value: flaws.hostName }] : [{ type: 7, ip: '127.0.0.1' }, { type: 2, value: 'localhost' }],
+      altNames:
+        flaws.hostName !== undefined
+          ? [{ type: 2, value: flaws.hostName }]
+          : [
+              { type: 7, ip: '127.0.0.1' },
+              { type: 2, value: 'localhost' },
+            ],
     },
   ]);
   leaf.sign(caKeys.privateKey, forge.md.sha256.create());

@@ -67,7 +67,10 @@ describe('the conformance suite itself', () => {
     it(`fails a driver with the defect "${defect}"`, { timeout: 90_000 }, async () => {
       const r = await run(defect);
       assert.notEqual(r.code, 0, `the suite passed a driver with ${defect}:\n${r.out}`);
-      assert.ok(r.failed.some((name) => test.test(name)), `no failed test matches ${test} (failed: ${JSON.stringify(r.failed)})`);
+      assert.ok(
+        r.failed.some((name) => test.test(name)),
+        `no failed test matches ${test} (failed: ${JSON.stringify(r.failed)})`,
+      );
     });
   }
 });

@@ -33,7 +33,9 @@ export function commonInvalidVariants(valid: string): DefinitionVariant[] {
     {
       what: 'a disk of size 0',
       field: `requirements.disks.${diskKey}.size`,
-      definition: withRequirements((r) => void (r.disks = { ...disks, [diskKey]: { ...(isRecord(disk) ? disk : {}), type: diskType, size: 0 } })),
+      definition: withRequirements(
+        (r) => void (r.disks = { ...disks, [diskKey]: { ...(isRecord(disk) ? disk : {}), type: diskType, size: 0 } }),
+      ),
     },
     { what: 'an unknown requirement field', field: 'requirements.gpu', definition: withRequirements((r) => void (r.gpu = 1)) },
     { what: 'malformed JSON', field: 'definition', definition: valid.slice(0, Math.max(1, valid.length - 1)) + ',' },

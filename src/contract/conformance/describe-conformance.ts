@@ -67,33 +67,39 @@ export function describeConformance(name: string, opts: ConformanceOptions): voi
     };
     const context = (): AllocateContext => ({ application: randomUUID(), label: 'conformance', node: 'conformance-node' });
 
-    before(async () => {
-      driver = await opts.create();
-    }, { timeout });
+    before(
+      async () => {
+        driver = await opts.create();
+      },
+      { timeout },
+    );
 
-    after(async () => {
-      if (!driver) return;
-      const problems: string[] = [];
-      for (const hwaddr of live) {
-        try {
-          await (reopened ?? driver).deallocate(hwaddr);
-          live.delete(hwaddr);
-          if (await opts.existsOutside(hwaddr)) problems.push(`${hwaddr} still exists after deallocate`);
-        } catch (err) {
-          problems.push(`deallocate(${hwaddr}) failed in clean-up: ${(err as Error).message}`);
+    after(
+      async () => {
+        if (!driver) return;
+        const problems: string[] = [];
+        for (const hwaddr of live) {
+          try {
+            await (reopened ?? driver).deallocate(hwaddr);
+            live.delete(hwaddr);
+            if (await opts.existsOutside(hwaddr)) problems.push(`${hwaddr} still exists after deallocate`);
+          } catch (err) {
+            problems.push(`deallocate(${hwaddr}) failed in clean-up: ${(err as Error).message}`);
+          }
         }
-      }
-      for (const info of snapshots) {
-        try {
-          if (opts.removeSnapshot) await opts.removeSnapshot(info);
-        } catch (err) {
-          problems.push(`removeSnapshot failed in clean-up: ${(err as Error).message}`);
+        for (const info of snapshots) {
+          try {
+            if (opts.removeSnapshot) await opts.removeSnapshot(info);
+          } catch (err) {
+            problems.push(`removeSnapshot failed in clean-up: ${(err as Error).message}`);
+          }
         }
-      }
-      if (reopened?.close) await reopened.close();
-      if (driver.close && !firstClosed) await driver.close();
-      assert.deepEqual(problems, [], 'clean-up left resources behind');
-    }, { timeout });
+        if (reopened?.close) await reopened.close();
+        if (driver.close && !firstClosed) await driver.close();
+        assert.deepEqual(problems, [], 'clean-up left resources behind');
+      },
+      { timeout },
+    );
 
     it('name() is non-empty and stable', () => {
       const d = need();
@@ -103,7 +109,10 @@ export function describeConformance(name: string, opts: ConformanceOptions): voi
       assert.equal(d.name(), first, 'name() changed between calls');
     });
 
-    const badConfigs = [...commonInvalidConfigs(), ...(opts.invalidConfigs ?? []).map((c) => ({ what: `a bad config for ${c.field}`, ...c }))];
+    const badConfigs = [
+      ...commonInvalidConfigs(),
+      ...(opts.invalidConfigs ?? []).map((c) => ({ what: `a bad config for ${c.field}`, ...c })),
+    ];
     for (const bad of badConfigs) {
       it(`prepare rejects ${bad.what} with INVALID_CONFIG naming ${bad.field}`, { timeout }, async () => {
         const fresh = await opts.unprepared();
@@ -122,7 +131,12 @@ export function describeConformance(name: string, opts: ConformanceOptions): voi
     it('validateDefinition rejects each driver-specific invalid definition naming the field', { timeout }, async () => {
       assert.ok(opts.invalid.length > 0, 'the driver test must give at least one invalid definition');
       for (const bad of opts.invalid) {
-        await expectDriverError(() => need().validateDefinition(bad.definition), ['INVALID_DEFINITION'], `invalid definition for ${bad.field}`, bad.field);
+        await expectDriverError(
+          () => need().validateDefinition(bad.definition),
+          ['INVALID_DEFINITION'],
+          `invalid definition for ${bad.field}`,
+          bad.field,
+        );
       }
     });
 
@@ -137,7 +151,12 @@ export function describeConformance(name: string, opts: ConformanceOptions): voi
       const before = d.listResources ? await d.listResources() : undefined;
       const bad = opts.invalid[0] ?? commonInvalidVariants(opts.definition)[0];
       assert.ok(bad, 'no invalid definition to try');
-      await expectDriverError(() => d.allocate(bad.definition, metadata, context()), ['INVALID_DEFINITION'], 'allocate(invalid)', bad.field);
+      await expectDriverError(
+        () => d.allocate(bad.definition, metadata, context()),
+        ['INVALID_DEFINITION'],
+        'allocate(invalid)',
+        bad.field,
+      );
       if (d.listResources && before) {
         assert.deepEqual([...(await d.listResources())].sort(), [...before].sort(), 'listResources changed after a refused allocate');
       }
@@ -157,10 +176,16 @@ export function describeConformance(name: string, opts: ConformanceOptions): voi
 
     it('allocate twice (concurrently) returns two distinct non-empty hwaddrs', { timeout }, async () => {
       const d = need();
-      const results = await Promise.allSettled([d.allocate(opts.definition, metadata, context()), d.allocate(opts.definition, metadata, context())]);
+      const results = await Promise.allSettled([
+        d.allocate(opts.definition, metadata, context()),
+        d.allocate(opts.definition, metadata, context()),
+      ]);
       for (const r of results) if (r.status === 'fulfilled' && typeof r.value?.hwaddr === 'string') live.add(r.value.hwaddr);
       for (const r of results) if (r.status === 'rejected') throw r.reason;
-      const [ra, rb] = [results[0], results[1]].map((r) => (r as PromiseFulfilledResult<AllocateResult>).value) as [AllocateResult, AllocateResult];
+      const [ra, rb] = [results[0], results[1]].map((r) => (r as PromiseFulfilledResult<AllocateResult>).value) as [
+        AllocateResult,
+        AllocateResult,
+      ];
       for (const r of [ra, rb]) {
         assert.equal(typeof r.hwaddr, 'string', 'hwaddr must be a string');
         assert.ok(r.hwaddr.length > 0, 'hwaddr is empty');
@@ -278,15 +303,19 @@ export function describeConformance(name: string, opts: ConformanceOptions): voi
       }
     });
 
-    it('two concurrent deallocations of the last resource (by the second instance when there is one) both succeed and leave nothing behind', { timeout }, async () => {
-      const d = reopened ?? need();
-      const [ra] = needAllocated();
-      const results = await Promise.allSettled([d.deallocate(ra.hwaddr), d.deallocate(ra.hwaddr)]);
-      for (const r of results) if (r.status === 'rejected') throw r.reason;
-      live.delete(ra.hwaddr);
-      assert.equal(await d.status(ra.hwaddr), StatusNone, 'status after deallocate');
-      assert.equal(await opts.existsOutside(ra.hwaddr), false, `${ra.hwaddr} still exists outside the driver`);
-      if (d.listResources) assert.ok(!(await d.listResources()).includes(ra.hwaddr), `listResources still has deallocated ${ra.hwaddr}`);
-    });
+    it(
+      'two concurrent deallocations of the last resource (by the second instance when there is one) both succeed and leave nothing behind',
+      { timeout },
+      async () => {
+        const d = reopened ?? need();
+        const [ra] = needAllocated();
+        const results = await Promise.allSettled([d.deallocate(ra.hwaddr), d.deallocate(ra.hwaddr)]);
+        for (const r of results) if (r.status === 'rejected') throw r.reason;
+        live.delete(ra.hwaddr);
+        assert.equal(await d.status(ra.hwaddr), StatusNone, 'status after deallocate');
+        assert.equal(await opts.existsOutside(ra.hwaddr), false, `${ra.hwaddr} still exists outside the driver`);
+        if (d.listResources) assert.ok(!(await d.listResources()).includes(ra.hwaddr), `listResources still has deallocated ${ra.hwaddr}`);
+      },
+    );
   });
 }

@@ -33,7 +33,10 @@ export async function expectDriverError(
   const err = asDriverError(thrown, what);
   assert.ok(codes.includes(err.code), `${what}: expected code ${codes.join(' or ')}, got ${err.code} (${err.message})`);
   if (field !== undefined) {
-    assert.ok(err.field !== undefined && err.field.includes(field), `${what}: DriverError.field ${JSON.stringify(err.field)} does not name ${field}`);
+    assert.ok(
+      err.field !== undefined && err.field.includes(field),
+      `${what}: DriverError.field ${JSON.stringify(err.field)} does not name ${field}`,
+    );
     assert.ok(err.message.includes(field), `${what}: message ${JSON.stringify(err.message)} does not name ${field}`);
   }
   return err;

@@ -63,7 +63,8 @@ export class ApplicationService {
 
   async createApplication(caller: Caller, body: ApplicationCreate): Promise<Application> {
     if (this.#d.stopping()) throw new CoreError('UNAVAILABLE', `node ${this.#d.node} is shutting down; try another node`);
-    if (typeof body.label !== 'string' || body.label === '') throw new CoreError('INVALID', 'label: name the label to use', { field: 'label' });
+    if (typeof body.label !== 'string' || body.label === '')
+      throw new CoreError('INVALID', 'label: name the label to use', { field: 'label' });
     if (body.version !== undefined && (!Number.isInteger(body.version) || body.version < 1)) {
       throw new CoreError('INVALID', 'version: must be a whole number ≥ 1 (omit it for the latest)', { field: 'version' });
     }
@@ -199,7 +200,8 @@ export class ApplicationService {
     const when = body.when ?? 'NOW';
     if (when !== 'NOW' && when !== 'DEALLOCATE') throw new CoreError('INVALID', 'when: "NOW" or "DEALLOCATE"', { field: 'when' });
     const full = body.options?.full;
-    if (full !== undefined && typeof full !== 'boolean') throw new CoreError('INVALID', 'options.full: true or false', { field: 'options.full' });
+    if (full !== undefined && typeof full !== 'boolean')
+      throw new CoreError('INVALID', 'options.full: true or false', { field: 'options.full' });
     if (when === 'NOW' && app.status !== 'ALLOCATED') {
       throw new CoreError('CONFLICT', `a snapshot NOW needs an ALLOCATED application; ${uid} is ${app.status}`);
     }

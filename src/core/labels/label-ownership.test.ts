@@ -6,7 +6,10 @@ import { CoreError } from '../errors.js';
 import { ADMIN, ALICE, BOB, Harness, testLabel, waitStatus, type TestNode } from '../testing/core-harness.js';
 
 const forbiddenBy = (owner: string) => (e: unknown) =>
-  e instanceof CoreError && e.code === 'FORBIDDEN' && e.message.includes(`belongs to ${owner}`) && /only its owner or an admin/.test(e.message);
+  e instanceof CoreError &&
+  e.code === 'FORBIDDEN' &&
+  e.message.includes(`belongs to ${owner}`) &&
+  /only its owner or an admin/.test(e.message);
 
 describe('label names are owned', () => {
   let h: Harness;
@@ -77,10 +80,7 @@ describe('label names are owned', () => {
     const v1 = await core.createLabel(ALICE, testLabel('gone'));
     await core.deleteLabel(ALICE, v1.uid);
     await assert.rejects(core.createLabel(BOB, testLabel('gone')), forbiddenBy('alice'));
-    assert.deepEqual(
-      { ...(await core.getLabelOwner(BOB, 'gone')), created_at: '' },
-      { name: 'gone', owner: 'alice', created_at: '' },
-    );
+    assert.deepEqual({ ...(await core.getLabelOwner(BOB, 'gone')), created_at: '' }, { name: 'gone', owner: 'alice', created_at: '' });
     await assert.rejects(core.getLabelOwner(BOB, 'never-published'), (e: unknown) => e instanceof CoreError && e.code === 'NOT_FOUND');
     await assert.rejects(core.setLabelOwner(BOB, 'gone', 'bob'), (e: unknown) => e instanceof CoreError && e.code === 'FORBIDDEN');
     await assert.rejects(core.setLabelOwner(ALICE, 'gone', 'bob'), (e: unknown) => e instanceof CoreError && e.code === 'FORBIDDEN');

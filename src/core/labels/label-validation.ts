@@ -25,9 +25,13 @@ export function checkMetadata(value: unknown, field: string, limits: MetadataLim
   checkMetadataLimits(value, field, limits);
   for (const k of Object.keys(value)) {
     if (!METADATA_KEY.test(k)) {
-      throw new CoreError('INVALID', `${field}: key "${k.slice(0, 40)}" must be letters, digits, "_", "." or "-", starting with a letter or "_"`, {
-        field: `${field}.${k.slice(0, 40)}`,
-      });
+      throw new CoreError(
+        'INVALID',
+        `${field}: key "${k.slice(0, 40)}" must be letters, digits, "_", "." or "-", starting with a letter or "_"`,
+        {
+          field: `${field}.${k.slice(0, 40)}`,
+        },
+      );
     }
   }
   return value;
@@ -69,13 +73,19 @@ export async function checkLabel(body: LabelCreate, ctx: LabelCheckContext): Pro
   }
   const out: LabelDefinitionRecord[] = [];
   for (const [i, raw] of defs.entries()) {
-    if (!isRecord(raw)) throw new CoreError('INVALID', `definitions[${i}]: must be an object {driver, options, requirements}`, { field: `definitions[${i}]` });
+    if (!isRecord(raw))
+      throw new CoreError('INVALID', `definitions[${i}]: must be an object {driver, options, requirements}`, {
+        field: `definitions[${i}]`,
+      });
     const driver = raw.driver;
     if (typeof driver !== 'string' || driver === '') {
-      throw new CoreError('INVALID', `definitions[${i}].driver: name the driver instance (e.g. "test", "docker")`, { field: `definitions[${i}].driver` });
+      throw new CoreError('INVALID', `definitions[${i}].driver: name the driver instance (e.g. "test", "docker")`, {
+        field: `definitions[${i}].driver`,
+      });
     }
     const options = raw.options ?? {};
-    if (!isRecord(options)) throw new CoreError('INVALID', `definitions[${i}].options: must be an object`, { field: `definitions[${i}].options` });
+    if (!isRecord(options))
+      throw new CoreError('INVALID', `definitions[${i}].options: must be an object`, { field: `definitions[${i}].options` });
     let requirements;
     try {
       requirements = parseRequirements(raw.requirements);

@@ -97,7 +97,10 @@ export class Allocations {
         },
         onLate: (late) => {
           // an allocation that timed out may still finish: remove what it made
-          this.#d.log.warn({ app: app.uid, driver: inst.instance, hwaddr: late.hwaddr }, 'an allocation finished after its timeout; removing it');
+          this.#d.log.warn(
+            { app: app.uid, driver: inst.instance, hwaddr: late.hwaddr },
+            'an allocation finished after its timeout; removing it',
+          );
           void this.#work.track(this.#hooks.deallocations().remove(app.uid, inst, late.hwaddr));
         },
       });
@@ -140,7 +143,8 @@ export class Allocations {
       // an earlier try may have committed before its answer was lost
       const rec = await this.#d.store.getResource(app.uid);
       const cur = rec?.hwaddr === hwaddr ? await this.#d.store.getApplication(app.uid) : undefined;
-      if (cur?.status === 'ALLOCATED') row = { id: 0, application_uid: app.uid, owner: app.owner, status: 'ALLOCATED', description: '', created_at: cur.status_at };
+      if (cur?.status === 'ALLOCATED')
+        row = { id: 0, application_uid: app.uid, owner: app.owner, status: 'ALLOCATED', description: '', created_at: cur.status_at };
     }
     if (row) {
       this.#d.meta.add(resource);
@@ -161,14 +165,23 @@ export class Allocations {
     this.#d.log.warn({ app: app.uid, driver: driverName, definition: idx, attempts: app.attempts + 1, reason }, 'allocation failed');
     const row = await this.#moves.retryOrError(app, label, {
       nextDefinition: true,
-      error: (attempts) => `allocation failed ${attempts} time${attempts === 1 ? '' : 's'}; last: definition ${idx} (${driverName}): ${reason}`,
-      retry: (attempts, limit, next) => `definition ${idx} (${driverName}) failed: ${reason}; trying definition ${next} (attempt ${attempts + 1} of ${limit})`,
+      error: (attempts) =>
+        `allocation failed ${attempts} time${attempts === 1 ? '' : 's'}; last: definition ${idx} (${driverName}): ${reason}`,
+      retry: (attempts, limit, next) =>
+        `definition ${idx} (${driverName}) failed: ${reason}; trying definition ${next} (attempt ${attempts + 1} of ${limit})`,
     });
     if (!row) {
       // deallocation was requested while the (failed) allocation ran
-      await this.#moves.move(app.uid, ['DEALLOCATE'], 'DEALLOCATED', `deallocated; the allocation had failed: ${reason}`, {
-        failPendingTasks: 'the application was never allocated',
-      }, [{ kind: 'queue', node }]);
+      await this.#moves.move(
+        app.uid,
+        ['DEALLOCATE'],
+        'DEALLOCATED',
+        `deallocated; the allocation had failed: ${reason}`,
+        {
+          failPendingTasks: 'the application was never allocated',
+        },
+        [{ kind: 'queue', node }],
+      );
     }
     this.#d.wakeScheduler();
   }
@@ -183,9 +196,16 @@ export class Allocations {
     let n = 0;
     for (const app of await this.#d.store.applicationsOn(this.#d.node, ['ELECTED'])) {
       if (this.#running.has(app.uid) || Date.parse(app.status_at) > before) continue;
-      const row = await this.#moves.move(app.uid, ['ELECTED'], 'NEW', `allocation on node ${this.#d.node} was interrupted; waiting for a node again`, {
-        set: { node: null, driver: null, cpu: 0, ram: 0 },
-      }, [{ kind: 'queue' }]);
+      const row = await this.#moves.move(
+        app.uid,
+        ['ELECTED'],
+        'NEW',
+        `allocation on node ${this.#d.node} was interrupted; waiting for a node again`,
+        {
+          set: { node: null, driver: null, cpu: 0, ram: 0 },
+        },
+        [{ kind: 'queue' }],
+      );
       if (row) n++;
     }
     return n;

@@ -15,7 +15,13 @@ describe('callDriver', () => {
     const m = counter();
     const abort = new AbortController();
     let seen: AbortSignal | undefined;
-    const r = await callDriver({ what: 'x on t', timeoutMs: 1_000, abort, metric: { counter: m.c, driver: 't' }, run: (s) => ((seen = s), 42) });
+    const r = await callDriver({
+      what: 'x on t',
+      timeoutMs: 1_000,
+      abort,
+      metric: { counter: m.c, driver: 't' },
+      run: (s) => ((seen = s), 42),
+    });
     assert.deepEqual(r, { ok: true, value: 42 });
     assert.equal(seen, abort.signal);
     assert.match(await m.text(), /calls_total\{driver="t",outcome="success"\} 1/);

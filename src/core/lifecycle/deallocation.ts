@@ -59,28 +59,49 @@ export class Deallocations {
     const res = await store.getResource(uid);
     if (!res) {
       if (this.#allocations.isAllocating(uid)) return; // the allocation's end will undo it
-      await this.#moves.move(uid, ['DEALLOCATE'], 'DEALLOCATED', 'deallocated; the allocation had not completed', {
-        failPendingTasks: 'the application was never allocated',
-      }, done);
+      await this.#moves.move(
+        uid,
+        ['DEALLOCATE'],
+        'DEALLOCATED',
+        'deallocated; the allocation had not completed',
+        {
+          failPendingTasks: 'the application was never allocated',
+        },
+        done,
+      );
       this.#d.wakeScheduler();
       return;
     }
     for (const task of await store.pendingTasks(node, 'DEALLOCATE', uid)) await this.#tasks.run(task, res);
     const inst = this.#d.drivers.get(res.driver);
     if (!inst) {
-      await this.#moves.move(uid, ['DEALLOCATE'], 'ERROR', `driver instance ${res.driver} is not configured on node ${node}; ${res.hwaddr} may remain`, {
-        deleteResource: true,
-        failPendingTasks: 'the resource could not be deallocated',
-      }, done);
+      await this.#moves.move(
+        uid,
+        ['DEALLOCATE'],
+        'ERROR',
+        `driver instance ${res.driver} is not configured on node ${node}; ${res.hwaddr} may remain`,
+        {
+          deleteResource: true,
+          failPendingTasks: 'the resource could not be deallocated',
+        },
+        done,
+      );
       return;
     }
     const removal = await this.remove(uid, inst, res.hwaddr);
     if (removal.outcome === 'stopping') return; // resumed at the next start
     if (removal.outcome === 'gone') {
-      await this.#moves.move(uid, ['DEALLOCATE'], 'DEALLOCATED', `deallocated by ${res.driver} on node ${node}`, {
-        deleteResource: true,
-        failPendingTasks: 'the resource was deallocated before the task ran',
-      }, done);
+      await this.#moves.move(
+        uid,
+        ['DEALLOCATE'],
+        'DEALLOCATED',
+        `deallocated by ${res.driver} on node ${node}`,
+        {
+          deleteResource: true,
+          failPendingTasks: 'the resource was deallocated before the task ran',
+        },
+        done,
+      );
       log.debug({ app: uid, driver: res.driver }, 'deallocated');
     } else {
       await this.#moves.move(
@@ -101,12 +122,26 @@ export class Deallocations {
     if (removal.outcome === 'stopping') return; // the next start finds it as an orphan and removes it
     const done = [{ kind: 'queue', node: this.#d.node } as const];
     if (removal.outcome === 'failed') {
-      await this.#moves.move(uid, ['DEALLOCATE'], 'ERROR', `could not undo the allocation: deallocating ${hwaddr} failed: ${removal.reason}`, {
-        failPendingTasks: 'the application was never allocated',
-      }, done);
+      await this.#moves.move(
+        uid,
+        ['DEALLOCATE'],
+        'ERROR',
+        `could not undo the allocation: deallocating ${hwaddr} failed: ${removal.reason}`,
+        {
+          failPendingTasks: 'the application was never allocated',
+        },
+        done,
+      );
       return;
     }
-    await this.#moves.move(uid, ['DEALLOCATE'], 'DEALLOCATED', description, { failPendingTasks: 'the application was never allocated' }, done);
+    await this.#moves.move(
+      uid,
+      ['DEALLOCATE'],
+      'DEALLOCATED',
+      description,
+      { failPendingTasks: 'the application was never allocated' },
+      done,
+    );
     this.#d.wakeScheduler();
   }
 

@@ -40,7 +40,11 @@ export async function reconcile(d: LifecycleDeps, moves: StateMoves): Promise<Re
     const inst = drivers.get(res.driver);
     let status: string | undefined;
     if (inst?.enabled) {
-      const r = await callDriver({ what: `status on ${inst.instance}`, timeoutMs: CHECK_TIMEOUT_MS, run: () => inst.driver.status(res.hwaddr) });
+      const r = await callDriver({
+        what: `status on ${inst.instance}`,
+        timeoutMs: CHECK_TIMEOUT_MS,
+        run: () => inst.driver.status(res.hwaddr),
+      });
       if (r.ok) status = r.value;
       else log.warn({ app: app.uid, driver: res.driver, reason: r.reason }, 'status check failed after restart; keeping the resource');
     } else {

@@ -47,7 +47,13 @@ export class Tasks {
     if (!(await store.updateTask(task.uid, ['PENDING'], 'RUNNING', '', now()))) return; // someone else has it
     const inst = this.#d.drivers.get(res.driver);
     if (!inst) {
-      await store.updateTask(task.uid, ['RUNNING'], 'FAILED', `driver instance ${res.driver} is not configured on node ${this.#d.node}`, now());
+      await store.updateTask(
+        task.uid,
+        ['RUNNING'],
+        'FAILED',
+        `driver instance ${res.driver} is not configured on node ${this.#d.node}`,
+        now(),
+      );
       return;
     }
     const r = await callDriver({

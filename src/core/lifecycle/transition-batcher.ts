@@ -47,13 +47,15 @@ export class TransitionBatcher {
           }
         }
       }
-      this.#store.transition(
-        batch.map((p) => p.t),
-        signals,
-      ).then(
-        (rows) => batch.forEach((p, i) => p.resolve(rows[i] ?? null)),
-        (err: unknown) => batch.forEach((p) => p.reject(err)),
-      );
+      this.#store
+        .transition(
+          batch.map((p) => p.t),
+          signals,
+        )
+        .then(
+          (rows) => batch.forEach((p, i) => p.resolve(rows[i] ?? null)),
+          (err: unknown) => batch.forEach((p) => p.reject(err)),
+        );
     }
   }
 }

@@ -18,7 +18,11 @@ test('membership: nodes see each other alive with their capacity and drivers; a 
     );
     await b.core.stop();
     const after = await a.core.listNodes(ADMIN);
-    assert.equal(after.find((n) => n.name === 'node-b')?.alive, false, 'a node that stopped on purpose is dead at once, not after deadAfterMs');
+    assert.equal(
+      after.find((n) => n.name === 'node-b')?.alive,
+      false,
+      'a node that stopped on purpose is dead at once, not after deadAfterMs',
+    );
     assert.equal((await b.core.thisNode(ADMIN)).alive, false);
   } finally {
     await h.close();

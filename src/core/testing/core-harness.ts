@@ -150,7 +150,11 @@ export class Harness {
 }
 
 /** Polls `check` every 10 ms until it returns a value (not undefined/false) or `timeoutMs` passes. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (let i = 0; i < 1_000_000; i++) {
@@ -167,12 +171,21 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
 }
 
 /** Waits for an application to reach `status` (as seen by an admin). */
-export async function waitStatus(core: Core, uid: string, status: ApplicationStatus | ApplicationStatus[], timeoutMs = 30_000): Promise<string> {
+export async function waitStatus(
+  core: Core,
+  uid: string,
+  status: ApplicationStatus | ApplicationStatus[],
+  timeoutMs = 30_000,
+): Promise<string> {
   const want = Array.isArray(status) ? status : [status];
-  return waitFor(`${uid} to be ${want.join('|')}`, async () => {
-    const s = await core.getState(ADMIN, uid);
-    return want.includes(s.status) ? s.description : undefined;
-  }, timeoutMs);
+  return waitFor(
+    `${uid} to be ${want.join('|')}`,
+    async () => {
+      const s = await core.getState(ADMIN, uid);
+      return want.includes(s.status) ? s.description : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 /**
@@ -180,7 +193,12 @@ export async function waitStatus(core: Core, uid: string, status: ApplicationSta
  * feed (replayed from the start, so an event before the call counts), no polling. Rejects after
  * `timeoutMs` naming the last status seen.
  */
-export function waitForEvent(core: Core, uid: string, status: ApplicationStatus | ApplicationStatus[], timeoutMs = 30_000): Promise<StateEvent> {
+export function waitForEvent(
+  core: Core,
+  uid: string,
+  status: ApplicationStatus | ApplicationStatus[],
+  timeoutMs = 30_000,
+): Promise<StateEvent> {
   const want = Array.isArray(status) ? status : [status];
   return new Promise((resolve, reject) => {
     let last = 'none';
@@ -207,7 +225,15 @@ export function waitForEvent(core: Core, uid: string, status: ApplicationStatus 
 /** A label body for the test driver. */
 export function testLabel(
   name: string,
-  opts: { cpu?: number; ram?: number; options?: Record<string, number>; definitions?: unknown[]; lifetime?: string; wait_timeout?: string; metadata?: Record<string, unknown> } = {},
+  opts: {
+    cpu?: number;
+    ram?: number;
+    options?: Record<string, number>;
+    definitions?: unknown[];
+    lifetime?: string;
+    wait_timeout?: string;
+    metadata?: Record<string, unknown>;
+  } = {},
 ) {
   return {
     name,

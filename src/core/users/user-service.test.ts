@@ -8,7 +8,13 @@ import { UserService } from './user-service.js';
 describe('UserService.authenticate: unknown token ids cost what known ones cost', () => {
   it('runs one argon2 check for a known id and one (against a dummy hash) for an unknown id', async () => {
     const known = newToken();
-    const row = { name: 'ci', role: 'user' as const, token_id: known.id, token_hash: await hashSecret(known.secret), created_at: '2020-01-01T00:00:00Z' };
+    const row = {
+      name: 'ci',
+      role: 'user' as const,
+      token_id: known.id,
+      token_hash: await hashSecret(known.secret),
+      created_at: '2020-01-01T00:00:00Z',
+    };
     const store = { getUserByTokenId: async (id: string) => (id === known.id ? row : undefined) } as unknown as Store;
     const users = new UserService(store, pino({ level: 'silent' }), 0);
 

@@ -34,7 +34,13 @@ export class UserService {
     if ((await this.#store.countUsers()) > 0) return null;
     const t = newToken();
     try {
-      await this.#store.insertUser({ name: 'admin', role: 'admin', token_id: t.id, token_hash: await hashSecret(t.secret), created_at: now() });
+      await this.#store.insertUser({
+        name: 'admin',
+        role: 'admin',
+        token_id: t.id,
+        token_hash: await hashSecret(t.secret),
+        created_at: now(),
+      });
     } catch (err) {
       if (err instanceof ConflictError) return null; // another node made it first
       throw err;

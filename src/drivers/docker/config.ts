@@ -93,7 +93,11 @@ function int(doc: Record<string, unknown>, key: string, min: number, max: number
 
 /** Parse the JSON config ("" or "{}" = all defaults); throws DriverError INVALID_CONFIG naming the field. */
 export function parseDockerConfig(json: string, dataDir: string, instance: string): DockerConfig {
-  const raw = checkAgainstSchema(DockerConfigSchema, parseConfigDocument(json), { prefix: '', invalid: invalidConfig, unknown: 'unknown field' });
+  const raw = checkAgainstSchema(DockerConfigSchema, parseConfigDocument(json), {
+    prefix: '',
+    invalid: invalidConfig,
+    unknown: 'unknown field',
+  });
   const base = `shoal-${slug(instance).replace(/^-+/, '')}`;
   let networks = { hostonly: `${base}-hostonly`, nat: `${base}-nat` };
   if (raw.networks !== undefined && raw.networks !== null) {

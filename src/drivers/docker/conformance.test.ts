@@ -17,14 +17,24 @@ after(async () => {
 
 const SUM = `sha256:${'ab'.repeat(32)}`;
 const bad = (options: Record<string, unknown>, requirements: Record<string, unknown> = {}): string =>
-  JSON.stringify({ options: { image: 'busybox:1', images: [{ url: 'file:///x.tar', sum: SUM }], ...options }, requirements: { cpu: 1, ram: 1, ...requirements } });
+  JSON.stringify({
+    options: { image: 'busybox:1', images: [{ url: 'file:///x.tar', sum: SUM }], ...options },
+    requirements: { cpu: 1, ram: 1, ...requirements },
+  });
 
 describeConformance('docker', {
   create: async () => suite.driver,
   unprepared: async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'shoal-docker-cnf-unprepared-'));
     spareDirs.push(dataDir);
-    return new DockerDriver({ instance: suite.h.instance, nodeName: suite.h.nodeName, dataDir, log: suite.h.log, meta: suite.h.meta, fetch: { allowFiles: [], allowHosts: [], maxImageBytes: 1 } });
+    return new DockerDriver({
+      instance: suite.h.instance,
+      nodeName: suite.h.nodeName,
+      dataDir,
+      log: suite.h.log,
+      meta: suite.h.meta,
+      fetch: { allowFiles: [], allowHosts: [], maxImageBytes: 1 },
+    });
   },
   invalidConfigs: [
     { config: JSON.stringify({ socket: 'docker.sock' }), field: 'socket' },

@@ -18,7 +18,13 @@ async function killMidAllocation(s: Suite, definition: string, ready: () => Prom
   const proc = spawn(process.execPath, [child], {
     env: {
       ...env,
-      SHOAL_CRASH_CHILD: JSON.stringify({ dataDir: s.h.dataDir, instance: s.h.instance, nodeName: s.h.nodeName, configJson: s.h.configJson, definition }),
+      SHOAL_CRASH_CHILD: JSON.stringify({
+        dataDir: s.h.dataDir,
+        instance: s.h.instance,
+        nodeName: s.h.nodeName,
+        configJson: s.h.configJson,
+        definition,
+      }),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -61,7 +67,10 @@ describe('docker driver: crash mid-allocation', { timeout: 900_000 }, () => {
     const { out } = await killMidAllocation(s, def(), async () => (await listMounts()).some((m) => m.mountPoint.startsWith(s.h.dataDir)));
     assert.ok(!out.includes('allocated '), 'the allocation finished before the kill');
     const left = await traces(s.h);
-    assert.ok(left.some((t) => t.startsWith('mount ')), `expected a leftover mount, got ${JSON.stringify(left)}`);
+    assert.ok(
+      left.some((t) => t.startsWith('mount ')),
+      `expected a leftover mount, got ${JSON.stringify(left)}`,
+    );
     const fresh = await s.h.newDriver();
     try {
       const list = await fresh.listResources();
@@ -85,23 +94,30 @@ describe('docker driver: crash mid-allocation', { timeout: 900_000 }, () => {
     assert.deepEqual(await traces(s.h), []);
   });
 
-  it('killed once its container existed: a fresh driver lists it and deallocate removes container, network, rules, mount, loop, files', T, async () => {
-    const filters = JSON.stringify({ label: [`${LABELS.instance}=${s.h.instance}`] });
-    const { out } = await killMidAllocation(s, def(), async () => (await s.h.docker.listContainers({ all: true, filters })).length > 0);
-    const left = await traces(s.h);
-    for (const kind of ['container ', 'network ', 'rule ', 'mount ', 'loop ', 'file ']) {
-      assert.ok(left.some((t) => t.startsWith(kind)), `expected a leftover ${kind.trim()}, got ${JSON.stringify(left)} (child: ${out})`);
-    }
-    const fresh = await s.h.newDriver();
-    try {
-      const list = await fresh.listResources();
-      assert.equal(list.length, 1, `listResources: ${JSON.stringify(list)}`);
-      const c = (await s.h.docker.listContainers({ all: true, filters }))[0];
-      assert.equal(c?.Labels[LABELS.resource], list[0]);
-      await fresh.deallocate(list[0]!);
-      assert.deepEqual(await traces(s.h), []);
-    } finally {
-      await fresh.close();
-    }
-  });
+  it(
+    'killed once its container existed: a fresh driver lists it and deallocate removes container, network, rules, mount, loop, files',
+    T,
+    async () => {
+      const filters = JSON.stringify({ label: [`${LABELS.instance}=${s.h.instance}`] });
+      const { out } = await killMidAllocation(s, def(), async () => (await s.h.docker.listContainers({ all: true, filters })).length > 0);
+      const left = await traces(s.h);
+      for (const kind of ['container ', 'network ', 'rule ', 'mount ', 'loop ', 'file ']) {
+        assert.ok(
+          left.some((t) => t.startsWith(kind)),
+          `expected a leftover ${kind.trim()}, got ${JSON.stringify(left)} (child: ${out})`,
+        );
+      }
+      const fresh = await s.h.newDriver();
+      try {
+        const list = await fresh.listResources();
+        assert.equal(list.length, 1, `listResources: ${JSON.stringify(list)}`);
+        const c = (await s.h.docker.listContainers({ all: true, filters }))[0];
+        assert.equal(c?.Labels[LABELS.resource], list[0]);
+        await fresh.deallocate(list[0]!);
+        assert.deepEqual(await traces(s.h), []);
+      } finally {
+        await fresh.close();
+      }
+    },
+  );
 });

@@ -63,7 +63,11 @@ describe('docker definitions', () => {
     ['bad user', def({ ...good, user: 'a b' }), 'options.user'],
     ['unknown network', def(good, { network: 'bridge' }), 'requirements.network'],
     ['unsupported disk', def(good, { disks: { ws: { type: 'qcow2', size: 1 } } }), 'requirements.disks.ws.type'],
-    ['two disks one mount', def(good, { disks: { a: { type: 'dir', size: 1, label: 'm' }, b: { type: 'dir', size: 1, label: 'm' } } }), 'requirements.disks.b.label'],
+    [
+      'two disks one mount',
+      def(good, { disks: { a: { type: 'dir', size: 1, label: 'm' }, b: { type: 'dir', size: 1, label: 'm' } } }),
+      'requirements.disks.b.label',
+    ],
     ['bad clone', def(good, { disks: { ws: { type: 'ext4', size: 1, clone: '/etc/shadow' } } }), 'requirements.disks.ws.clone'],
     ['cpu 0 (contract)', def(good, { cpu: 0 }), 'requirements.cpu'],
   ];
@@ -73,7 +77,11 @@ describe('docker definitions', () => {
 
   it('turns metadata into env vars: keys sanitised, values strings, SHOAL_META_URL last and fixed', () => {
     const d = parseDockerDefinition(def({ ...good, env: { A: 'from-label', SHOAL_META_URL: 'spoof' } }));
-    const env = containerEnv(d, { A: 'from-app', 'job.id': 42, '9lives': true, obj: { k: [1] }, SHOAL_META_URL: 'x' }, 'http://10.0.0.1:80');
+    const env = containerEnv(
+      d,
+      { A: 'from-app', 'job.id': 42, '9lives': true, obj: { k: [1] }, SHOAL_META_URL: 'x' },
+      'http://10.0.0.1:80',
+    );
     assert.deepEqual(env, ['A=from-app', 'SHOAL_META_URL=http://10.0.0.1:80', 'job_id=42', '_9lives=true', 'obj={"k":[1]}']);
     assert.equal(envKey('a-b.c'), 'a_b_c');
   });
@@ -102,7 +110,10 @@ describe('docker config', () => {
     assert.equal(c.metaPort, 80);
     assert.equal(c.cpu, undefined);
     const d = parseDockerConfig('{"cpu":4,"ram":8,"meta_port":8080,"networks":{"nat":"mynat"},"max_parallel_starts":2}', '/d', 'docker');
-    assert.deepEqual([d.cpu, d.ram, d.metaPort, d.networks.nat, d.networks.hostonly, d.maxParallelStarts], [4, 8, 8080, 'mynat', 'shoal-docker-hostonly', 2]);
+    assert.deepEqual(
+      [d.cpu, d.ram, d.metaPort, d.networks.nat, d.networks.hostonly, d.maxParallelStarts],
+      [4, 8, 8080, 'mynat', 'shoal-docker-hostonly', 2],
+    );
   });
 
   const bad: Array<[string, string]> = [

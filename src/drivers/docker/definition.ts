@@ -37,17 +37,35 @@ export interface DockerDefinition {
 
 const MAX_IMAGES = 16;
 const commandList = (description: string) =>
-  Type.Optional(Type.Array(Type.String(), { minItems: 1, problem: 'must be a non-empty array of strings, e.g. ["sleep","3600"]', description }));
+  Type.Optional(
+    Type.Array(Type.String(), { minItems: 1, problem: 'must be a non-empty array of strings, e.g. ["sleep","3600"]', description }),
+  );
 
 /** A docker label definition's `options` (docs/drivers/docker.md lists each in its options table). */
 export const DockerOptionsSchema = Type.Object(
   {
-    image: Type.String({ minLength: 1, maxLength: 255, problem: 'must be an image reference such as "busybox:latest" (at most 255 characters)', description: 'the image to run, e.g. "busybox:latest": name[:tag] or sha256:<id>' }),
-    images: Type.Optional(Type.Array(ImageRefSchema, { maxItems: MAX_IMAGES, description: 'archives to load first (docker save archives or root file systems)' })),
+    image: Type.String({
+      minLength: 1,
+      maxLength: 255,
+      problem: 'must be an image reference such as "busybox:latest" (at most 255 characters)',
+      description: 'the image to run, e.g. "busybox:latest": name[:tag] or sha256:<id>',
+    }),
+    images: Type.Optional(
+      Type.Array(ImageRefSchema, {
+        maxItems: MAX_IMAGES,
+        description: 'archives to load first (docker save archives or root file systems)',
+      }),
+    ),
     command: commandList('the command (Cmd)'),
     entrypoint: commandList("replaces the image's entrypoint"),
     env: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'extra environment variables, NAME → string' })),
-    user: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$', problem: 'must be "user", "uid" or "uid:gid"', description: 'user, uid or uid:gid' })),
+    user: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$',
+        problem: 'must be "user", "uid" or "uid:gid"',
+        description: 'user, uid or uid:gid',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -109,7 +127,10 @@ export function parseDockerDefinition(definition: string): DockerDefinition {
     }
     const other = mountLabels.get(disk.label);
     if (other !== undefined) {
-      throw invalidDefinition(`${field}.label`, `"${disk.label}" is already used by disk "${other}" (each disk is mounted at /mnt/<label>)`);
+      throw invalidDefinition(
+        `${field}.label`,
+        `"${disk.label}" is already used by disk "${other}" (each disk is mounted at /mnt/<label>)`,
+      );
     }
     mountLabels.set(disk.label, name);
     if (disk.clone !== '' && !CLONE_REF.test(disk.clone)) {

@@ -95,20 +95,28 @@ describe('docker driver: disks', { timeout: 1_200_000 }, () => {
     const secret = `S3CR3T-${randomBytes(6).toString('hex')}`;
     const r = await s.allocate(s.basic({ disks: { ws: { type: 'ext4', size: 1 }, d: { type: 'dir', size: 1 } } }), { TOKEN: secret });
     const data = randomBytes(8).toString('hex');
-    assert.equal((await sh(s, r.container, `echo ${data} > /mnt/ws/data && echo ${data} > /mnt/d/data && echo ${data} > /root/in-rootfs`)).code, 0);
+    assert.equal(
+      (await sh(s, r.container, `echo ${data} > /mnt/ws/data && echo ${data} > /mnt/d/data && echo ${data} > /root/in-rootfs`)).code,
+      0,
+    );
 
     const disksOnly = JSON.parse(await s.driver.snapshot(r.hwaddr, false)) as { id: string; image: string; disks: Record<string, string> };
     assert.equal(disksOnly.image, '');
     assert.deepEqual(Object.keys(disksOnly.disks).sort(), ['d', 'ws']);
 
-    const full = JSON.parse(await s.driver.snapshot(r.hwaddr, true)) as { id: string; image: string; disks: Record<string, string>; paths: Record<string, string> };
+    const full = JSON.parse(await s.driver.snapshot(r.hwaddr, true)) as {
+      id: string;
+      image: string;
+      disks: Record<string, string>;
+      paths: Record<string, string>;
+    };
     assert.ok(full.image.startsWith('shoal-snapshot:'), full.image);
     s.images.push(full.image);
     assert.ok(existsSync(full.paths.ws!), 'the disk copy exists where the info says');
     const img = await s.h.docker.getImage(full.image).inspect();
     assert.ok(!JSON.stringify(img.Config).includes(secret), 'metadata leaked into the snapshot image');
     assert.equal(img.Config.Labels?.['shoal.resource'], '');
-    assert.equal((await s.driver.status(r.hwaddr)), 'ALLOCATED', 'the container runs on after a snapshot');
+    assert.equal(await s.driver.status(r.hwaddr), 'ALLOCATED', 'the container runs on after a snapshot');
     await s.deallocate(r.hwaddr);
 
     // the image as a label image (no archives), disks cloned (ext4 grown to 2 GB)

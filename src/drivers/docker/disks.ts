@@ -205,9 +205,13 @@ export class DiskManager {
     const typeFile = join(base, 'type');
     const known = (await exists(typeFile)) ? (await readFile(typeFile, 'utf8')).trim() : undefined;
     if (known !== undefined && known !== disk.type) {
-      throw new DriverError('INVALID_DEFINITION', `requirements.disks.${disk.name}.type: the reused disk was created as ${known}, not ${disk.type}`, {
-        field: `requirements.disks.${disk.name}.type`,
-      });
+      throw new DriverError(
+        'INVALID_DEFINITION',
+        `requirements.disks.${disk.name}.type: the reused disk was created as ${known}, not ${disk.type}`,
+        {
+          field: `requirements.disks.${disk.name}.type`,
+        },
+      );
     }
     const fresh = known === undefined;
     const result = await this.#materialize(base, disk, !fresh);
@@ -230,7 +234,10 @@ export class DiskManager {
       const holder = (await readFile(lock, 'utf8').catch(() => '')).trim();
       if (holder === hwaddr) return;
       if (holder !== '' && (await exists(this.resDir(holder)))) {
-        throw new DriverError('NO_CAPACITY', `reused disk "${disk.name}" is in use by resource ${holder}; it is never attached twice at once`);
+        throw new DriverError(
+          'NO_CAPACITY',
+          `reused disk "${disk.name}" is in use by resource ${holder}; it is never attached twice at once`,
+        );
       }
       this.#log.warn({ disk: disk.name, holder }, 'removing a stale reuse lock');
       await rm(lock, { force: true });
@@ -272,7 +279,17 @@ export class DiskManager {
         await fh.truncate(wanted);
         await fh.close();
         if (disk.type === 'ext4') {
-          await runCommand('mkfs.ext4', ['-q', '-F', '-m', '0', '-E', 'lazy_itable_init=1,lazy_journal_init=1', '-L', disk.label.slice(0, 16), image]);
+          await runCommand('mkfs.ext4', [
+            '-q',
+            '-F',
+            '-m',
+            '0',
+            '-E',
+            'lazy_itable_init=1,lazy_journal_init=1',
+            '-L',
+            disk.label.slice(0, 16),
+            image,
+          ]);
         } else {
           await runCommand('mkfs.xfs', ['-q', '-f', '-L', disk.label.slice(0, 12), image]);
         }

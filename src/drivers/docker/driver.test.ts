@@ -100,7 +100,12 @@ describe('docker driver: containers, limits, identity, networks', { timeout: 900
   it('hands metadata in as env vars and through the Meta API on the gateway; never logs values', T, async () => {
     assert.ok(first, 'the first allocation failed');
     const env = await execIn(s.h.docker, first.container, ['env']);
-    const vars = new Map(env.out.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    const vars = new Map(
+      env.out
+        .trim()
+        .split('\n')
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
     assert.equal(vars.get('JOB'), '42');
     assert.equal(vars.get('api_token'), secret);
     assert.equal(vars.get('n'), '7');
@@ -180,7 +185,10 @@ describe('docker driver: containers, limits, identity, networks', { timeout: 900
       assert.ok(err instanceof DriverError);
       assert.equal(err.code, 'IMAGE');
       assert.ok(err.message.includes(wrong), err.message);
-      assert.ok(!err.message.includes(s.imgs.rootfs.sum.slice('sha256:'.length)), `the file's real checksum must not be told: ${err.message}`);
+      assert.ok(
+        !err.message.includes(s.imgs.rootfs.sum.slice('sha256:'.length)),
+        `the file's real checksum must not be told: ${err.message}`,
+      );
       return true;
     });
     assert.deepEqual(await traces(s.h), []);
@@ -208,7 +216,10 @@ describe('docker driver: containers, limits, identity, networks', { timeout: 900
     const fp = await s.driver.fingerprint();
     assert.equal(fp.health, 'healthy');
     assert.equal(fp.attributes['docker.api'], ((await s.h.docker.version()) as { ApiVersion: string }).ApiVersion);
-    await assert.rejects(s.driver.allocate(s.basic({ cpu: info.NCPU + 1 }), {}, s.context()), (e: unknown) => e instanceof DriverError && e.code === 'NO_CAPACITY');
+    await assert.rejects(
+      s.driver.allocate(s.basic({ cpu: info.NCPU + 1 }), {}, s.context()),
+      (e: unknown) => e instanceof DriverError && e.code === 'NO_CAPACITY',
+    );
   });
 });
 
@@ -223,7 +234,10 @@ describe('docker driver: prepare', { timeout: 120_000 }, () => {
     const dir = mkdtempSync(join(tmpdir(), 'shoal-docker-prep-'));
     try {
       const d = new DockerDriver({ instance: 'docker/prep', nodeName: 'n', dataDir: dir, log: memoryLog(), meta: new TestMeta() });
-      await assert.rejects(d.prepare('{"meta_port":"80"}'), (e: unknown) => e instanceof DriverError && e.code === 'INVALID_CONFIG' && e.field === 'meta_port');
+      await assert.rejects(
+        d.prepare('{"meta_port":"80"}'),
+        (e: unknown) => e instanceof DriverError && e.code === 'INVALID_CONFIG' && e.field === 'meta_port',
+      );
       await assert.rejects(d.prepare(JSON.stringify({ socket: join(dir, 'none.sock') })), (e: unknown) => {
         assert.ok(e instanceof DriverError && e.code === 'BACKEND', String(e));
         assert.match(e.message, /none\.sock does not exist/);

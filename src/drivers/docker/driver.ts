@@ -124,7 +124,8 @@ export class DockerDriver implements ResourceDriver {
     const def = parseDockerDefinition(definition);
     for (const { field, url } of definitionUrls(def.options)) await this.#urls.checkForLabel(url, field);
     // disks that could never fit this node's workspace file system (or max_disk_size) are refused now
-    if (this.#p && def.disks.length > 0) await this.#p.disks.space.checkDefinition(await this.#p.disks.requests(def.disks, { owner: '', label: '' }));
+    if (this.#p && def.disks.length > 0)
+      await this.#p.disks.space.checkDefinition(await this.#p.disks.requests(def.disks, { owner: '', label: '' }));
   }
 
   async allocate(definition: string, metadata: Record<string, unknown>, context?: AllocateContext): Promise<AllocateResult> {
@@ -141,7 +142,12 @@ export class DockerDriver implements ResourceDriver {
     const hwaddr = randomMac();
     const log = this.#ctx.log;
     const started = Date.now();
-    await s.disks.begin({ hwaddr, created: new Date().toISOString(), application: context?.application ?? '', label: context?.label ?? '' });
+    await s.disks.begin({
+      hwaddr,
+      created: new Date().toISOString(),
+      application: context?.application ?? '',
+      label: context?.label ?? '',
+    });
     let net: NetInfo | undefined;
     try {
       const disks = await s.disks.attach(hwaddr, def.disks, { owner: reuseScope(context), label: context?.label ?? '' });
@@ -233,7 +239,11 @@ export class DockerDriver implements ResourceDriver {
       });
     } catch (err) {
       await s.disks.removeSnapshot(id).catch(() => undefined);
-      if (image) await s.docker.getImage(image).remove({ force: true }).catch(() => undefined);
+      if (image)
+        await s.docker
+          .getImage(image)
+          .remove({ force: true })
+          .catch(() => undefined);
       if (err instanceof DriverError) throw err;
       throw new DriverError('BACKEND', `snapshot failed: ${(err as Error).message}`, { cause: err });
     }
@@ -257,7 +267,8 @@ export class DockerDriver implements ResourceDriver {
     try {
       await container.remove({ force: true, v: true });
     } catch (err) {
-      if (!isNotFound(err) && !/already in progress/.test(engineMessage(err))) throw backendError(`cannot remove the container of ${hwaddr}`, err);
+      if (!isNotFound(err) && !/already in progress/.test(engineMessage(err)))
+        throw backendError(`cannot remove the container of ${hwaddr}`, err);
     }
     await s.disks.cleanup(hwaddr);
     await s.networks.collect();
@@ -305,7 +316,12 @@ export class DockerDriver implements ResourceDriver {
           'docker.os': v.Os,
           'docker.arch': v.Arch,
           'docker.kernel': v.KernelVersion ?? '',
-          ...(this.#p ? { 'docker.cpus': String(this.#p.ncpu), 'docker.networks': `${this.#p.config.networks.hostonly},${this.#p.config.networks.nat}` } : {}),
+          ...(this.#p
+            ? {
+                'docker.cpus': String(this.#p.ncpu),
+                'docker.networks': `${this.#p.config.networks.hostonly},${this.#p.config.networks.nat}`,
+              }
+            : {}),
         },
       };
     } catch (err) {

@@ -43,8 +43,7 @@ export function readProgress(docker: Docker, stream: NodeJS.ReadableStream): Pro
         return;
       }
       const bad = (out ?? []).find((m) => m && typeof m === 'object' && ('error' in m || 'errorDetail' in m)) as
-        | { error?: string; errorDetail?: { message?: string } }
-        | undefined;
+        { error?: string; errorDetail?: { message?: string } } | undefined;
       if (bad) reject(new Error(bad.errorDetail?.message ?? bad.error ?? 'unknown error'));
       else resolve(out ?? []);
     });

@@ -96,7 +96,8 @@ export class Firewall {
     for (const tool of TOOLS) {
       if (!(await this.#try(tool, ['-N', c.input]))) await this.#run(tool, ['-F', c.input]);
       await this.#run(tool, ['-A', c.input, '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT']);
-      if (tool === 'iptables') await this.#run(tool, ['-A', c.input, '-d', r.gateway, '-p', 'tcp', '--dport', String(r.metaPort), '-j', 'ACCEPT']);
+      if (tool === 'iptables')
+        await this.#run(tool, ['-A', c.input, '-d', r.gateway, '-p', 'tcp', '--dport', String(r.metaPort), '-j', 'ACCEPT']);
       await this.#run(tool, ['-A', c.input, '-j', 'DROP']);
       const j = this.#jumps(r)[0]!;
       if (!(await this.#try(tool, ['-C', j.chain, ...j.spec]))) await this.#run(tool, ['-I', j.chain, '1', ...j.spec]);

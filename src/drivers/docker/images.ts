@@ -94,18 +94,25 @@ export class ImageStore {
         const key = `${rootId}>${opts.image}`;
         if (!this.#tagged.has(key)) {
           const { repo, tag } = splitRef(opts.image);
-          await this.#docker.getImage(rootId).tag({ repo, tag }).catch((err: unknown) => {
-            throw backendError(`cannot tag image ${rootId} as ${opts.image}`, err);
-          });
+          await this.#docker
+            .getImage(rootId)
+            .tag({ repo, tag })
+            .catch((err: unknown) => {
+              throw backendError(`cannot tag image ${rootId} as ${opts.image}`, err);
+            });
           this.#tagged.add(key);
         }
       }
     }
     if (id === undefined) {
       const found = archives.flatMap((a) => a.images.flatMap((i) => (i.repoTags.length ? i.repoTags : [i.id])));
-      throw new DriverError('IMAGE', `options.image "${opts.image}" is not in options.images (they contain: ${found.join(', ') || 'nothing'})`, {
-        field: 'options.image',
-      });
+      throw new DriverError(
+        'IMAGE',
+        `options.image "${opts.image}" is not in options.images (they contain: ${found.join(', ') || 'nothing'})`,
+        {
+          field: 'options.image',
+        },
+      );
     }
     return this.#inspect(id, false);
   }
@@ -167,7 +174,9 @@ export class ImageStore {
     try {
       index = await indexTar(file);
     } catch (err) {
-      throw new DriverError('IMAGE', `image ${ref.sum} is not a tar archive (docker save or rootfs): ${(err as Error).message}`, { cause: err });
+      throw new DriverError('IMAGE', `image ${ref.sum} is not a tar archive (docker save or rootfs): ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     const tmp = `${sidecar}.${process.pid}.tmp`;
     await writeFile(tmp, JSON.stringify(index));
@@ -199,7 +208,10 @@ export class ImageStore {
       for (const img of index.images) {
         if (!(await this.#exists(img.id))) throw new DriverError('IMAGE', `docker load of image ${ref.sum} did not create image ${img.id}`);
       }
-      this.#log.info({ sum: ref.sum, images: index.images.map((i) => i.repoTags).flat(), ms: Date.now() - started }, 'image archive loaded');
+      this.#log.info(
+        { sum: ref.sum, images: index.images.map((i) => i.repoTags).flat(), ms: Date.now() - started },
+        'image archive loaded',
+      );
       return { kind: 'save', images: index.images };
     }
     const file = await this.#cache.fetch(ref, { decompress: true, field, signal });
@@ -210,9 +222,12 @@ export class ImageStore {
     } catch (err) {
       throw new DriverError('IMAGE', `docker import of image ${ref.sum} failed: ${(err as Error).message}`, { cause: err });
     }
-    const info = await this.#docker.getImage(marker).inspect().catch((err: unknown) => {
-      throw new DriverError('IMAGE', `docker import of image ${ref.sum} did not create ${marker}`, { cause: err });
-    });
+    const info = await this.#docker
+      .getImage(marker)
+      .inspect()
+      .catch((err: unknown) => {
+        throw new DriverError('IMAGE', `docker import of image ${ref.sum} did not create ${marker}`, { cause: err });
+      });
     this.#log.info({ sum: ref.sum, id: info.Id, ms: Date.now() - started }, 'rootfs tarball imported');
     return { kind: 'rootfs', images: [{ id: info.Id, repoTags: [] }] };
   }

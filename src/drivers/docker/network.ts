@@ -160,7 +160,10 @@ export class NetworkManager {
         this.#ready.delete(kind);
         const close = this.#listeners.get(name);
         this.#listeners.delete(name);
-        if (close) await close().catch((err: unknown) => this.#ctx.log.warn({ network: name, err: String(err) }, 'closing Meta API listener failed'));
+        if (close)
+          await close().catch((err: unknown) =>
+            this.#ctx.log.warn({ network: name, err: String(err) }, 'closing Meta API listener failed'),
+          );
         if (info || (await this.#firewall.exists(name))) {
           await this.#firewall.remove({ network: name, bridge: info?.bridge ?? bridgeName(name) });
         }
@@ -182,7 +185,9 @@ export class NetworkManager {
         await this.#firewall.removeStale(vanished);
         for (const bridge of vanished) {
           if (await exists(`/sys/class/net/${bridge}`)) {
-            await runCommand('ip', ['link', 'delete', bridge]).catch((err: unknown) => this.#ctx.log.warn({ bridge, err: String(err) }, 'cannot delete a stale bridge'));
+            await runCommand('ip', ['link', 'delete', bridge]).catch((err: unknown) =>
+              this.#ctx.log.warn({ bridge, err: String(err) }, 'cannot delete a stale bridge'),
+            );
           }
         }
       }

@@ -12,9 +12,13 @@ export class CommandError extends DriverError {
   readonly stderr: string;
 
   constructor(cmd: string, args: string[], exitCode: number | null, stderr: string, cause?: Error) {
-    super('BACKEND', `${cmd} ${args.join(' ')} failed${exitCode === null ? '' : ` (exit ${exitCode})`}: ${stderr.trim() || String(cause ?? '')}`, {
-      cause,
-    });
+    super(
+      'BACKEND',
+      `${cmd} ${args.join(' ')} failed${exitCode === null ? '' : ` (exit ${exitCode})`}: ${stderr.trim() || String(cause ?? '')}`,
+      {
+        cause,
+      },
+    );
     this.exitCode = exitCode;
     this.stderr = stderr;
   }
@@ -32,7 +36,7 @@ export function runCommand(cmd: string, args: string[], opts: { timeoutMs?: numb
       { timeout: opts.timeoutMs ?? 120_000, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' },
       (err, stdout, stderr) => {
         if (err) {
-          const code = typeof (err as NodeJS.ErrnoException).code === 'number' ? ((err as { code: number }).code) : null;
+          const code = typeof (err as NodeJS.ErrnoException).code === 'number' ? (err as { code: number }).code : null;
           const why = err.killed ? `timed out after ${opts.timeoutMs ?? 120_000} ms` : stderr || err.message;
           reject(new CommandError(cmd, args, code, why, err));
           return;

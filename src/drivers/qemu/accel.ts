@@ -28,18 +28,31 @@ export function probeRom(loops = 2000): Buffer {
   const rom = Buffer.alloc(65536, 0xff);
   const code = Buffer.from([
     0xfa, // cli
-    0xba, loops & 0xff, (loops >> 8) & 0xff, // mov dx, loops
-    0xb8, 0x00, 0x10, // L1: mov ax, 0x1000
-    0x8e, 0xc0, // mov es, ax
-    0x31, 0xff, // xor di, di
-    0xb9, 0x00, 0x80, // mov cx, 0x8000 (64 KiB as words)
-    0xf3, 0xab, // rep stosw
+    0xba,
+    loops & 0xff,
+    (loops >> 8) & 0xff, // mov dx, loops
+    0xb8,
+    0x00,
+    0x10, // L1: mov ax, 0x1000
+    0x8e,
+    0xc0, // mov es, ax
+    0x31,
+    0xff, // xor di, di
+    0xb9,
+    0x00,
+    0x80, // mov cx, 0x8000 (64 KiB as words)
+    0xf3,
+    0xab, // rep stosw
     0x4a, // dec dx
-    0x75, 0x100 - 15, // jnz L1
-    0xb0, EXIT_VALUE, // mov al, 0x2a
-    0xe6, 0xf4, // out 0xf4, al
+    0x75,
+    0x100 - 15, // jnz L1
+    0xb0,
+    EXIT_VALUE, // mov al, 0x2a
+    0xe6,
+    0xf4, // out 0xf4, al
     0xf4, // hlt
-    0xeb, 0xfd, // jmp $-1
+    0xeb,
+    0xfd, // jmp $-1
   ]);
   code.copy(rom, 0xe000);
   Buffer.from([0xea, 0x00, 0xe0, 0x00, 0xf0]).copy(rom, 0xfff0); // jmp far F000:E000
@@ -103,8 +116,22 @@ async function probeKvm(qemuSystem: string, workDir: string): Promise<{ ok: bool
   try {
     const r = await run(
       qemuSystem,
-      ['-accel', 'kvm', '-machine', 'pc', '-m', '16', '-nodefaults', '-no-user-config', '-display', 'none',
-        '-bios', rom, '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04'],
+      [
+        '-accel',
+        'kvm',
+        '-machine',
+        'pc',
+        '-m',
+        '16',
+        '-nodefaults',
+        '-no-user-config',
+        '-display',
+        'none',
+        '-bios',
+        rom,
+        '-device',
+        'isa-debug-exit,iobase=0xf4,iosize=0x04',
+      ],
       { timeoutMs: PROBE_DEADLINE_MS, allowFailure: true },
     );
     const ms = Date.now() - started;
@@ -117,7 +144,11 @@ async function probeKvm(qemuSystem: string, workDir: string): Promise<{ ok: bool
   }
 }
 
-export async function chooseAccel(wanted: 'auto' | 'kvm' | 'tcg', qemuSystem: string, workDir: string): Promise<AccelChoice & { kvmReason: string }> {
+export async function chooseAccel(
+  wanted: 'auto' | 'kvm' | 'tcg',
+  qemuSystem: string,
+  workDir: string,
+): Promise<AccelChoice & { kvmReason: string }> {
   if (wanted === 'tcg') return { accel: 'tcg', reason: 'forced by config', kvmReason: 'not probed' };
   const kvm = await kvmUsable(qemuSystem, workDir);
   if (wanted === 'kvm') return { accel: 'kvm', reason: 'forced by config', kvmReason: kvm.reason };

@@ -116,9 +116,27 @@ describe('qemu config', { timeout: 120_000 }, () => {
     const dir = join(process.env.TMPDIR ?? '/tmp', `shoal-probe-${process.pid}.rom`);
     writeFileSync(dir, probeRom(50));
     try {
-      const r = spawnSync('qemu-system-x86_64', ['-accel', 'tcg', '-machine', 'pc', '-m', '16', '-nodefaults', '-display', 'none', '-bios', dir, '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04'], {
-        timeout: 30_000,
-      });
+      const r = spawnSync(
+        'qemu-system-x86_64',
+        [
+          '-accel',
+          'tcg',
+          '-machine',
+          'pc',
+          '-m',
+          '16',
+          '-nodefaults',
+          '-display',
+          'none',
+          '-bios',
+          dir,
+          '-device',
+          'isa-debug-exit,iobase=0xf4,iosize=0x04',
+        ],
+        {
+          timeout: 30_000,
+        },
+      );
       assert.equal(r.status, (0x2a << 1) | 1, `probe exit status ${r.status} ${r.stderr?.toString()}`);
     } finally {
       spawnSync('rm', ['-f', dir]);

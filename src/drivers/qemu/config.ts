@@ -59,7 +59,12 @@ export interface QemuConfig {
 const text = (description: string) => Type.Optional(Type.String({ minLength: 1, description }));
 const whole = (minimum: number, maximum: number, description: string) => Type.Optional(Type.Integer({ minimum, maximum, description }));
 const oneOf = (values: readonly string[], description: string) =>
-  Type.Optional(Type.Union(values.map((v) => Type.Literal(v)), { description }));
+  Type.Optional(
+    Type.Union(
+      values.map((v) => Type.Literal(v)),
+      { description },
+    ),
+  );
 
 /** The node-side config of a qemu driver instance (docs/drivers/qemu.md lists each key in its config table). */
 export const QemuConfigSchema = Type.Object(
@@ -84,7 +89,9 @@ export const QemuConfigSchema = Type.Object(
         { additionalProperties: false, description: 'what capacity() reports' },
       ),
     ),
-    firmware: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'extra firmware files labels may name: name → absolute path' })),
+    firmware: Type.Optional(
+      Type.Record(Type.String(), Type.String(), { description: 'extra firmware files labels may name: name → absolute path' }),
+    ),
     machine: text('the QEMU machine type (default q35)'),
     ...DiskLimitsSchema,
   },
@@ -127,7 +134,11 @@ const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 
 /** Parse the config document; `dataDir` is the instance's data directory from the node. */
 export function parseConfig(json: string, dataDir: string): QemuConfig {
-  const raw = checkAgainstSchema(QemuConfigSchema, parseConfigDocument(json), { prefix: '', invalid: invalidConfig, unknown: 'unknown field' });
+  const raw = checkAgainstSchema(QemuConfigSchema, parseConfigDocument(json), {
+    prefix: '',
+    invalid: invalidConfig,
+    unknown: 'unknown field',
+  });
   const data = absPath(raw, 'data_dir', dataDir);
   const accel = str(raw, 'accel', 'auto');
   if (!(ACCELS as readonly string[]).includes(accel)) throw invalidConfig('accel', `must be one of ${ACCELS.join(', ')}, got "${accel}"`);
@@ -137,11 +148,15 @@ export function parseConfig(json: string, dataDir: string): QemuConfig {
   }
   const metaAddress = str(raw, 'meta_address', DEFAULT_META_ADDRESS);
   if (!IPV4.test(metaAddress) || metaAddress.startsWith('10.0.2.') || /^(0|127|22[4-9]|2[3-5]\d)\./.test(metaAddress)) {
-    throw invalidConfig('meta_address', `must be an IPv4 unicast address outside the guest network 10.0.2.0/24 and 127.0.0.0/8, e.g. ${DEFAULT_META_ADDRESS}`);
+    throw invalidConfig(
+      'meta_address',
+      `must be an IPv4 unicast address outside the guest network 10.0.2.0/24 and 127.0.0.0/8, e.g. ${DEFAULT_META_ADDRESS}`,
+    );
   }
   const vmNetworkCidr = str(raw, 'vm_network', DEFAULT_VM_NETWORK);
   const vmNetwork = parsePool(vmNetworkCidr);
-  if (!vmNetwork) throw invalidConfig('vm_network', `must be an IPv4 network a.b.c.d/8 to /24 (the network address), e.g. ${DEFAULT_VM_NETWORK}`);
+  if (!vmNetwork)
+    throw invalidConfig('vm_network', `must be an IPv4 network a.b.c.d/8 to /24 (the network address), e.g. ${DEFAULT_VM_NETWORK}`);
   const metaNum = ipToNum(metaAddress);
   if (metaNum >= vmNetwork.base && metaNum < vmNetwork.base + 2 ** (32 - vmNetwork.prefix)) {
     throw invalidConfig('meta_address', `must not be inside vm_network ${vmNetworkCidr}`);

@@ -15,7 +15,16 @@ import { QemuDriver } from './driver.js';
 import { listVmNets } from './host-net.js';
 import { DriverPaths } from './paths.js';
 import { withQmp } from './qmp-client.js';
-import { FakeMeta, buildTestGuest, kernelDefinition, qemuByMac, removeDir, tempDataDir, testContext, type TestGuest } from './test-support.js';
+import {
+  FakeMeta,
+  buildTestGuest,
+  kernelDefinition,
+  qemuByMac,
+  removeDir,
+  tempDataDir,
+  testContext,
+  type TestGuest,
+} from './test-support.js';
 import { findProcesses } from './vm-process.js';
 
 const T = { timeout: 240_000 };
@@ -61,7 +70,9 @@ describe('qemu driver: a node killed mid-allocation', { timeout: 600_000 }, () =
     await chmod(slow, 0o755);
     const script = join(dirname(fileURLToPath(import.meta.url)), 'test-fixtures', 'allocate-child.js');
     const def = kernelDefinition(guest, { disks: { tmp: { type: 'ext4', size: 1 } } });
-    child = spawn(process.execPath, [script, dataDir, JSON.stringify({ accel: 'tcg', qemu_system: slow }), def], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(process.execPath, [script, dataDir, JSON.stringify({ accel: 'tcg', qemu_system: slow }), def], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const childExit = new Promise<void>((r) => child!.once('exit', () => r()));
     child.stdout!.on('data', (d: Buffer) => (childOut += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (childOut += d.toString()));
@@ -102,7 +113,10 @@ describe('qemu driver: a node killed mid-allocation', { timeout: 600_000 }, () =
     const fresh = await freshDriver(JSON.stringify({ accel: 'tcg', qmp_timeout_seconds: 2 }));
     process.kill(vm.pid, 'SIGSTOP');
     try {
-      await assert.rejects(fresh.status(leftover), (err: unknown) => err instanceof DriverError && err.code === 'BACKEND' && /cannot tell/.test(err.message));
+      await assert.rejects(
+        fresh.status(leftover),
+        (err: unknown) => err instanceof DriverError && err.code === 'BACKEND' && /cannot tell/.test(err.message),
+      );
     } finally {
       process.kill(vm.pid, 'SIGCONT');
     }
@@ -110,7 +124,7 @@ describe('qemu driver: a node killed mid-allocation', { timeout: 600_000 }, () =
     await fresh.close();
   });
 
-  it('a fresh driver\'s deallocate removes every trace of it', T, async () => {
+  it("a fresh driver's deallocate removes every trace of it", T, async () => {
     assert.ok(leftover, 'the previous test failed');
     const fresh = await freshDriver();
     const vm = await qemuByMac(leftover);

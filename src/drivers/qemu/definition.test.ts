@@ -27,7 +27,10 @@ function rejects(json: string, field: string): void {
 describe('qemu definition', () => {
   it('accepts a disk image boot and keeps what was asked', () => {
     const d = parseQemuDefinition(
-      def({ images: [img], firmware: 'seabios' }, { cpu: 2, ram: 4, network: 'nat', disks: { ws: { type: 'ext4', size: 10, reuse: true } } }),
+      def(
+        { images: [img], firmware: 'seabios' },
+        { cpu: 2, ram: 4, network: 'nat', disks: { ws: { type: 'ext4', size: 10, reuse: true } } },
+      ),
       FIRMWARE,
     );
     assert.equal(d.images.length, 1);
@@ -53,7 +56,16 @@ describe('qemu definition', () => {
 
   it('accepts clone references and every disk type', () => {
     const d = parseQemuDefinition(
-      def({ images: [img] }, { disks: { a: { type: 'qcow2', size: 1, clone: '525400aabbcc-20250101T000000Z-abcdef/ws' }, b: { type: 'raw', size: 2 }, c: { type: 'ext4', size: 3 } } }),
+      def(
+        { images: [img] },
+        {
+          disks: {
+            a: { type: 'qcow2', size: 1, clone: '525400aabbcc-20250101T000000Z-abcdef/ws' },
+            b: { type: 'raw', size: 2 },
+            c: { type: 'ext4', size: 3 },
+          },
+        },
+      ),
       FIRMWARE,
     );
     assert.equal(d.requirements.disks.a!.clone, '525400aabbcc-20250101T000000Z-abcdef/ws');
@@ -82,8 +94,14 @@ describe('qemu definition', () => {
     rejects(def({ images: [img] }, { disks: { ws: { type: 'xfs', size: 1 } } }), 'requirements.disks.ws.type');
     rejects(def({ images: [img] }, { disks: { ws: { type: 'ext4', size: 0 } } }), 'requirements.disks.ws.size');
     rejects(def({ images: [img] }, { disks: { ws: { type: 'ext4', size: 1, clone: '../../etc' } } }), 'requirements.disks.ws.clone');
-    rejects(def({ images: [img] }, { disks: { ws: { type: 'ext4', size: 1, clone: 'snap/ws', reuse: true } } }), 'requirements.disks.ws.clone');
-    rejects(def({ images: [img] }, { disks: { a: { type: 'raw', size: 1, label: 'same' }, b: { type: 'raw', size: 1, label: 'same' } } }), 'requirements.disks.b.label');
+    rejects(
+      def({ images: [img] }, { disks: { ws: { type: 'ext4', size: 1, clone: 'snap/ws', reuse: true } } }),
+      'requirements.disks.ws.clone',
+    );
+    rejects(
+      def({ images: [img] }, { disks: { a: { type: 'raw', size: 1, label: 'same' }, b: { type: 'raw', size: 1, label: 'same' } } }),
+      'requirements.disks.b.label',
+    );
     rejects(def({ images: [img] }, { disks: { root: { type: 'raw', size: 1 } } }), 'requirements.disks.root.label');
     rejects(def({ images: [img] }, { cpu: 0 }), 'requirements.cpu');
     rejects(def({ images: [img] }, { gpu: 1 }), 'requirements.gpu');

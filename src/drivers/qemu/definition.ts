@@ -29,14 +29,23 @@ export const MAX_APPEND = 4096;
 export const QemuOptionsSchema = Type.Object(
   {
     images: Type.Optional(
-      Type.Array(ImageRefSchema, { maxItems: MAX_IMAGES, description: 'disk images (qcow2 or raw, optionally gz/xz/zstd); the first is the boot disk' }),
+      Type.Array(ImageRefSchema, {
+        maxItems: MAX_IMAGES,
+        description: 'disk images (qcow2 or raw, optionally gz/xz/zstd); the first is the boot disk',
+      }),
     ),
     kernel: Type.Optional({ ...ImageRefSchema, description: 'a kernel to boot directly (with or without images)' }),
     initrd: Type.Optional({ ...ImageRefSchema, description: 'its initramfs (needs kernel)' }),
     append: Type.Optional(
-      Type.String({ maxLength: MAX_APPEND, problem: `must be a string (the kernel command line) of at most ${MAX_APPEND} characters`, description: 'the kernel command line (needs kernel)' }),
+      Type.String({
+        maxLength: MAX_APPEND,
+        problem: `must be a string (the kernel command line) of at most ${MAX_APPEND} characters`,
+        description: 'the kernel command line (needs kernel)',
+      }),
     ),
-    firmware: Type.Optional(Type.String({ minLength: 1, description: "qboot, seabios, a name from the node's firmware config, or the path of one of its files" })),
+    firmware: Type.Optional(
+      Type.String({ minLength: 1, description: "qboot, seabios, a name from the node's firmware config, or the path of one of its files" }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -66,7 +75,11 @@ export function parseQemuDefinition(json: string, firmware: Readonly<Record<stri
   const firmwareNames = Object.keys(firmware);
   const parsed = parseDefinition(json);
   const { requirements } = parsed;
-  const options = checkAgainstSchema(QemuOptionsSchema, parsed.options, { prefix: 'options.', invalid: invalidDefinition, unknown: 'unknown option' });
+  const options = checkAgainstSchema(QemuOptionsSchema, parsed.options, {
+    prefix: 'options.',
+    invalid: invalidDefinition,
+    unknown: 'unknown option',
+  });
 
   const images: ImageRef[] = (options.images ?? []).map((img, i) => parseImageRef(img, `options.images[${i}]`));
   const kernel = options.kernel === undefined ? undefined : parseImageRef(options.kernel, 'options.kernel');

@@ -186,36 +186,44 @@ describe('qemu driver: real VMs', { timeout: 1_500_000 }, () => {
     assert.match(text, /SHOAL-GUEST disk-written serial=ws/, 'the guest mounted the ext4 disk and wrote to it');
   });
 
-  it('a second VM that takes the first VM\'s MAC still gets only its own metadata (and "nat" does not reach the host\'s loopback)', T, async () => {
-    const ha = need(a, 'VM A');
-    const def = kernelDefinition(guest, {
-      cpu: 1,
-      ram: 1,
-      network: 'nat',
-      append: `shoal.mac=${ha} shoal.probe=10.0.2.2:${service.port}`,
-      disks: { data: { type: 'ext4', size: 1 } },
-    });
-    const r = await driver.allocate(def, metaB, { application: `app-b-${run}`, label: `${label}-b`, node: 'test-node' });
-    live.add(r.hwaddr);
-    meta.data.set(r.hwaddr, metaB);
-    b = r.hwaddr;
-    assert.notEqual(r.hwaddr, ha);
-    await waitForText(() => driver.console(r.hwaddr), /SHOAL-GUEST ready/, BOOT_MS, 'VM B ready');
-    const text = await driver.console(r.hwaddr);
-    assert.match(text, new RegExp(`SHOAL-GUEST mac=${ha}`), 'the guest did change its MAC to the first VM\'s');
-    assert.deepEqual(printedMetadata(text), metaB);
-    assert.ok(!text.includes(metaA.TOKEN), 'the second VM saw the first VM\'s metadata');
-    assert.match(text, new RegExp(`SHOAL-GUEST probe 10.0.2.2:${service.port} failed`), 'a "nat" guest reached the host\'s loopback through 10.0.2.2');
-    assert.equal(service.hits(), 0);
-    // each VM's QEMU in a network namespace of its own, none spawning relays
-    const vm = await qemuByMac(r.hwaddr);
-    const vmA = await qemuByMac(ha);
-    assert.ok(vm && vmA);
-    const nsOf = (pid: number | 'self'): string => readlinkSync(`/proc/${pid}/ns/net`);
-    assert.notEqual(nsOf(vm.pid), nsOf('self'));
-    assert.notEqual(nsOf(vm.pid), nsOf(vmA.pid));
-    for (const v of [vm, vmA]) assert.ok(!v.args.some((x) => x.includes('guestfwd')), 'no guestfwd relay on the command line');
-  });
+  it(
+    'a second VM that takes the first VM\'s MAC still gets only its own metadata (and "nat" does not reach the host\'s loopback)',
+    T,
+    async () => {
+      const ha = need(a, 'VM A');
+      const def = kernelDefinition(guest, {
+        cpu: 1,
+        ram: 1,
+        network: 'nat',
+        append: `shoal.mac=${ha} shoal.probe=10.0.2.2:${service.port}`,
+        disks: { data: { type: 'ext4', size: 1 } },
+      });
+      const r = await driver.allocate(def, metaB, { application: `app-b-${run}`, label: `${label}-b`, node: 'test-node' });
+      live.add(r.hwaddr);
+      meta.data.set(r.hwaddr, metaB);
+      b = r.hwaddr;
+      assert.notEqual(r.hwaddr, ha);
+      await waitForText(() => driver.console(r.hwaddr), /SHOAL-GUEST ready/, BOOT_MS, 'VM B ready');
+      const text = await driver.console(r.hwaddr);
+      assert.match(text, new RegExp(`SHOAL-GUEST mac=${ha}`), "the guest did change its MAC to the first VM's");
+      assert.deepEqual(printedMetadata(text), metaB);
+      assert.ok(!text.includes(metaA.TOKEN), "the second VM saw the first VM's metadata");
+      assert.match(
+        text,
+        new RegExp(`SHOAL-GUEST probe 10.0.2.2:${service.port} failed`),
+        'a "nat" guest reached the host\'s loopback through 10.0.2.2',
+      );
+      assert.equal(service.hits(), 0);
+      // each VM's QEMU in a network namespace of its own, none spawning relays
+      const vm = await qemuByMac(r.hwaddr);
+      const vmA = await qemuByMac(ha);
+      assert.ok(vm && vmA);
+      const nsOf = (pid: number | 'self'): string => readlinkSync(`/proc/${pid}/ns/net`);
+      assert.notEqual(nsOf(vm.pid), nsOf('self'));
+      assert.notEqual(nsOf(vm.pid), nsOf(vmA.pid));
+      for (const v of [vm, vmA]) assert.ok(!v.args.some((x) => x.includes('guestfwd')), 'no guestfwd relay on the command line');
+    },
+  );
 
   it('re-attaches after a driver restart: VMs stay ALLOCATED and the Meta API channel works again', T, async () => {
     const ha = need(a, 'VM A');
@@ -295,8 +303,16 @@ describe('qemu driver: real VMs', { timeout: 1_500_000 }, () => {
     live.delete(ha);
     assert.equal(existsSync(`/proc/${vm.pid}/cmdline`) && (await qemuByMac(ha)) !== undefined, false, 'the qemu process is still there');
     assert.equal(await qemuByMac(ha), undefined);
-    assert.ok(state.net, 'the state names the VM\'s network');
-    for (const p of [vm.qmp, `/run/netns/${state.net.netns}`, `/sys/class/net/${state.net.hostIf}`, state.pidFile, state.dir, state.consoleLog, ...owned]) {
+    assert.ok(state.net, "the state names the VM's network");
+    for (const p of [
+      vm.qmp,
+      `/run/netns/${state.net.netns}`,
+      `/sys/class/net/${state.net.hostIf}`,
+      state.pidFile,
+      state.dir,
+      state.consoleLog,
+      ...owned,
+    ]) {
       assert.equal(existsSync(p), false, `${p} was left behind`);
     }
     assert.equal(existsSync(driver.paths().stateDir + `/${ha.replaceAll(':', '')}.json`), false, 'state file left behind');
@@ -347,7 +363,10 @@ describe('qemu driver: real VMs', { timeout: 1_500_000 }, () => {
     const listBefore = await driver.listResources();
     const vmsBefore = readdirSync(driver.paths().vmsDir).sort();
     const badClone = kernelDefinition(guest, { disks: { x: { type: 'qcow2', size: 1, clone: 'no-such-snapshot/x' } } });
-    await assert.rejects(driver.allocate(badClone, {}), (err: unknown) => err instanceof DriverError && err.code === 'INVALID_DEFINITION' && err.field === 'requirements.disks.x.clone');
+    await assert.rejects(
+      driver.allocate(badClone, {}),
+      (err: unknown) => err instanceof DriverError && err.code === 'INVALID_DEFINITION' && err.field === 'requirements.disks.x.clone',
+    );
     assert.deepEqual(await driver.listResources(), listBefore);
     assert.deepEqual(readdirSync(driver.paths().vmsDir).sort(), vmsBefore);
     // a firmware file qemu cannot load: fails after the overlay, disks, a new reused disk and the
@@ -372,7 +391,9 @@ describe('qemu driver: real VMs', { timeout: 1_500_000 }, () => {
     assert.deepEqual(readdirSync(p.vmsDir), [], 'VM dir left behind');
     assert.deepEqual(readdirSync(p.stateDir), [], 'state file left behind');
     assert.deepEqual(readdirSync(p.socketDir), [], 'socket left behind');
-    const disks = readdirSync(p.reuseDir, { recursive: true }).map(String).filter((f) => /\.(raw|qcow2)$/.test(f));
+    const disks = readdirSync(p.reuseDir, { recursive: true })
+      .map(String)
+      .filter((f) => /\.(raw|qcow2)$/.test(f));
     assert.deepEqual(disks, [], 'the reused disk made by the failed allocation stayed');
     await broken.close();
   });

@@ -68,7 +68,13 @@ export class QemuDriver implements ResourceDriver {
     this.#ctx = ctx;
     this.#urls = new UrlPolicy(ctx.fetch);
     this.#teardown = new VmTeardown(ctx.log, this.#runtime);
-    this.#builder = new VmBuilder({ log: ctx.log, meta: ctx.meta, runtime: this.#runtime, teardown: this.#teardown, poolLock: new KeyedMutex() });
+    this.#builder = new VmBuilder({
+      log: ctx.log,
+      meta: ctx.meta,
+      runtime: this.#runtime,
+      teardown: this.#teardown,
+      poolLock: new KeyedMutex(),
+    });
   }
 
   name(): string {
@@ -177,13 +183,19 @@ export class QemuDriver implements ResourceDriver {
     if (this.#busy.has(hwaddr)) return StatusAllocated; // our own snapshot holds its QMP socket
     const qmpSocket = state?.qmpSocket ?? p.paths.qmpSocket(hwaddr);
     try {
-      const st = await withQmp(qmpSocket, (q) => q.execute<{ status: string }>('query-status'), { timeoutMs: p.config.qmpTimeoutSeconds * 1000 });
+      const st = await withQmp(qmpSocket, (q) => q.execute<{ status: string }>('query-status'), {
+        timeoutMs: p.config.qmpTimeoutSeconds * 1000,
+      });
       return st.status === 'shutdown' ? StatusNone : StatusAllocated;
     } catch (err) {
       if (!(await isOurProcess(pid, p.paths.marker(hwaddr)))) return StatusNone;
-      throw new DriverError('BACKEND', `cannot tell the status of ${hwaddr}: qemu (pid ${pid}) runs but QMP does not answer: ${(err as Error).message}`, {
-        cause: err,
-      });
+      throw new DriverError(
+        'BACKEND',
+        `cannot tell the status of ${hwaddr}: qemu (pid ${pid}) runs but QMP does not answer: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
     }
   }
 

@@ -15,7 +15,11 @@ const OUTPUT_LIMIT = 64 * 1024;
  * Run a program (no shell) and collect its output. Rejects with DriverError BACKEND when it cannot
  * start, exits non-zero (unless `allowFailure`) or runs past `timeoutMs` (then it is killed).
  */
-export function run(cmd: string, args: string[], opts: { timeoutMs?: number; allowFailure?: boolean; cwd?: string } = {}): Promise<RunResult> {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { timeoutMs?: number; allowFailure?: boolean; cwd?: string } = {},
+): Promise<RunResult> {
   const timeoutMs = opts.timeoutMs ?? 120_000;
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd });
@@ -40,10 +44,14 @@ export function run(cmd: string, args: string[], opts: { timeoutMs?: number; all
       clearTimeout(timer);
       const result = { code: code ?? -1, stdout, stderr };
       if (timedOut) {
-        reject(new DriverError('BACKEND', `${cmd} ${args[0] ?? ''} did not finish within ${Math.round(timeoutMs / 1000)} s and was killed`));
+        reject(
+          new DriverError('BACKEND', `${cmd} ${args[0] ?? ''} did not finish within ${Math.round(timeoutMs / 1000)} s and was killed`),
+        );
       } else if (code !== 0 && !opts.allowFailure) {
         const why = signal ? `was killed by ${signal}` : `exited with ${code}`;
-        reject(new DriverError('BACKEND', `${cmd} ${args[0] ?? ''} ${why}: ${stderr.trim().slice(0, 2000) || stdout.trim().slice(0, 500)}`));
+        reject(
+          new DriverError('BACKEND', `${cmd} ${args[0] ?? ''} ${why}: ${stderr.trim().slice(0, 2000) || stdout.trim().slice(0, 500)}`),
+        );
       } else {
         resolve(result);
       }
@@ -53,9 +61,13 @@ export function run(cmd: string, args: string[], opts: { timeoutMs?: number; all
 
 /** Resolve a program name through PATH (or check an absolute path); undefined when not executable. */
 export async function which(program: string): Promise<string | undefined> {
-  const candidates = isAbsolute(program) || program.includes('/')
-    ? [program]
-    : (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter).filter(Boolean).map((d) => join(d, program));
+  const candidates =
+    isAbsolute(program) || program.includes('/')
+      ? [program]
+      : (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin')
+          .split(delimiter)
+          .filter(Boolean)
+          .map((d) => join(d, program));
   for (const c of candidates) {
     try {
       await access(c, constants.X_OK);

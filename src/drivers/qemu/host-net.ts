@@ -147,7 +147,11 @@ async function claimSlot(pool: Pool, netns: string): Promise<number> {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
       const owner = await readFile(file, 'utf8').catch(() => '');
-      const age = Date.now() - (await stat(file).then((s) => s.mtimeMs).catch(() => Date.now()));
+      const age =
+        Date.now() -
+        (await stat(file)
+          .then((s) => s.mtimeMs)
+          .catch(() => Date.now()));
       if (owner !== '' && (owner === netns || (!(await netnsExists(owner)) && age > CLAIM_GRACE_MS))) {
         await rm(file, { force: true });
         continue;
@@ -231,7 +235,11 @@ async function iptTry(args: string[]): Promise<boolean> {
  */
 export async function applyRules(names: NetNames, hwaddr: string, net: VmNet, metaAddress: string, metaPort: number): Promise<void> {
   const c = names.chains(hwaddr);
-  for (const [table, chain] of [['filter', c.input], ['filter', c.forward], ['nat', c.nat]] as const) {
+  for (const [table, chain] of [
+    ['filter', c.input],
+    ['filter', c.forward],
+    ['nat', c.nat],
+  ] as const) {
     if (!(await iptTry(['-t', table, '-N', chain]))) await ipt(['-t', table, '-F', chain]);
   }
   // INPUT from the VM: replies, the VM's own Meta API listener, nothing else of the host
@@ -252,7 +260,21 @@ export async function applyRules(names: NetNames, hwaddr: string, net: VmNet, me
   // inside the namespace: the guest-visible Meta API address → this VM's listener
   const inNs = ['netns', 'exec', net.netns, 'iptables', '-w', '30', '-t', 'nat'];
   await cmd('ip', [...inNs, '-F', 'OUTPUT']);
-  await cmd('ip', [...inNs, '-A', 'OUTPUT', '-d', metaAddress, '-p', 'tcp', '--dport', '80', '-j', 'DNAT', '--to-destination', `${net.hostAddr}:${metaPort}`]);
+  await cmd('ip', [
+    ...inNs,
+    '-A',
+    'OUTPUT',
+    '-d',
+    metaAddress,
+    '-p',
+    'tcp',
+    '--dport',
+    '80',
+    '-j',
+    'DNAT',
+    '--to-destination',
+    `${net.hostAddr}:${metaPort}`,
+  ]);
   if (net.nat) await ensureForwarding();
 }
 

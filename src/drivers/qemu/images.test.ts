@@ -59,7 +59,10 @@ describe('qemu driver: images are checked before anything is created', { timeout
 
   it('refuses an image whose checksum does not match (and never caches it)', async () => {
     await refused(def(`file://${files.disk}`, `sha256:${'1'.repeat(64)}`), /checksum/);
-    assert.deepEqual(readdirSync(driver.paths().imageDir).filter((f) => !f.startsWith('.')), []);
+    assert.deepEqual(
+      readdirSync(driver.paths().imageDir).filter((f) => !f.startsWith('.')),
+      [],
+    );
   });
 
   it('refuses an image that refers to a host file (backing file)', async () => {

@@ -19,7 +19,17 @@ import type { DriverContext } from '../../contract/index.js';
 import { QemuDriver } from './driver.js';
 import { listVmNets } from './host-net.js';
 import { run } from './exec.js';
-import { FakeMeta, buildTestGuest, kernelDefinition, qemuByMac, removeDir, tempDataDir, testContext, waitForText, type TestGuest } from './test-support.js';
+import {
+  FakeMeta,
+  buildTestGuest,
+  kernelDefinition,
+  qemuByMac,
+  removeDir,
+  tempDataDir,
+  testContext,
+  waitForText,
+  type TestGuest,
+} from './test-support.js';
 import { findProcesses } from './vm-process.js';
 
 const T = { timeout: 240_000 };
@@ -133,33 +143,56 @@ describe('qemu driver: what a guest reaches on the node host', { timeout: 900_00
     await removeDir(dataDir);
   }, T);
 
-  it('a nat guest reaches neither the host loopback nor the host\'s own address, reads its metadata, and its Meta API connections spawn nothing', T, async () => {
-    const data = { TOKEN: `nat-${tag}` };
-    const def = kernelDefinition(guest, { network: 'nat', append: `shoal.probe=10.0.2.2:${loopback.target.split(':')[1]},${own.target} shoal.hold=${HOLD}` });
-    const r = await driver.allocate(def, data, { application: `app-${tag}`, label: `net-${tag}`, node: 'test-node' });
-    live.add(r.hwaddr);
-    meta.data.set(r.hwaddr, data);
-    await waitForText(() => driver.console(r.hwaddr), new RegExp(`SHOAL-GUEST holding ${HOLD}`), BOOT_MS, 'the guest holding Meta API connections');
-    const text = await driver.console(r.hwaddr);
-    assert.match(text, /SHOAL-GUEST meta-ok/);
-    assert.ok(text.includes(data.TOKEN), 'the guest did not read its metadata');
-    assert.match(text, new RegExp(`SHOAL-GUEST probe 10\\.0\\.2\\.2:\\d+ failed`), 'the guest reached the host loopback through 10.0.2.2');
-    assert.match(text, new RegExp(`SHOAL-GUEST probe ${own.target.replaceAll('.', '\\.')} failed`), 'the guest reached the host\'s own address');
-    assert.equal(loopback.hits(), 0, 'the loopback service saw a connection');
-    assert.equal(own.hits(), 0, 'the service on the host address saw a connection');
+  it(
+    "a nat guest reaches neither the host loopback nor the host's own address, reads its metadata, and its Meta API connections spawn nothing",
+    T,
+    async () => {
+      const data = { TOKEN: `nat-${tag}` };
+      const def = kernelDefinition(guest, {
+        network: 'nat',
+        append: `shoal.probe=10.0.2.2:${loopback.target.split(':')[1]},${own.target} shoal.hold=${HOLD}`,
+      });
+      const r = await driver.allocate(def, data, { application: `app-${tag}`, label: `net-${tag}`, node: 'test-node' });
+      live.add(r.hwaddr);
+      meta.data.set(r.hwaddr, data);
+      await waitForText(
+        () => driver.console(r.hwaddr),
+        new RegExp(`SHOAL-GUEST holding ${HOLD}`),
+        BOOT_MS,
+        'the guest holding Meta API connections',
+      );
+      const text = await driver.console(r.hwaddr);
+      assert.match(text, /SHOAL-GUEST meta-ok/);
+      assert.ok(text.includes(data.TOKEN), 'the guest did not read its metadata');
+      assert.match(
+        text,
+        new RegExp(`SHOAL-GUEST probe 10\\.0\\.2\\.2:\\d+ failed`),
+        'the guest reached the host loopback through 10.0.2.2',
+      );
+      assert.match(
+        text,
+        new RegExp(`SHOAL-GUEST probe ${own.target.replaceAll('.', '\\.')} failed`),
+        "the guest reached the host's own address",
+      );
+      assert.equal(loopback.hits(), 0, 'the loopback service saw a connection');
+      assert.equal(own.hits(), 0, 'the service on the host address saw a connection');
 
-    // the guest's held connections arrive at the driver's in-process listener …
-    const deadline = Date.now() + 60_000;
-    while ((await driver.metaConnections(r.hwaddr)) !== HOLD) {
-      assert.ok(Date.now() < deadline, `the Meta API channel has ${await driver.metaConnections(r.hwaddr)} connections, expected ${HOLD}`);
-      await sleep(100);
-    }
-    // … and no process was started for them (guestfwd + socat made one child of QEMU each)
-    const vm = await qemuByMac(r.hwaddr);
-    assert.ok(vm);
-    assert.deepEqual(childrenOf(vm.pid), [], 'QEMU has child processes while the guest holds Meta API connections');
-    assert.deepEqual(childrenOf(process.pid), [], 'the node process started helpers');
-  });
+      // the guest's held connections arrive at the driver's in-process listener …
+      const deadline = Date.now() + 60_000;
+      while ((await driver.metaConnections(r.hwaddr)) !== HOLD) {
+        assert.ok(
+          Date.now() < deadline,
+          `the Meta API channel has ${await driver.metaConnections(r.hwaddr)} connections, expected ${HOLD}`,
+        );
+        await sleep(100);
+      }
+      // … and no process was started for them (guestfwd + socat made one child of QEMU each)
+      const vm = await qemuByMac(r.hwaddr);
+      assert.ok(vm);
+      assert.deepEqual(childrenOf(vm.pid), [], 'QEMU has child processes while the guest holds Meta API connections');
+      assert.deepEqual(childrenOf(process.pid), [], 'the node process started helpers');
+    },
+  );
 
   it('deallocate leaves no namespace, veth, address claim or iptables chain', T, async () => {
     const [h] = [...live];
@@ -178,8 +211,12 @@ describe('qemu driver: what a guest reaches on the node host', { timeout: 900_00
     assert.deepEqual(claimsNaming(net.netns), [], 'address claim left');
   });
 
-  it('after a crash that left a VM\'s network but no state file and no process, prepare removes it', T, async () => {
-    const r = await driver.allocate(kernelDefinition(guest, { network: 'nat' }), {}, { application: `app2-${tag}`, label: `net-${tag}`, node: 'test-node' });
+  it("after a crash that left a VM's network but no state file and no process, prepare removes it", T, async () => {
+    const r = await driver.allocate(
+      kernelDefinition(guest, { network: 'nat' }),
+      {},
+      { application: `app2-${tag}`, label: `net-${tag}`, node: 'test-node' },
+    );
     live.add(r.hwaddr);
     const state = await driver.stateOf(r.hwaddr);
     assert.ok(state?.net);

@@ -38,16 +38,29 @@ export async function prepareQemu(configJson: string, ctx: DriverContext, urls: 
   const config = parseConfig(configJson, ctx.dataDir);
   const qemuSystem = await which(config.qemuSystem);
   if (!qemuSystem) {
-    throw new DriverError('BACKEND', `qemu is not installed: ${config.qemuSystem} was not found (Debian: apt-get install qemu-system-x86 qemu-utils)`);
+    throw new DriverError(
+      'BACKEND',
+      `qemu is not installed: ${config.qemuSystem} was not found (Debian: apt-get install qemu-system-x86 qemu-utils)`,
+    );
   }
   const qemuImg = await which(config.qemuImg);
-  if (!qemuImg) throw new DriverError('BACKEND', `qemu-img is not installed: ${config.qemuImg} was not found (Debian: apt-get install qemu-utils)`);
+  if (!qemuImg)
+    throw new DriverError('BACKEND', `qemu-img is not installed: ${config.qemuImg} was not found (Debian: apt-get install qemu-utils)`);
   // each VM gets its own network namespace, veth pair and iptables chains (host-net.ts)
-  for (const [tool, pkg] of [['ip', 'iproute2'], ['iptables', 'iptables'], ['nsenter', 'util-linux'], ['sysctl', 'procps']] as const) {
-    if (!(await which(tool))) throw new DriverError('BACKEND', `${tool} is not installed (Debian: apt-get install ${pkg}); VM networks need it`);
+  for (const [tool, pkg] of [
+    ['ip', 'iproute2'],
+    ['iptables', 'iptables'],
+    ['nsenter', 'util-linux'],
+    ['sysctl', 'procps'],
+  ] as const) {
+    if (!(await which(tool)))
+      throw new DriverError('BACKEND', `${tool} is not installed (Debian: apt-get install ${pkg}); VM networks need it`);
   }
   if (process.getuid?.() !== 0) {
-    throw new DriverError('BACKEND', 'the qemu driver needs root: each VM runs in its own network namespace with firewall rules the driver owns');
+    throw new DriverError(
+      'BACKEND',
+      'the qemu driver needs root: each VM runs in its own network namespace with firewall rules the driver owns',
+    );
   }
   let paths: DriverPaths;
   try {

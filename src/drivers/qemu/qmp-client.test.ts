@@ -50,9 +50,13 @@ describe('QMP client', { timeout: 120_000 }, () => {
     dir = await tempDataDir('qmp');
     qmpPath = join(dir, 'qmp.sock');
     // a real QEMU with no machine, paused: starts in milliseconds and speaks real QMP
-    qemu = spawn('qemu-system-x86_64', ['-machine', 'none', '-S', '-nodefaults', '-display', 'none', '-qmp', `unix:${qmpPath},server=on,wait=off`], {
-      stdio: 'ignore',
-    });
+    qemu = spawn(
+      'qemu-system-x86_64',
+      ['-machine', 'none', '-S', '-nodefaults', '-display', 'none', '-qmp', `unix:${qmpPath},server=on,wait=off`],
+      {
+        stdio: 'ignore',
+      },
+    );
   });
 
   after(async () => {
@@ -84,7 +88,10 @@ describe('QMP client', { timeout: 120_000 }, () => {
   it('rejects a failing command with the QMP error class, and the connection stays usable', async () => {
     const qmp = await connectWhenReady(qmpPath);
     try {
-      await assert.rejects(qmp.execute('no-such-command'), (err: unknown) => err instanceof QmpError && err.errorClass === 'CommandNotFound');
+      await assert.rejects(
+        qmp.execute('no-such-command'),
+        (err: unknown) => err instanceof QmpError && err.errorClass === 'CommandNotFound',
+      );
       await assert.rejects(qmp.execute('human-monitor-command', { 'command-line': 42 }), (err: unknown) => err instanceof QmpError);
       const status = await qmp.execute<{ status: string }>('query-status');
       assert.equal(status.status, 'prelaunch');
@@ -124,15 +131,24 @@ describe('QMP client', { timeout: 120_000 }, () => {
     const silent = await fakeQmp(join(dir, 'silent.sock'), 'silent');
     const greetOnly = await fakeQmp(join(dir, 'greet.sock'), 'greet-only');
     try {
-      await assert.rejects(QmpClient.connect(join(dir, 'silent.sock'), { timeoutMs: 300 }), (err: unknown) => err instanceof QmpError && err.errorClass === 'Timeout');
+      await assert.rejects(
+        QmpClient.connect(join(dir, 'silent.sock'), { timeoutMs: 300 }),
+        (err: unknown) => err instanceof QmpError && err.errorClass === 'Timeout',
+      );
       const qmp = await QmpClient.connect(join(dir, 'greet.sock'), { timeoutMs: 2_000 });
       try {
-        await assert.rejects(qmp.execute('query-status', undefined, { timeoutMs: 300 }), (err: unknown) => err instanceof QmpError && err.errorClass === 'Timeout');
+        await assert.rejects(
+          qmp.execute('query-status', undefined, { timeoutMs: 300 }),
+          (err: unknown) => err instanceof QmpError && err.errorClass === 'Timeout',
+        );
         await assert.rejects(qmp.waitEvent('RESUME', 200), (err: unknown) => err instanceof QmpError && err.errorClass === 'Timeout');
       } finally {
         qmp.close();
       }
-      await assert.rejects(QmpClient.connect(join(dir, 'nobody.sock'), { timeoutMs: 1_000 }), (err: unknown) => err instanceof QmpError && err.errorClass === 'Closed');
+      await assert.rejects(
+        QmpClient.connect(join(dir, 'nobody.sock'), { timeoutMs: 1_000 }),
+        (err: unknown) => err instanceof QmpError && err.errorClass === 'Closed',
+      );
     } finally {
       silent.close();
       greetOnly.close();

@@ -44,7 +44,10 @@ const MIGRATION_TIMEOUT_MS = 15 * 60_000;
 const SAFE_SHELL_PATH = /^\/[A-Za-z0-9/._+-]+$/;
 
 export function newSnapshotId(hwaddr: string): string {
-  const t = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const t = new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   return `${macId(hwaddr)}-${t}-${randomBytes(3).toString('hex')}`;
 }
 
@@ -112,7 +115,9 @@ export async function takeSnapshot(opts: {
     } finally {
       if (status.running) {
         await qmp.execute('cont').catch((err: unknown) => {
-          throw err instanceof QmpError ? new DriverError('BACKEND', `the VM could not be resumed after the snapshot: ${err.message}`) : err;
+          throw err instanceof QmpError
+            ? new DriverError('BACKEND', `the VM could not be resumed after the snapshot: ${err.message}`)
+            : err;
         });
       }
     }

@@ -80,7 +80,8 @@ export class StateStore {
       throw err;
     }
     const s = JSON.parse(text) as { version?: unknown };
-    if (s.version !== STATE_VERSION) throw new Error(`state file ${this.pathFor(hwaddr)} has version ${String(s.version)}, this driver reads ${STATE_VERSION}`);
+    if (s.version !== STATE_VERSION)
+      throw new Error(`state file ${this.pathFor(hwaddr)} has version ${String(s.version)}, this driver reads ${STATE_VERSION}`);
     return s as VmState;
   }
 

@@ -129,7 +129,12 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * Wait until `read()` (e.g. the console) matches `re`; returns the match. Bounded by `timeoutMs`;
  * the error shows the end of the text for diagnosis.
  */
-export async function waitForText(read: () => Promise<string>, re: RegExp, timeoutMs: number, what = String(re)): Promise<RegExpMatchArray> {
+export async function waitForText(
+  read: () => Promise<string>,
+  re: RegExp,
+  timeoutMs: number,
+  what = String(re),
+): Promise<RegExpMatchArray> {
   const deadline = Date.now() + timeoutMs;
   let text = '';
   for (;;) {
@@ -140,13 +145,17 @@ export async function waitForText(read: () => Promise<string>, re: RegExp, timeo
     }
     const m = text.match(re);
     if (m) return m;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; console ends with:\n${text.slice(-3000)}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; console ends with:\n${text.slice(-3000)}`);
     await sleep(200);
   }
 }
 
 /** A definition for the test guest booted by kernel + initrd. */
-export function kernelDefinition(guest: TestGuest, opts: { cpu?: number; ram?: number; append?: string; disks?: Record<string, unknown>; network?: string } = {}): string {
+export function kernelDefinition(
+  guest: TestGuest,
+  opts: { cpu?: number; ram?: number; append?: string; disks?: Record<string, unknown>; network?: string } = {},
+): string {
   return JSON.stringify({
     options: {
       kernel: { url: guest.kernel.url, sum: guest.kernel.sum },

@@ -6,7 +6,14 @@
  */
 import { mkdir, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DriverError, invalidDefinition, type AllocateContext, type AllocateResult, type DriverLogger, type MetaAccess } from '../../contract/index.js';
+import {
+  DriverError,
+  invalidDefinition,
+  type AllocateContext,
+  type AllocateResult,
+  type DriverLogger,
+  type MetaAccess,
+} from '../../contract/index.js';
 import type { KeyedMutex } from '../../lib/locks.js';
 import { reuseScope } from '../shared/index.js';
 import { isTarFile } from '../shared/tar-header.js';
@@ -40,19 +47,29 @@ export async function resolveInputs(p: Prepared, def: QemuDefinition, signal: Ab
   for (const [i, ref] of def.images.entries()) {
     const path = await p.images.fetch(ref, { decompress: true, field: `options.images[${i}]`, signal });
     if (await isTarFile(path)) {
-      throw new DriverError('IMAGE', `options.images[${i}]: is a tar archive; give the qcow2 or raw disk file itself (gzip/xz/zstd compression is fine)`, {
-        field: `options.images[${i}]`,
-      });
+      throw new DriverError(
+        'IMAGE',
+        `options.images[${i}]: is a tar archive; give the qcow2 or raw disk file itself (gzip/xz/zstd compression is fine)`,
+        {
+          field: `options.images[${i}]`,
+        },
+      );
     }
     const info = await imageInfo(p.programs.qemuImg, path);
     if (info.format !== 'qcow2' && info.format !== 'raw') {
-      throw new DriverError('IMAGE', `options.images[${i}]: format "${info.format}" is not supported (qcow2 or raw)`, { field: `options.images[${i}]` });
+      throw new DriverError('IMAGE', `options.images[${i}]: format "${info.format}" is not supported (qcow2 or raw)`, {
+        field: `options.images[${i}]`,
+      });
     }
     if (info.backing || info.dataFile) {
       // a backing or data file reference would let an image read any file on the host
-      throw new DriverError('IMAGE', `options.images[${i}]: the image refers to another file (${info.backing ? 'backing file' : 'data file'}); give a standalone image`, {
-        field: `options.images[${i}]`,
-      });
+      throw new DriverError(
+        'IMAGE',
+        `options.images[${i}]: the image refers to another file (${info.backing ? 'backing file' : 'data file'}); give a standalone image`,
+        {
+          field: `options.images[${i}]`,
+        },
+      );
     }
     bases.push({ path, format: info.format });
   }
@@ -129,7 +146,15 @@ export class VmBuilder {
       for (const [i, base] of inputs.bases.entries()) {
         const overlay = join(dir, `image${i}.qcow2`);
         await createOverlay(p.programs.qemuImg, base.path, base.format, overlay);
-        state.disks.push({ name: imageSerial(i), serial: imageSerial(i), type: 'image', format: 'qcow2', path: overlay, size: 0, keep: false });
+        state.disks.push({
+          name: imageSerial(i),
+          serial: imageSerial(i),
+          type: 'image',
+          format: 'qcow2',
+          path: overlay,
+          size: 0,
+          keep: false,
+        });
       }
       await this.#createDisks(p, state, def, inputs, freshReused, reuseScope(context));
 
@@ -174,7 +199,9 @@ export class VmBuilder {
         throw new DriverError('BACKEND', 'qemu started but is not running (see the console log)');
       }
       state.pid = pid;
-      const status = await withQmp(state.qmpSocket, (q) => q.execute<{ status: string }>('query-status'), { timeoutMs: p.config.qmpTimeoutSeconds * 1000 });
+      const status = await withQmp(state.qmpSocket, (q) => q.execute<{ status: string }>('query-status'), {
+        timeoutMs: p.config.qmpTimeoutSeconds * 1000,
+      });
       if (status.status !== 'running') throw new DriverError('BACKEND', `the VM is "${status.status}" right after start`);
       state.phase = 'running';
       await p.states.write(state);
@@ -196,7 +223,14 @@ export class VmBuilder {
     }
   }
 
-  async #createDisks(p: Prepared, state: VmState, def: QemuDefinition, inputs: ResolvedInputs, freshReused: string[], owner: string): Promise<void> {
+  async #createDisks(
+    p: Prepared,
+    state: VmState,
+    def: QemuDefinition,
+    inputs: ResolvedInputs,
+    freshReused: string[],
+    owner: string,
+  ): Promise<void> {
     const entries = Object.entries(def.requirements.disks);
     // pick reused disks under the pool lock, and record them before releasing it
     const reused = new Map<string, { path: string; fresh: boolean }>();
@@ -208,7 +242,15 @@ export class VmBuilder {
           const slot = await p.reuse.pick({ owner, label: state.label || '_' }, name, disk.type, inUse);
           inUse.add(slot.path);
           reused.set(name, slot);
-          state.disks.push({ name, serial: diskSerial(disk.label), type: disk.type, format: formatFor(disk.type), path: slot.path, size: disk.size, keep: true });
+          state.disks.push({
+            name,
+            serial: diskSerial(disk.label),
+            type: disk.type,
+            format: formatFor(disk.type),
+            path: slot.path,
+            size: disk.size,
+            keep: true,
+          });
         }
         await p.states.write(state);
       });
@@ -244,7 +286,8 @@ export class VmBuilder {
   async #makeDisk(p: Prepared, path: string, type: string, sizeGb: number, label: string): Promise<void> {
     if (type === 'ext4') {
       const mkfs = await which(p.config.mkfsExt4);
-      if (!mkfs) throw new DriverError('BACKEND', `${p.config.mkfsExt4} was not found (Debian: apt-get install e2fsprogs); ext4 disks need it`);
+      if (!mkfs)
+        throw new DriverError('BACKEND', `${p.config.mkfsExt4} was not found (Debian: apt-get install e2fsprogs); ext4 disks need it`);
       await createExt4(mkfs, path, sizeGb, label);
     } else {
       await createBlank(p.programs.qemuImg, path, formatFor(type), sizeGb);

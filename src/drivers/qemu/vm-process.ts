@@ -40,20 +40,35 @@ function q(value: string): string {
 
 export function buildArgs(spec: VmSpec): string[] {
   const args = [
-    '-name', `${spec.marker},debug-threads=off`,
-    '-machine', `${spec.machine},accel=${spec.accel}`,
-    '-cpu', spec.accel === 'kvm' ? 'host' : 'max',
-    '-smp', String(spec.cpu),
-    '-m', `${spec.ramGb}G`,
-    '-nodefaults', '-no-user-config', '-display', 'none', '-vga', 'none',
+    '-name',
+    `${spec.marker},debug-threads=off`,
+    '-machine',
+    `${spec.machine},accel=${spec.accel}`,
+    '-cpu',
+    spec.accel === 'kvm' ? 'host' : 'max',
+    '-smp',
+    String(spec.cpu),
+    '-m',
+    `${spec.ramGb}G`,
+    '-nodefaults',
+    '-no-user-config',
+    '-display',
+    'none',
+    '-vga',
+    'none',
     // seccomp: no obsolete syscalls, no scheduler/affinity games. Spawning stays allowed (the memory
     // snapshot's `exec:` migration needs it); elevateprivileges=deny would also
     // forbid what -daemonize does (QEMU 7.2 then exits 1 without a message)
-    '-sandbox', 'on,obsolete=deny,resourcecontrol=deny',
-    '-chardev', `file,id=console,path=${q(spec.consoleLog)},append=on`,
-    '-serial', 'chardev:console',
-    '-qmp', `unix:${q(spec.qmpSocket)},server=on,wait=off`,
-    '-pidfile', spec.pidFile,
+    '-sandbox',
+    'on,obsolete=deny,resourcecontrol=deny',
+    '-chardev',
+    `file,id=console,path=${q(spec.consoleLog)},append=on`,
+    '-serial',
+    'chardev:console',
+    '-qmp',
+    `unix:${q(spec.qmpSocket)},server=on,wait=off`,
+    '-pidfile',
+    spec.pidFile,
     '-daemonize',
   ];
   if (spec.firmware) args.push('-bios', spec.firmware);
@@ -64,8 +79,14 @@ export function buildArgs(spec: VmSpec): string[] {
     args.push('-append', append);
   }
   for (const d of spec.disks) {
-    args.push('-blockdev', `driver=${d.format},node-name=${d.nodeName},file.driver=file,file.filename=${q(d.path)},cache.direct=off,discard=unmap`);
-    args.push('-device', `virtio-blk-pci,drive=${d.nodeName},serial=${q(d.serial)}${d.bootIndex === undefined ? '' : `,bootindex=${d.bootIndex}`}`);
+    args.push(
+      '-blockdev',
+      `driver=${d.format},node-name=${d.nodeName},file.driver=file,file.filename=${q(d.path)},cache.direct=off,discard=unmap`,
+    );
+    args.push(
+      '-device',
+      `virtio-blk-pci,drive=${d.nodeName},serial=${q(d.serial)}${d.bootIndex === undefined ? '' : `,bootindex=${d.bootIndex}`}`,
+    );
   }
   // user-mode networking for DHCP and outbound sockets; QEMU runs in the VM's own network
   // namespace (host-net.ts), which decides what those sockets reach. No guestfwd: nothing is

@@ -35,22 +35,36 @@ describe('disk space checks', () => {
     assert.deepEqual(parseDiskReserve('10GB'), { bytes: 10 * GB });
     assert.deepEqual(parseDiskReserve('512 MB'), { bytes: 512 * 1024 ** 2 });
     assert.deepEqual(parseDiskReserve(2), { bytes: 2 * GB });
-    for (const bad of ['100%', '-1GB', 'lots', true]) assert.throws(() => parseDiskReserve(bad), (e: unknown) => code('INVALID_CONFIG')(e) && /disk_reserve/.test((e as Error).message));
+    for (const bad of ['100%', '-1GB', 'lots', true])
+      assert.throws(
+        () => parseDiskReserve(bad),
+        (e: unknown) => code('INVALID_CONFIG')(e) && /disk_reserve/.test((e as Error).message),
+      );
     assert.equal(parseDiskLimits({ max_disk_size: 100 }).maxDiskGb, 100);
-    assert.throws(() => parseDiskLimits({ max_disk_size: 0.5 }), (e: unknown) => code('INVALID_CONFIG')(e) && /max_disk_size/.test((e as Error).message));
+    assert.throws(
+      () => parseDiskLimits({ max_disk_size: 0.5 }),
+      (e: unknown) => code('INVALID_CONFIG')(e) && /max_disk_size/.test((e as Error).message),
+    );
   });
 
   test('a definition whose disk can never fit the file system (or max_disk_size) is refused naming the disk', async () => {
     const huge = Math.ceil(total / GB) + 1;
-    await assert.rejects(space.checkDefinition([req('ws', huge)]), (e: unknown) =>
-      code('INVALID_DEFINITION')(e) && (e as DriverError).field === 'requirements.disks.ws.size' && (e as Error).message.includes(`${huge} GB can never fit`),
+    await assert.rejects(
+      space.checkDefinition([req('ws', huge)]),
+      (e: unknown) =>
+        code('INVALID_DEFINITION')(e) &&
+        (e as DriverError).field === 'requirements.disks.ws.size' &&
+        (e as Error).message.includes(`${huge} GB can never fit`),
     );
     // 15,000 GB as in the report
     await assert.rejects(space.checkDefinition([req('ws', 15_000)]), code('INVALID_DEFINITION'));
     await space.checkDefinition([req('ws', 1)]);
     const capped = new DiskSpace({ reserve: { percent: 5 }, maxDiskGb: 2 }, async () => []);
     try {
-      await assert.rejects(capped.checkDefinition([req('big', 3)]), (e: unknown) => code('INVALID_DEFINITION')(e) && /max_disk_size 2 GB/.test((e as Error).message));
+      await assert.rejects(
+        capped.checkDefinition([req('big', 3)]),
+        (e: unknown) => code('INVALID_DEFINITION')(e) && /max_disk_size 2 GB/.test((e as Error).message),
+      );
     } finally {
       capped.close();
     }
@@ -61,8 +75,12 @@ describe('disk space checks', () => {
     const freeGb = Math.floor((avail - reserve) / GB);
     assert.ok(freeGb >= 4, `the test needs a few GB free in ${dir}`);
     // more than free: refused, the message names disk, size and what is free
-    await assert.rejects(space.reserve([req('ws', freeGb + 2)]), (e: unknown) =>
-      code('NO_CAPACITY')(e) && (e as Error).message.includes(`disk "ws" (ext4, ${freeGb + 2} GB) does not fit`) && /GB free/.test((e as Error).message),
+    await assert.rejects(
+      space.reserve([req('ws', freeGb + 2)]),
+      (e: unknown) =>
+        code('NO_CAPACITY')(e) &&
+        (e as Error).message.includes(`disk "ws" (ext4, ${freeGb + 2} GB) does not fit`) &&
+        /GB free/.test((e as Error).message),
     );
     // a sparse file promised at 60% of what is free takes that share, although it uses no blocks
     const share = Math.floor(freeGb * 0.6);

@@ -161,7 +161,10 @@ export class DiskSpace {
     const { maxDiskGb } = this.limits;
     for (const d of disks) {
       if (maxDiskGb !== undefined && d.sizeGb > maxDiskGb) {
-        throw invalidDefinition(`requirements.disks.${d.name}.size`, `${d.sizeGb} GB is more than this node's largest disk (max_disk_size ${maxDiskGb} GB)`);
+        throw invalidDefinition(
+          `requirements.disks.${d.name}.size`,
+          `${d.sizeGb} GB is more than this node's largest disk (max_disk_size ${maxDiskGb} GB)`,
+        );
       }
     }
     const byFs = new Map<number, { facts: FsFacts; sum: number; dir: string }>();

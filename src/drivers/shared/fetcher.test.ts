@@ -98,7 +98,10 @@ describe('fetcher (through ImageCache)', () => {
   it('refuses a body whose Content-Length is over the limit before reading it', async () => {
     const dir = join(work, 'a');
     const cache = new ImageCache({ dir, log, policy });
-    await assert.rejects(cache.fetch({ url: `${allowed.base}/announced-too-big`, sum: SUM }), imageErr(/is 1\d* ?.*more than the limit of 1 MB \(config fetch\.max_image_size\)/));
+    await assert.rejects(
+      cache.fetch({ url: `${allowed.base}/announced-too-big`, sum: SUM }),
+      imageErr(/is 1\d* ?.*more than the limit of 1 MB \(config fetch\.max_image_size\)/),
+    );
     await cache.idle();
     assert.deepEqual(tmpFiles(dir), []);
   });
@@ -146,12 +149,18 @@ describe('fetcher (through ImageCache)', () => {
     const cache = new ImageCache({ dir, log, policy });
     const target = encodeURIComponent(`${forbidden.base}/x`);
     const before = forbidden.sockets.length;
-    await assert.rejects(cache.fetch({ url: `${allowed.base}/redirect?to=${target}`, sum: SUM }), imageErr(/127\.0\.0\.2 is a loopback address.*fetch\.allow_hosts/));
+    await assert.rejects(
+      cache.fetch({ url: `${allowed.base}/redirect?to=${target}`, sum: SUM }),
+      imageErr(/127\.0\.0\.2 is a loopback address.*fetch\.allow_hosts/),
+    );
     await assert.rejects(
       cache.fetch({ url: `${allowed.base}/redirect?to=${encodeURIComponent('http://[::ffff:169.254.169.254]/')}`, sum: SUM }),
       imageErr(/link-local/),
     );
-    await assert.rejects(cache.fetch({ url: `${allowed.base}/redirect?to=${encodeURIComponent('file:///etc/passwd')}`, sum: SUM }), imageErr(/redirect to a file: URL is refused/));
+    await assert.rejects(
+      cache.fetch({ url: `${allowed.base}/redirect?to=${encodeURIComponent('file:///etc/passwd')}`, sum: SUM }),
+      imageErr(/redirect to a file: URL is refused/),
+    );
     assert.equal(forbidden.sockets.length, before, 'the forbidden server was never contacted');
   });
 
@@ -176,9 +185,13 @@ describe('fetcher (through ImageCache)', () => {
     assert.match(refused.message, /localhost resolves to (127\.0\.0\.1|::1), which is a loopback address/);
 
     const open = guardedLookup(new UrlPolicy({ ...policy, allowHosts: ['localhost'] }), 'f', shown);
-    const all = await new Promise<unknown>((resolve, reject) => open('localhost', { all: true }, (err, addrs) => (err ? reject(err) : resolve(addrs))));
+    const all = await new Promise<unknown>((resolve, reject) =>
+      open('localhost', { all: true }, (err, addrs) => (err ? reject(err) : resolve(addrs))),
+    );
     assert.ok(Array.isArray(all) && all.length > 0);
-    const one = await new Promise<[unknown, unknown]>((resolve, reject) => open('localhost', {}, (err, a, f) => (err ? reject(err) : resolve([a, f]))));
+    const one = await new Promise<[unknown, unknown]>((resolve, reject) =>
+      open('localhost', {}, (err, a, f) => (err ? reject(err) : resolve([a, f]))),
+    );
     assert.equal(typeof one[0], 'string');
     assert.ok(one[1] === 4 || one[1] === 6);
   });

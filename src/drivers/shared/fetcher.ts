@@ -34,13 +34,22 @@ function imageError(field: string, message: string, cause?: unknown): DriverErro
 
 /** The error an aborted fetch rejects with. */
 export function cancelledError(field: string, signal: AbortSignal | undefined): DriverError {
-  const why = signal?.reason instanceof Error ? signal.reason.message : typeof signal?.reason === 'string' ? signal.reason : 'nobody waits for it any more';
+  const why =
+    signal?.reason instanceof Error
+      ? signal.reason.message
+      : typeof signal?.reason === 'string'
+        ? signal.reason
+        : 'nobody waits for it any more';
   return imageError(field, `download cancelled: ${why}`);
 }
 
 /** A dns.lookup that answers only with addresses the policy allows for `host`; else fails with the reason. */
 export function guardedLookup(policy: UrlPolicy, field: string, shownUrl: string): LookupFunction {
-  return (hostname: string, options: LookupOptions, callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void) => {
+  return (
+    hostname: string,
+    options: LookupOptions,
+    callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void,
+  ) => {
     dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) {
         callback(err, '', 0);
@@ -71,7 +80,12 @@ export function byteLimit(max: number, field: string, shownUrl: string): Transfo
     transform(chunk: Buffer, _enc, cb) {
       seen += chunk.length;
       if (seen > max) {
-        cb(imageError(field, `${shownUrl} delivered more than the limit of ${formatSize(max)} (config fetch.max_image_size); the download was stopped`));
+        cb(
+          imageError(
+            field,
+            `${shownUrl} delivered more than the limit of ${formatSize(max)} (config fetch.max_image_size); the download was stopped`,
+          ),
+        );
         return;
       }
       cb(null, chunk);
@@ -123,7 +137,12 @@ function openHttp(policy: UrlPolicy, url: URL, opts: OpenOptions, redirects: num
         const size = header !== undefined && /^[0-9]+$/.test(header) ? Number(header) : undefined;
         if (size !== undefined && size > policy.maxBytes) {
           res.destroy();
-          reject(imageError(opts.field, `${shown} is ${formatSize(size)}, more than the limit of ${formatSize(policy.maxBytes)} (config fetch.max_image_size)`));
+          reject(
+            imageError(
+              opts.field,
+              `${shown} is ${formatSize(size)}, more than the limit of ${formatSize(policy.maxBytes)} (config fetch.max_image_size)`,
+            ),
+          );
           return;
         }
         resolve({ stream: res, size });

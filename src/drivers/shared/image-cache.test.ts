@@ -55,7 +55,8 @@ describe('parseImageRef', () => {
     it(`rejects ${JSON.stringify(raw)} naming ${field}`, () => {
       assert.throws(
         () => parseImageRef(raw, 'options.images[0]'),
-        (err: unknown) => err instanceof DriverError && err.code === 'INVALID_DEFINITION' && err.field === field && err.message.startsWith(field),
+        (err: unknown) =>
+          err instanceof DriverError && err.code === 'INVALID_DEFINITION' && err.field === field && err.message.startsWith(field),
       );
     });
   }
@@ -172,7 +173,10 @@ describe('ImageCache', () => {
 
   it('reports http errors and missing files as IMAGE errors', async () => {
     const cache = new ImageCache({ dir: join(work, 'c4'), log: memoryLog(), policy });
-    await assert.rejects(cache.fetch({ url: `${base}/missing`, sum: sha256(payload) }), (e: unknown) => e instanceof DriverError && e.code === 'IMAGE' && /HTTP 404/.test(e.message));
+    await assert.rejects(
+      cache.fetch({ url: `${base}/missing`, sum: sha256(payload) }),
+      (e: unknown) => e instanceof DriverError && e.code === 'IMAGE' && /HTTP 404/.test(e.message),
+    );
     await assert.rejects(
       cache.fetch({ url: pathToFileURL(join(work, 'nope.tar')).toString(), sum: sha256(payload) }),
       (e: unknown) => e instanceof DriverError && e.code === 'IMAGE' && /does not exist/.test(e.message),

@@ -135,7 +135,6 @@ function imageError(message: string, cause?: unknown): DriverError {
   return new DriverError('IMAGE', message, cause === undefined ? undefined : { cause });
 }
 
-
 export class ImageCache {
   readonly dir: string;
   readonly policy: UrlPolicy;
@@ -276,7 +275,9 @@ export class ImageCache {
     try {
       const body = await openUrl(this.policy, ref.url, { field, signal });
       try {
-        await pipeline(body.stream, byteLimit(this.policy.maxBytes, field, safeUrl), meter, createWriteStream(tmp, { mode: 0o600 }), { signal });
+        await pipeline(body.stream, byteLimit(this.policy.maxBytes, field, safeUrl), meter, createWriteStream(tmp, { mode: 0o600 }), {
+          signal,
+        });
       } finally {
         body.stream.destroy();
       }

@@ -7,7 +7,7 @@ export const ImageRefSchema = Type.Object(
     url: Type.String({ minLength: 1, description: 'a file://, http:// or https:// URL' }),
     sum: Type.String({ minLength: 1, description: '"sha256:<64 hex digits>" or "sha512:<128 hex digits>"' }),
   },
-  { additionalProperties: false, description: '{url, sum}: fetched under the node\'s fetch policy and verified before use' },
+  { additionalProperties: false, description: "{url, sum}: fetched under the node's fetch policy and verified before use" },
 );
 
 /** `disk_reserve` and `max_disk_size` (parseDiskLimits reads them). */
@@ -19,6 +19,10 @@ export const DiskLimitsSchema = {
     }),
   ),
   max_disk_size: Type.Optional(
-    Type.Integer({ minimum: 1, problem: 'must be a whole number of GB (at least 1)', description: 'largest single disk a label may ask for, GB' }),
+    Type.Integer({
+      minimum: 1,
+      problem: 'must be a whole number of GB (at least 1)',
+      description: 'largest single disk a label may ask for, GB',
+    }),
   ),
 };

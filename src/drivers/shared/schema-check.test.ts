@@ -23,8 +23,7 @@ const sum = `sha256:${'a'.repeat(64)}`;
 function refused(doc: Record<string, unknown>, field: string, words: RegExp, opts = options): void {
   assert.throws(
     () => checkAgainstSchema(Schema, doc, opts),
-    (err: unknown) =>
-      err instanceof DriverError && err.field === field && err.message.startsWith(`${field}: `) && words.test(err.message),
+    (err: unknown) => err instanceof DriverError && err.field === field && err.message.startsWith(`${field}: `) && words.test(err.message),
   );
 }
 
@@ -44,7 +43,18 @@ describe('checkAgainstSchema', () => {
     refused({ image: 'x', port: 1.5 }, 'options.port', /whole number/);
     refused({ image: 'x', mode: 'c' }, 'options.mode', /one of "a", "b", got "c"/);
     refused({ image: 'x', user: 'Root' }, 'options.user', /must be a user name, got "Root"/);
-    refused({ image: 'x', images: [{ url: 'u', sum }, { url: 'u', sum }, { url: 'u', sum }] }, 'options.images', /at most 2 items/);
+    refused(
+      {
+        image: 'x',
+        images: [
+          { url: 'u', sum },
+          { url: 'u', sum },
+          { url: 'u', sum },
+        ],
+      },
+      'options.images',
+      /at most 2 items/,
+    );
     refused({ image: 'x', images: 'u' }, 'options.images', /must be a list/);
   });
 

@@ -61,7 +61,9 @@ function problemOf(root: TSchema, e: ValueError): string {
       return typeof e.value !== 'string' ? `must be a string, got ${shown(e.value)}` : `must be a non-empty string, got ${shown(e.value)}`;
     case 'Union': {
       const values = ((s.anyOf as Array<{ const?: unknown }> | undefined) ?? []).map((o) => o.const).filter((v) => v !== undefined);
-      return values.length > 0 ? `must be one of ${values.map((v) => shown(v)).join(', ')}, got ${shown(e.value)}` : `${e.message}, got ${shown(e.value)}`;
+      return values.length > 0
+        ? `must be one of ${values.map((v) => shown(v)).join(', ')}, got ${shown(e.value)}`
+        : `${e.message}, got ${shown(e.value)}`;
     }
     case 'Array':
       if (!Array.isArray(e.value)) return `must be a list, got ${shown(e.value)}`;
@@ -105,6 +107,9 @@ export function schemaKeys(schema: TObject): string[] {
 /** A one-line-per-field description of a schema's keys (for the OpenAPI document). */
 export function describeFields(schema: TObject): string {
   return Object.entries(schema.properties)
-    .map(([key, s]) => `\`${key}\`${schema.required?.includes(key) ? ' (required)' : ''}: ${(s as TSchema & { description?: string }).description ?? ''}`)
+    .map(
+      ([key, s]) =>
+        `\`${key}\`${schema.required?.includes(key) ? ' (required)' : ''}: ${(s as TSchema & { description?: string }).description ?? ''}`,
+    )
     .join('; ');
 }

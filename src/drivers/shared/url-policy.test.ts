@@ -126,7 +126,8 @@ describe('UrlPolicy at label validation', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  const policy = (): UrlPolicy => new UrlPolicy({ allowFiles: [allowed], allowHosts: [], maxImageBytes: 1024 }, () => [parseIp('192.0.2.77')!, parseIp('203.0.113.9')!]);
+  const policy = (): UrlPolicy =>
+    new UrlPolicy({ allowFiles: [allowed], allowHosts: [], maxImageBytes: 1024 }, () => [parseIp('192.0.2.77')!, parseIp('203.0.113.9')!]);
   const F = 'options.images[0].url';
 
   it('allows a file in the import dir, and one that is not there yet', async () => {
@@ -135,7 +136,10 @@ describe('UrlPolicy at label validation', () => {
   });
 
   it('refuses every file:// when no directory is allowed (the default)', async () => {
-    await assert.rejects(new UrlPolicy().checkForLabel(pathToFileURL(join(allowed, 'good.tar')).toString(), F), refusedWith(F, /file:\/\/ URLs are not allowed on this node \(config fetch\.allow_files\)/));
+    await assert.rejects(
+      new UrlPolicy().checkForLabel(pathToFileURL(join(allowed, 'good.tar')).toString(), F),
+      refusedWith(F, /file:\/\/ URLs are not allowed on this node \(config fetch\.allow_files\)/),
+    );
   });
 
   const outside: Array<[string, string]> = [
@@ -144,7 +148,10 @@ describe('UrlPolicy at label validation', () => {
   ];
   for (const [path, what] of outside) {
     it(`refuses ${what} (${path})`, async () => {
-      await assert.rejects(policy().checkForLabel(`file://${path}`, F), refusedWith(F, /is outside the allowed import directories \(config fetch\.allow_files\)/));
+      await assert.rejects(
+        policy().checkForLabel(`file://${path}`, F),
+        refusedWith(F, /is outside the allowed import directories \(config fetch\.allow_files\)/),
+      );
     });
   }
 
@@ -156,7 +163,11 @@ describe('UrlPolicy at label validation', () => {
       pathToFileURL(join(dir, 'import-other', 'x.tar')).toString(),
       `file://${allowed}`,
     ]) {
-      await assert.rejects(policy().checkForLabel(url, F), (err: unknown) => err instanceof DriverError && err.code === 'INVALID_DEFINITION' && err.field === F, url);
+      await assert.rejects(
+        policy().checkForLabel(url, F),
+        (err: unknown) => err instanceof DriverError && err.code === 'INVALID_DEFINITION' && err.field === F,
+        url,
+      );
     }
   });
 
@@ -178,7 +189,10 @@ describe('UrlPolicy at label validation', () => {
     await assert.rejects(policy().openFile(u('fifo'), F), refusedWith(F, /not a regular file/, 'IMAGE'));
     await assert.rejects(policy().openFile(u('missing'), F), refusedWith(F, /does not exist/, 'IMAGE'));
     writeFileSync(join(allowed, 'big.bin'), Buffer.alloc(2048));
-    await assert.rejects(policy().openFile(u('big.bin'), F), refusedWith(F, /more than the limit of 1 KB \(config fetch\.max_image_size\)/, 'IMAGE'));
+    await assert.rejects(
+      policy().openFile(u('big.bin'), F),
+      refusedWith(F, /more than the limit of 1 KB \(config fetch\.max_image_size\)/, 'IMAGE'),
+    );
   });
 
   const literal: Array<[string, RegExp]> = [

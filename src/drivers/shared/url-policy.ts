@@ -46,7 +46,12 @@ export function parseSize(text: string | number): number {
 
 /** "17179869184" → "16 GB" for messages. */
 export function formatSize(bytes: number): string {
-  for (const [u, n] of [['TB', 2 ** 40], ['GB', 2 ** 30], ['MB', 2 ** 20], ['KB', 2 ** 10]] as const) {
+  for (const [u, n] of [
+    ['TB', 2 ** 40],
+    ['GB', 2 ** 30],
+    ['MB', 2 ** 20],
+    ['KB', 2 ** 10],
+  ] as const) {
     if (bytes >= n && bytes % (n / 1024) === 0) return `${+(bytes / n).toFixed(2)} ${u}`;
   }
   return `${bytes} bytes`;
@@ -129,13 +134,16 @@ export class UrlPolicy {
     if (this.#hostNameAllowed(host)) return undefined;
     const ip = parseIp(address);
     if (!ip) return `${address} is not an IP address`;
-    if (this.#hosts.some((r) => r.kind === 'net' && (inNetwork(ip, r.net) || sameAddress(ip, { family: r.net.family, bytes: r.net.bytes })))) {
+    if (
+      this.#hosts.some((r) => r.kind === 'net' && (inNetwork(ip, r.net) || sameAddress(ip, { family: r.net.family, bytes: r.net.bytes })))
+    ) {
       return undefined;
     }
     const shown = host === address || host === `[${address}]` ? formatIp(ip) : `${host} resolves to ${formatIp(ip)}, which`;
     const why = nonPublicReason(ip);
     if (why) return `${shown} is ${why}, refused unless config fetch.allow_hosts allows it`;
-    if (this.#own().some((o) => sameAddress(o, ip))) return `${shown} is an address of this node, refused unless config fetch.allow_hosts allows it`;
+    if (this.#own().some((o) => sameAddress(o, ip)))
+      return `${shown} is an address of this node, refused unless config fetch.allow_hosts allows it`;
     return undefined;
   }
 
@@ -210,7 +218,11 @@ export class UrlPolicy {
 
   #checkReal(url: URL, real: string, dirs: string[], field: string, code: 'INVALID_DEFINITION' | 'IMAGE'): void {
     if (!dirs.some((d) => under(real, d))) {
-      throw refused(field, `${redactUrl(url.toString())} resolves (through a symbolic link) outside the allowed import directories (config fetch.allow_files)`, code);
+      throw refused(
+        field,
+        `${redactUrl(url.toString())} resolves (through a symbolic link) outside the allowed import directories (config fetch.allow_files)`,
+        code,
+      );
     }
   }
 
@@ -244,7 +256,11 @@ export class UrlPolicy {
       const st = await handle.stat();
       if (!st.isFile()) throw refused(field, `${shown} is not a regular file`, 'IMAGE');
       if (st.size > this.maxBytes) {
-        throw refused(field, `${shown} is ${formatSize(st.size)}, more than the limit of ${formatSize(this.maxBytes)} (config fetch.max_image_size)`, 'IMAGE');
+        throw refused(
+          field,
+          `${shown} is ${formatSize(st.size)}, more than the limit of ${formatSize(this.maxBytes)} (config fetch.max_image_size)`,
+          'IMAGE',
+        );
       }
       return { handle, size: st.size };
     } catch (err) {

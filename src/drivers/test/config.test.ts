@@ -31,11 +31,33 @@ describe('test driver config (prepare JSON)', () => {
 
   it('takes every key', () => {
     const c = parseConfig(
-      JSON.stringify({ cpu: 8, ram: 16, fail_allocate: 255, fail_deallocate: 1, fail_status: 254, fail_snapshot: 50, delay_allocate: 600000, delay_deallocate: 0, delay_status: 3, delay_snapshot: 4 }),
+      JSON.stringify({
+        cpu: 8,
+        ram: 16,
+        fail_allocate: 255,
+        fail_deallocate: 1,
+        fail_status: 254,
+        fail_snapshot: 50,
+        delay_allocate: 600000,
+        delay_deallocate: 0,
+        delay_status: 3,
+        delay_snapshot: 4,
+      }),
     );
     assert.deepEqual(
       { ...c },
-      { cpu: 8, ram: 16, fail_allocate: 255, fail_deallocate: 1, fail_status: 254, fail_snapshot: 50, delay_allocate: 600000, delay_deallocate: 0, delay_status: 3, delay_snapshot: 4 },
+      {
+        cpu: 8,
+        ram: 16,
+        fail_allocate: 255,
+        fail_deallocate: 1,
+        fail_status: 254,
+        fail_snapshot: 50,
+        delay_allocate: 600000,
+        delay_deallocate: 0,
+        delay_status: 3,
+        delay_snapshot: 4,
+      },
     );
   });
 
@@ -62,16 +84,29 @@ describe('test driver config (prepare JSON)', () => {
 
   it('prepare rejects a bad config with INVALID_CONFIG and the driver stays unusable', async () => {
     const d = new TestDriver(contextFor('/nonexistent-never-created'));
-    await assert.rejects(d.prepare('{"fail_allocate":300}'), (e: unknown) => e instanceof DriverError && e.code === 'INVALID_CONFIG' && e.field === 'fail_allocate');
+    await assert.rejects(
+      d.prepare('{"fail_allocate":300}'),
+      (e: unknown) => e instanceof DriverError && e.code === 'INVALID_CONFIG' && e.field === 'fail_allocate',
+    );
     await assert.rejects(d.allocate(def(), {}), (e: unknown) => e instanceof DriverError && /prepare\(\) was not called/.test(e.message));
   });
 });
 
 describe('test driver definitions', () => {
   it('accepts the injection keys as options and records disks and network', () => {
-    const d = parseTestDefinition(def({ cpu: 2, ram: 3, disks: { ws: { type: 'xfs', size: 5, reuse: true } }, network: 'nat' }, { fail_allocate: 30, delay_status: 10 }));
+    const d = parseTestDefinition(
+      def(
+        { cpu: 2, ram: 3, disks: { ws: { type: 'xfs', size: 5, reuse: true } }, network: 'nat' },
+        { fail_allocate: 30, delay_status: 10 },
+      ),
+    );
     assert.deepEqual(d.options, { fail_allocate: 30, delay_status: 10 });
-    assert.deepEqual(d.requirements, { cpu: 2, ram: 3, disks: { ws: { type: 'xfs', label: 'ws', size: 5, reuse: true, clone: '' } }, network: 'nat' });
+    assert.deepEqual(d.requirements, {
+      cpu: 2,
+      ram: 3,
+      disks: { ws: { type: 'xfs', label: 'ws', size: 5, reuse: true, clone: '' } },
+      network: 'nat',
+    });
   });
 
   const bad: Array<[string, string]> = [

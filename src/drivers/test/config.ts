@@ -28,16 +28,18 @@ export interface TestDriverConfig extends InjectionSettings {
   ram: number;
 }
 
-export const NO_INJECTION: InjectionSettings = Object.freeze(
-  Object.fromEntries(INJECTION_KEYS.map((k) => [k, 0])) as InjectionSettings,
-);
+export const NO_INJECTION: InjectionSettings = Object.freeze(Object.fromEntries(INJECTION_KEYS.map((k) => [k, 0])) as InjectionSettings);
 
 const injectionSchemas = Object.fromEntries(
   INJECTION_KEYS.map((key) => [
     key,
     Type.Optional(
       key.startsWith('fail_')
-        ? Type.Integer({ minimum: 0, maximum: FAIL_MAX, description: `failure rate of ${key.slice(5)}: 0 never, 255 always, 1–254 that percent of calls` })
+        ? Type.Integer({
+            minimum: 0,
+            maximum: FAIL_MAX,
+            description: `failure rate of ${key.slice(5)}: 0 never, 255 always, 1–254 that percent of calls`,
+          })
         : Type.Integer({ minimum: 0, maximum: DELAY_MAX_MS, description: `ms to wait in ${key.slice(6)} before it answers` }),
     ),
   ]),
@@ -49,8 +51,20 @@ export const TestOptionsSchema = Type.Object(injectionSchemas, { additionalPrope
 /** The node-side config (`prepare`): capacity totals and the injection keys. */
 export const TestConfigSchema = Type.Object(
   {
-    cpu: Type.Optional(Type.Integer({ minimum: 1, maximum: CAPACITY_MAX.cpu, description: `total cpu cores this instance holds at once (default ${CAPACITY_DEFAULTS.cpu})` })),
-    ram: Type.Optional(Type.Integer({ minimum: 1, maximum: CAPACITY_MAX.ram, description: `total ram (GB) this instance holds at once (default ${CAPACITY_DEFAULTS.ram})` })),
+    cpu: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: CAPACITY_MAX.cpu,
+        description: `total cpu cores this instance holds at once (default ${CAPACITY_DEFAULTS.cpu})`,
+      }),
+    ),
+    ram: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: CAPACITY_MAX.ram,
+        description: `total ram (GB) this instance holds at once (default ${CAPACITY_DEFAULTS.ram})`,
+      }),
+    ),
     ...injectionSchemas,
   },
   { additionalProperties: false },
@@ -58,6 +72,10 @@ export const TestConfigSchema = Type.Object(
 
 /** Parses the node-side config (prepare); "" means all defaults. Throws DriverError INVALID_CONFIG naming the key. */
 export function parseConfig(config: string): TestDriverConfig {
-  const doc = checkAgainstSchema(TestConfigSchema, parseConfigDocument(config), { prefix: '', invalid: invalidConfig, unknown: 'unknown key' });
+  const doc = checkAgainstSchema(TestConfigSchema, parseConfigDocument(config), {
+    prefix: '',
+    invalid: invalidConfig,
+    unknown: 'unknown key',
+  });
   return { ...CAPACITY_DEFAULTS, ...NO_INJECTION, ...(doc as Partial<TestDriverConfig>) };
 }

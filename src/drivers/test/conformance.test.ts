@@ -24,7 +24,9 @@ describeConformance('test', {
   // the test driver's resource is its file: it records the metadata's keys (never the values)
   readMetadata: async (hwaddr) => {
     if (!driver) throw new Error('no driver');
-    const rec = JSON.parse(await readFile(`${driver.resourcesDir}/${hwaddr.replaceAll(':', '-')}.json`, 'utf8')) as { metadata_keys: string[] };
+    const rec = JSON.parse(await readFile(`${driver.resourcesDir}/${hwaddr.replaceAll(':', '-')}.json`, 'utf8')) as {
+      metadata_keys: string[];
+    };
     return rec.metadata_keys;
   },
   definition: def({ cpu: 2, ram: 1, disks: { ws: { type: 'ext4', size: 1 } }, network: 'nat' }, { delay_allocate: 5 }),

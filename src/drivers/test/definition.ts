@@ -24,11 +24,17 @@ export function parseTestDefinition(definition: string): TestDefinition {
   const { requirements } = parsed;
   for (const [key, disk] of Object.entries(requirements.disks)) {
     if (!(TEST_DISK_TYPES as readonly string[]).includes(disk.type)) {
-      throw invalidDefinition(`requirements.disks.${key}.type`, `unsupported disk type ${JSON.stringify(disk.type)} (supported: ${TEST_DISK_TYPES.join(', ')})`);
+      throw invalidDefinition(
+        `requirements.disks.${key}.type`,
+        `unsupported disk type ${JSON.stringify(disk.type)} (supported: ${TEST_DISK_TYPES.join(', ')})`,
+      );
     }
   }
   if (!(TEST_NETWORKS as readonly string[]).includes(requirements.network)) {
-    throw invalidDefinition('requirements.network', `unsupported network ${JSON.stringify(requirements.network)} (supported: "" host-only, "nat")`);
+    throw invalidDefinition(
+      'requirements.network',
+      `unsupported network ${JSON.stringify(requirements.network)} (supported: "" host-only, "nat")`,
+    );
   }
   return { options, requirements };
 }

@@ -21,7 +21,8 @@ describe('docs/drivers/test.md', () => {
     // one table for both: every key of the config schema (a superset of the options schema), no other
     const table = tableKeys(md, '| key | where |');
     assert.deepEqual(tableMismatch(schemaKeys(TestConfigSchema), table, 'config'), []);
-    for (const key of schemaKeys(TestOptionsSchema)) assert.match(md, new RegExp(`\\| \`${key}\` \\| node, label \\|`), `option ${key} is not marked "label"`);
+    for (const key of schemaKeys(TestOptionsSchema))
+      assert.match(md, new RegExp(`\\| \`${key}\` \\| node, label \\|`), `option ${key} is not marked "label"`);
     const blocks = [...md.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
     const labels = blocks.slice(1).flatMap((b) => parseAllDocuments(b).map((d) => d.toJS() as LabelDoc));
     const used = new Set(labels.flatMap((l) => l.definitions.flatMap((d) => Object.keys(d.options ?? {}))));

@@ -39,7 +39,13 @@ describe('test driver: resources are files', () => {
   it('snapshot writes a snapshot record and returns JSON info naming it', async () => {
     const d = await preparedDriver(await dirs.make());
     const r = await d.allocate(def({ cpu: 1, ram: 1, disks: { a: { type: 'qcow2', size: 1 }, b: { type: 'dir', size: 2 } } }), {});
-    const info = JSON.parse(await d.snapshot(r.hwaddr, true)) as { driver: string; hwaddr: string; full: boolean; file: string; disks: string[] };
+    const info = JSON.parse(await d.snapshot(r.hwaddr, true)) as {
+      driver: string;
+      hwaddr: string;
+      full: boolean;
+      file: string;
+      disks: string[];
+    };
     assert.equal(info.driver, 'test');
     assert.equal(info.hwaddr, r.hwaddr);
     assert.equal(info.full, true);
@@ -58,7 +64,7 @@ describe('test driver: resources are files', () => {
     await assert.rejects(d.snapshot(r.hwaddr, false), isCode('NOT_FOUND'));
   });
 
-  it('hwaddrs that are not this driver\'s shape never touch the file system', async () => {
+  it("hwaddrs that are not this driver's shape never touch the file system", async () => {
     const d = await preparedDriver(await dirs.make());
     const evil = '../../../../etc/passwd';
     assert.equal(await d.status(evil), StatusNone);
@@ -112,7 +118,8 @@ describe('test driver: loopback ipaddrs', () => {
   it('are unique among 2,000 live resources, in 127.X/16 with X ≥ 1, and bindable as source addresses', async () => {
     const d = await preparedDriver(await dirs.make(), { cpu: 4096, ram: 4096 });
     const results = [];
-    for (let i = 0; i < 20; i++) results.push(...(await Promise.all(Array.from({ length: 100 }, () => d.allocate(def({ cpu: 1, ram: 1 }), {})))));
+    for (let i = 0; i < 20; i++)
+      results.push(...(await Promise.all(Array.from({ length: 100 }, () => d.allocate(def({ cpu: 1, ram: 1 }), {})))));
     const ips = results.map((r) => r.ipaddr ?? '');
     assert.equal(new Set(ips).size, 2000, 'duplicate ipaddr among live resources');
     assert.equal(new Set(results.map((r) => r.hwaddr)).size, 2000, 'duplicate hwaddr');

@@ -113,7 +113,10 @@ export class TestDriver implements ResourceDriver {
     }
     for (const hwaddr of loaded.damaged) this.#track(hwaddr, { ipaddr: '', cpu: 0, ram: 0, options: {}, pending: false });
     if (loaded.damaged.length > 0) {
-      this.#ctx.log.warn({ instance: this.#ctx.instance, damaged: loaded.damaged }, 'test driver: unreadable resource files (listed, can be deallocated)');
+      this.#ctx.log.warn(
+        { instance: this.#ctx.instance, damaged: loaded.damaged },
+        'test driver: unreadable resource files (listed, can be deallocated)',
+      );
     }
     if (loaded.removedTemp > 0) {
       this.#ctx.log.info({ instance: this.#ctx.instance, removed: loaded.removedTemp }, 'test driver: removed temp files left by a crash');
@@ -141,7 +144,10 @@ export class TestDriver implements ResourceDriver {
     while (this.#index.has(hwaddr)) hwaddr = randomHwaddr();
     const ipaddr = randomLoopback(this.#block, this.#ips);
     if (ipaddr === undefined) {
-      throw new DriverError('NO_CAPACITY', `test driver ${this.#ctx.instance}: every loopback address of 127.${this.#block}.0.0/16 is in use`);
+      throw new DriverError(
+        'NO_CAPACITY',
+        `test driver ${this.#ctx.instance}: every loopback address of 127.${this.#block}.0.0/16 is in use`,
+      );
     }
     // Reserve before any wait, so concurrent allocations never share capacity, hwaddr or ipaddr.
     this.#track(hwaddr, { ipaddr, cpu, ram, options: def.options, pending: true });

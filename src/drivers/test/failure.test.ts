@@ -28,12 +28,32 @@ async function countInjected(n: number, call: () => Promise<unknown>): Promise<n
 
 describe('test driver: failure injection', () => {
   it('failureFires: 0 never, ≥ 100 always, else that percent of the random draw', () => {
-    assert.equal(failureFires(0, () => 0), false);
-    for (const v of [100, 150, 254, 255]) assert.equal(failureFires(v, () => 0.999999), true, String(v));
-    assert.equal(failureFires(25, () => 0.2499), true);
-    assert.equal(failureFires(25, () => 0.25), false);
-    assert.equal(failureFires(1, () => 0.0099), true);
-    assert.equal(failureFires(1, () => 0.01), false);
+    assert.equal(
+      failureFires(0, () => 0),
+      false,
+    );
+    for (const v of [100, 150, 254, 255])
+      assert.equal(
+        failureFires(v, () => 0.999999),
+        true,
+        String(v),
+      );
+    assert.equal(
+      failureFires(25, () => 0.2499),
+      true,
+    );
+    assert.equal(
+      failureFires(25, () => 0.25),
+      false,
+    );
+    assert.equal(
+      failureFires(1, () => 0.0099),
+      true,
+    );
+    assert.equal(
+      failureFires(1, () => 0.01),
+      false,
+    );
   });
 
   it('fail_* = 0 never fails, 255 always fails, for every call', async () => {
@@ -45,7 +65,12 @@ describe('test driver: failure injection', () => {
       await never.snapshot(r.hwaddr, false);
       await never.deallocate(r.hwaddr);
     }
-    const always = await preparedDriver(await dirs.make(), { fail_allocate: 255, fail_deallocate: 255, fail_status: 255, fail_snapshot: 255 });
+    const always = await preparedDriver(await dirs.make(), {
+      fail_allocate: 255,
+      fail_deallocate: 255,
+      fail_status: 255,
+      fail_snapshot: 255,
+    });
     assert.equal(await countInjected(100, () => always.allocate(def(), {})), 100);
     for (const call of INJECTED_CALLS) {
       const run = {

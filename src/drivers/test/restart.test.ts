@@ -24,9 +24,15 @@ describe('test driver: state survives a restart', () => {
     assert.equal(await second.status(b.hwaddr), StatusAllocated);
     assert.equal(await second.status(gone.hwaddr), StatusNone);
     // 3 of 4 cpus are still in use after the restart
-    await assert.rejects(second.allocate(def({ cpu: 2, ram: 1 }), {}), (e: unknown) => e instanceof DriverError && e.code === 'NO_CAPACITY');
+    await assert.rejects(
+      second.allocate(def({ cpu: 2, ram: 1 }), {}),
+      (e: unknown) => e instanceof DriverError && e.code === 'NO_CAPACITY',
+    );
     // b's label said fail_deallocate 255: the new instance still honours it
-    await assert.rejects(second.deallocate(b.hwaddr), (e: unknown) => e instanceof DriverError && e.code === 'INJECTED' && /label options/.test(e.message));
+    await assert.rejects(
+      second.deallocate(b.hwaddr),
+      (e: unknown) => e instanceof DriverError && e.code === 'INJECTED' && /label options/.test(e.message),
+    );
     const snap = JSON.parse(await second.snapshot(a.hwaddr, false)) as { disks: string[] };
     assert.deepEqual(snap.disks, ['ws']);
     await second.deallocate(a.hwaddr);

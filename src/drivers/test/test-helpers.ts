@@ -48,7 +48,12 @@ export class TempDirs {
 }
 
 /** A prepared TestDriver over `dataDir`. */
-export async function preparedDriver(dataDir: string, config: object | string = {}, options: TestDriverOptions = {}, instance = 'test'): Promise<TestDriver> {
+export async function preparedDriver(
+  dataDir: string,
+  config: object | string = {},
+  options: TestDriverOptions = {},
+  instance = 'test',
+): Promise<TestDriver> {
   const driver = new TestDriver(contextFor(dataDir, instance), options);
   await driver.prepare(typeof config === 'string' ? config : JSON.stringify(config));
   return driver;

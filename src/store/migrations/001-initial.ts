@@ -61,11 +61,7 @@ export const migration001Initial: Migration = {
     await db.schema.createIndex('applications_status_seq').on('applications').columns(['status', 'seq']).execute();
     await db.schema.createIndex('applications_node_status').on('applications').columns(['node', 'status']).execute();
     await db.schema.createIndex('applications_owner_seq').on('applications').columns(['owner', 'seq']).execute();
-    await db.schema
-      .createIndex('applications_status_wait')
-      .on('applications')
-      .columns(['status', 'wait_deadline'])
-      .execute();
+    await db.schema.createIndex('applications_status_wait').on('applications').columns(['status', 'wait_deadline']).execute();
 
     await db.schema
       .createTable('application_states')
@@ -76,16 +72,8 @@ export const migration001Initial: Migration = {
       .addColumn('description', 'text', (c) => c.notNull())
       .addColumn('created_at', 'text', (c) => c.notNull())
       .execute();
-    await db.schema
-      .createIndex('application_states_app_id')
-      .on('application_states')
-      .columns(['application_uid', 'id'])
-      .execute();
-    await db.schema
-      .createIndex('application_states_owner_id')
-      .on('application_states')
-      .columns(['owner', 'id'])
-      .execute();
+    await db.schema.createIndex('application_states_app_id').on('application_states').columns(['application_uid', 'id']).execute();
+    await db.schema.createIndex('application_states_owner_id').on('application_states').columns(['owner', 'id']).execute();
 
     await db.schema
       .createTable('resources')

@@ -199,7 +199,9 @@ function suite(kind: TestDialect): void {
         seen.sort((a, b) => a - b),
         [start + 1, start + 2, start + 3],
       );
-      const seqs = results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<{ app: ApplicationRow }>).value.app.seq);
+      const seqs = results
+        .filter((r) => r.status === 'fulfilled')
+        .map((r) => (r as PromiseFulfilledResult<{ app: ApplicationRow }>).value.app.seq);
       assert.equal(new Set(seqs).size, 3, 'distinct FIFO positions');
       await store.transition([{ uid: x.uid, from: ['ALLOCATED'], to: 'ERROR', description: 'x', at: now(), deleteResource: true }]);
       const fresh = await store.listApplications({ limit: 10, status: 'NEW' });

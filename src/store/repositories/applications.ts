@@ -243,14 +243,18 @@ export function applicationsRepository({ db, capabilities, tx }: RepositoryConte
           .where('node', '=', node)
           .where('status', '=', 'DEALLOCATE')
           .where((eb) =>
-            eb.not(eb.exists(eb.selectFrom('resources as r').select('r.application_uid').whereRef('r.application_uid', '=', 'applications.uid'))),
+            eb.not(
+              eb.exists(eb.selectFrom('resources as r').select('r.application_uid').whereRef('r.application_uid', '=', 'applications.uid')),
+            ),
           )
           .returning(['uid', 'owner'])
           .execute();
         const byUid = (a: { uid: string }, b: { uid: string }) => (a.uid < b.uid ? -1 : 1);
         return {
           states: [
-            ...moved.sort(byUid).map((m) => ({ application_uid: m.uid, owner: m.owner, status: 'NEW' as const, description, created_at: at })),
+            ...moved
+              .sort(byUid)
+              .map((m) => ({ application_uid: m.uid, owner: m.owner, status: 'NEW' as const, description, created_at: at })),
             ...finished
               .sort(byUid)
               .map((m) => ({ application_uid: m.uid, owner: m.owner, status: 'DEALLOCATED' as const, description: ended, created_at: at })),

@@ -51,7 +51,10 @@ function suite(kind: TestDialect): void {
       const ev = got.find((s) => s.kind === 'events' && s.events !== undefined);
       assert.ok(ev && ev.kind === 'events');
       assert.equal(ev.lastId, event.id);
-      assert.deepEqual(ev.events?.map((e) => e.application_uid), [event.application_uid]);
+      assert.deepEqual(
+        ev.events?.map((e) => e.application_uid),
+        [event.application_uid],
+      );
       assert.ok(got.some((s) => s.kind === 'queue'));
     });
   });
@@ -103,18 +106,25 @@ test('postgres: a lost LISTEN connection comes back, says "resync", and hears wa
     b.onSignal((s) => got.push(s));
     const schema = new URL(tdb.url).searchParams.get('schema')!;
     // kill b's listener (both stores listen on this schema's channel; kill them all, then watch b)
-    const killed = await admin.query(
-      `select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1 and query = $2`,
-      [LISTENER_NAME, `LISTEN shoal_${schema}`],
-    );
+    const killed = await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1 and query = $2`, [
+      LISTENER_NAME,
+      `LISTEN shoal_${schema}`,
+    ]);
     assert.ok(killed.rowCount! >= 2, 'the listeners were found');
     const deadline = Date.now() + 20_000;
     while (!got.some((s) => s.kind === 'resync') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    assert.ok(got.some((s) => s.kind === 'resync'), 'resync after reconnecting');
+    assert.ok(
+      got.some((s) => s.kind === 'resync'),
+      'resync after reconnecting',
+    );
     const label = await makeLabel(a, 'relisten');
     const { event } = await a.insertApplication(newApp(label.uid), 'new');
-    while (!got.some((s) => s.kind === 'events' && s.lastId === event.id) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    assert.ok(got.some((s) => s.kind === 'events' && s.lastId === event.id), 'hears the other node again');
+    while (!got.some((s) => s.kind === 'events' && s.lastId === event.id) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    assert.ok(
+      got.some((s) => s.kind === 'events' && s.lastId === event.id),
+      'hears the other node again',
+    );
   } finally {
     await admin.end();
     await a.close();

@@ -95,9 +95,7 @@ function suite(kind: TestDialect): void {
       // concurrent creations (two stores on the same database) get distinct versions
       const other = await openStore(tdb.url);
       try {
-        const made = await Promise.all(
-          Array.from({ length: 8 }, (_, i) => makeLabel(i % 2 ? other : store, 'gamma')),
-        );
+        const made = await Promise.all(Array.from({ length: 8 }, (_, i) => makeLabel(i % 2 ? other : store, 'gamma')));
         assert.deepEqual(
           made.map((l) => l.version).sort((x, y) => x - y),
           [1, 2, 3, 4, 5, 6, 7, 8],

@@ -17,7 +17,10 @@ export interface UsersRepository {
 export function usersRepository({ db }: RepositoryContext): UsersRepository {
   return {
     async countUsers() {
-      const r = await db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+      const r = await db
+        .selectFrom('users')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow();
       return Number(r.n);
     },
 

@@ -5,8 +5,15 @@ import type { Store, UserRow } from '../store.js';
 import { FailingStore, InjectedStoreFailure } from './failing-store.js';
 import { createTestDatabase, type TestDatabase } from './test-databases.js';
 
-const user = (name: string): UserRow => ({ name, role: 'user', token_id: `id-${name}`, token_hash: 'h', created_at: new Date().toISOString() });
-const injected = (method: string, when: string) => (e: unknown) => e instanceof InjectedStoreFailure && e.method === method && e.when === when;
+const user = (name: string): UserRow => ({
+  name,
+  role: 'user',
+  token_id: `id-${name}`,
+  token_hash: 'h',
+  created_at: new Date().toISOString(),
+});
+const injected = (method: string, when: string) => (e: unknown) =>
+  e instanceof InjectedStoreFailure && e.method === method && e.when === when;
 
 describe('FailingStore (on SQLite)', () => {
   let db: TestDatabase;
@@ -47,7 +54,10 @@ describe('FailingStore (on SQLite)', () => {
     await assert.rejects(f.store.insertUser(user('x-2')));
     await f.store.insertUser(user('x-3'));
     await inj.exhausted;
-    assert.deepEqual(inj.failedCalls.map(([row]) => row.name), ['x-1', 'x-2']);
+    assert.deepEqual(
+      inj.failedCalls.map(([row]) => row.name),
+      ['x-1', 'x-2'],
+    );
     assert.equal(f.store.dialect, 'sqlite');
     assert.equal(typeof (await f.store.countUsers()), 'number');
     const cancelled = f.fail('getUser', { when: 'before' });
@@ -59,7 +69,11 @@ describe('FailingStore (on SQLite)', () => {
     await inner.insertUser(user('dup'));
     const f = new FailingStore(inner);
     const inj = f.fail('insertUser', { when: 'after' });
-    await assert.rejects(f.store.insertUser(user('dup')), (e: unknown) => !(e instanceof InjectedStoreFailure), 'USER_EXISTS from the store');
+    await assert.rejects(
+      f.store.insertUser(user('dup')),
+      (e: unknown) => !(e instanceof InjectedStoreFailure),
+      'USER_EXISTS from the store',
+    );
     await inj.exhausted;
   });
 });

@@ -44,7 +44,7 @@ export const applicationRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (ap
         description:
           'Step 3 of the lifecycle: the application starts NEW, a node with capacity claims it (ELECTED) and its driver ' +
           'allocates the resource (ALLOCATED). Follow it with GET /events or GET .../state. `version` omitted = latest; ' +
-          '`metadata` is merged over the label\'s (application keys win).',
+          "`metadata` is merged over the label's (application keys win).",
         body: ApplicationCreateBody,
         response: responses({ 201: Application }, 404, 422, 503, ...BODY_ERRORS),
       },
@@ -57,7 +57,14 @@ export const applicationRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (ap
 
   app.get(
     '/applications/:uid',
-    { schema: { tags, summary: 'One application with its current state', params: UidParams, response: responses({ 200: Application }, 404) } },
+    {
+      schema: {
+        tags,
+        summary: 'One application with its current state',
+        params: UidParams,
+        response: responses({ 200: Application }, 404),
+      },
+    },
     async (req) => core.getApplication(callerOf(req), req.params.uid),
   );
 
@@ -123,7 +130,15 @@ export const applicationRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (ap
 
   app.get(
     '/applications/:uid/tasks',
-    { schema: { tags, summary: 'Tasks of an application', params: UidParams, querystring: PageQuery, response: responses({ 200: TaskPage }, 404) } },
+    {
+      schema: {
+        tags,
+        summary: 'Tasks of an application',
+        params: UidParams,
+        querystring: PageQuery,
+        response: responses({ 200: TaskPage }, 404),
+      },
+    },
     async (req) => paginate(await core.listTasks(callerOf(req), req.params.uid), req.query),
   );
 

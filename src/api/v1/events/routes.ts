@@ -14,7 +14,10 @@ export interface EventRouteOptions extends RouteDeps {
   maxStreamsPerUser: number;
 }
 
-export const eventRoutes: FastifyPluginAsyncTypebox<EventRouteOptions> = async (app, { core, heartbeatMs, maxBufferedBytes, maxStreamsPerUser }) => {
+export const eventRoutes: FastifyPluginAsyncTypebox<EventRouteOptions> = async (
+  app,
+  { core, heartbeatMs, maxBufferedBytes, maxStreamsPerUser },
+) => {
   const open = new Set<SseStream>();
   const perUser = new Map<string, number>();
   app.addHook('preClose', async () => {

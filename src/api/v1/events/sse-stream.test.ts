@@ -54,7 +54,11 @@ describe('SseStream', () => {
   it('drops a client that leaves more than maxBufferedBytes unread, and stops writing to it', () => {
     const res = new StuckResponse();
     const reasons: string[] = [];
-    const s = new SseStream(res as unknown as ServerResponse, { heartbeatMs: 60_000, maxBufferedBytes: 4096, onClose: (r) => reasons.push(r) });
+    const s = new SseStream(res as unknown as ServerResponse, {
+      heartbeatMs: 60_000,
+      maxBufferedBytes: 4096,
+      onClose: (r) => reasons.push(r),
+    });
     let sent = 0;
     while (!s.closed && sent < 10_000) s.send(event(++sent));
     assert.ok(s.closed, 'the stream gave up on the slow client');
@@ -90,7 +94,11 @@ describe('SseStream', () => {
       return this;
     };
     const reasons: string[] = [];
-    const s: SseStream = new SseStream(res as unknown as ServerResponse, { heartbeatMs: 60_000, maxBufferedBytes: 4096, onClose: (r) => reasons.push(r) });
+    const s: SseStream = new SseStream(res as unknown as ServerResponse, {
+      heartbeatMs: 60_000,
+      maxBufferedBytes: 4096,
+      onClose: (r) => reasons.push(r),
+    });
     assert.equal(res.status, 200);
     assert.ok(res.ended, 'the response is ended');
     assert.deepEqual(res.chunks, [], 'no body for HEAD');

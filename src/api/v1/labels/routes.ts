@@ -31,7 +31,7 @@ export const labelRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { c
           'Step 2 of the lifecycle: describe the environment. Every definition is checked by its driver before anything is stored; ' +
           'a bad one is refused with INVALID_DEFINITION naming the field (details.definition_index, details.field). ' +
           'Label names are owned by their first publisher: a new version of a name owned by another user is refused with 403 ' +
-          'FORBIDDEN naming the owner (an admin may publish one; it keeps the name\'s owner).',
+          "FORBIDDEN naming the owner (an admin may publish one; it keeps the name's owner).",
         body: LabelCreateBody,
         response: responses({ 201: Label }, 403, 409, 422, ...BODY_ERRORS),
       },
@@ -74,7 +74,7 @@ export const labelRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { c
         tags,
         summary: 'Give a label name to another user (admin)',
         description:
-          'The name\'s next versions can only be published (and its versions deleted) by the new owner or an admin. Versions ' +
+          "The name's next versions can only be published (and its versions deleted) by the new owner or an admin. Versions " +
           'already published keep the owner they were published under, and so their reused disks.',
         params: LabelNameParams,
         body: LabelOwnerSetBody,

@@ -11,7 +11,14 @@ const tags = ['nodes'];
 export const nodeRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { core }) => {
   app.get(
     '/nodes',
-    { schema: { tags, summary: 'Nodes of the pool with capacity, drivers and heartbeat', querystring: PageQuery, response: responses({ 200: NodePage }) } },
+    {
+      schema: {
+        tags,
+        summary: 'Nodes of the pool with capacity, drivers and heartbeat',
+        querystring: PageQuery,
+        response: responses({ 200: NodePage }),
+      },
+    },
     async (req) => paginate(await core.listNodes(callerOf(req)), req.query),
   );
 

@@ -28,7 +28,10 @@ function sameSecret(a: string, b: string): boolean {
  * included (resources of the test driver live on loopback). `metrics.listen` serves them without
  * credentials on a listener of their own instead (main/metrics-server.ts).
  */
-export const systemRoutes: FastifyPluginAsyncTypebox<SystemRouteOptions> = async (app, { core, metrics, limiter, version, metricsAuth }) => {
+export const systemRoutes: FastifyPluginAsyncTypebox<SystemRouteOptions> = async (
+  app,
+  { core, metrics, limiter, version, metricsAuth },
+) => {
   const started = Date.now();
   for (const url of ['/health', '/api/v1/health']) {
     app.get(
@@ -55,17 +58,24 @@ export const systemRoutes: FastifyPluginAsyncTypebox<SystemRouteOptions> = async
       config: { auth: false },
       schema: {
         tags: ['system'],
-        summary: 'Prometheus metrics (Bearer: an admin token or the node\'s metrics token)',
-        response: { 200: mediaResponse('text/plain', MetricsText), 401: errorResponse(401), 403: errorResponse(403), 429: errorResponse(429) },
+        summary: "Prometheus metrics (Bearer: an admin token or the node's metrics token)",
+        response: {
+          200: mediaResponse('text/plain', MetricsText),
+          401: errorResponse(401),
+          403: errorResponse(403),
+          429: errorResponse(429),
+        },
       },
     },
     async (req, reply) => {
       const header = req.headers.authorization;
       const bearer = header ? parseAuthorization(header) : null;
-      const isMetricsToken = metricsToken !== undefined && bearer !== null && bearer.name === undefined && sameSecret(bearer.token, metricsToken);
+      const isMetricsToken =
+        metricsToken !== undefined && bearer !== null && bearer.name === undefined && sameSecret(bearer.token, metricsToken);
       if (!isMetricsToken) {
         const caller = await authenticateRequest(req, core, limiter);
-        if (caller.role !== 'admin') throw new ApiError('FORBIDDEN', 'metrics need an admin token or the node\'s metrics token (metrics.token)');
+        if (caller.role !== 'admin')
+          throw new ApiError('FORBIDDEN', "metrics need an admin token or the node's metrics token (metrics.token)");
       }
       const text = await metrics.metrics();
       return reply.type(metrics.contentType).send(text);

@@ -34,18 +34,17 @@ export const userRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { co
     },
     async (req, reply) => {
       const created = await core.createUser(callerOf(req), req.body);
-      return reply.code(201).header('location', `/api/v1/users/${encodeURIComponent(created.name)}`).send(created);
+      return reply
+        .code(201)
+        .header('location', `/api/v1/users/${encodeURIComponent(created.name)}`)
+        .send(created);
     },
   );
 
-  app.get(
-    '/users/me',
-    { schema: { tags, summary: 'The authenticated user', response: responses({ 200: User }) } },
-    async (req) => {
-      const caller = callerOf(req);
-      return core.getUser(caller, caller.name);
-    },
-  );
+  app.get('/users/me', { schema: { tags, summary: 'The authenticated user', response: responses({ 200: User }) } }, async (req) => {
+    const caller = callerOf(req);
+    return core.getUser(caller, caller.name);
+  });
 
   app.get(
     '/users/:name',

@@ -15,7 +15,14 @@ interface Input {
 }
 
 const input = JSON.parse(process.env.SHOAL_CRASH_CHILD ?? '{}') as Input;
-const driver = new DockerDriver({ instance: input.instance, nodeName: input.nodeName, dataDir: input.dataDir, log: memoryLog(), meta: new TestMeta(), fetch: TEST_FETCH });
+const driver = new DockerDriver({
+  instance: input.instance,
+  nodeName: input.nodeName,
+  dataDir: input.dataDir,
+  log: memoryLog(),
+  meta: new TestMeta(),
+  fetch: TEST_FETCH,
+});
 await driver.prepare(input.configJson);
 process.stdout.write('allocating\n');
 const r = await driver.allocate(input.definition, { CHILD: 'yes' }, { application: 'crash', label: 'crash', node: input.nodeName });

@@ -117,9 +117,16 @@ export async function destroyHarness(h: Harness, images: string[] = []): Promise
   const containers = await h.docker
     .listContainers({ all: true, filters: JSON.stringify({ label: [`${LABELS.instance}=${h.instance}`] }) })
     .catch(() => []);
-  for (const c of containers) await h.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined);
+  for (const c of containers)
+    await h.docker
+      .getContainer(c.Id)
+      .remove({ force: true, v: true })
+      .catch(() => undefined);
   for (const name of Object.values(h.networks)) {
-    await h.docker.getNetwork(name).remove().catch(() => undefined);
+    await h.docker
+      .getNetwork(name)
+      .remove()
+      .catch(() => undefined);
     await new Firewall(h.log).remove({ network: name, bridge: bridgeName(name) }).catch(() => undefined);
     await new Firewall(h.log).removeStale([bridgeName(name)]).catch(() => undefined);
   }
@@ -130,7 +137,11 @@ export async function destroyHarness(h: Harness, images: string[] = []): Promise
     const [dev, file] = line.trim().split(/\s+/);
     if (dev && file?.startsWith(h.dataDir)) await runCommand('losetup', ['-d', dev]).catch(() => undefined);
   }
-  for (const img of images) await h.docker.getImage(img).remove({ force: true }).catch(() => undefined);
+  for (const img of images)
+    await h.docker
+      .getImage(img)
+      .remove({ force: true })
+      .catch(() => undefined);
   await h.meta.closeAll();
   rmSync(h.dataDir, { recursive: true, force: true });
 }

@@ -21,7 +21,11 @@ export interface Suite {
   def(options: Record<string, unknown>, requirements?: Record<string, unknown>): string;
   /** the default definition: the gzip rootfs archive, sleep, 1 cpu, 1 GB, host-only */
   basic(requirements?: Record<string, unknown>, options?: Record<string, unknown>): string;
-  allocate(definition: string, metadata?: Record<string, unknown>, context?: AllocateContext): Promise<{ hwaddr: string; ipaddr: string; container: string }>;
+  allocate(
+    definition: string,
+    metadata?: Record<string, unknown>,
+    context?: AllocateContext,
+  ): Promise<{ hwaddr: string; ipaddr: string; container: string }>;
   deallocate(hwaddr: string): Promise<void>;
   destroy(): Promise<void>;
 }
@@ -46,7 +50,8 @@ export async function createSuite(name: string): Promise<Suite> {
     imageName,
     context: (label = `${h.prefix}-label`) => ({ application: `app-${h.prefix}`, label, node: h.nodeName }),
     def,
-    basic: (requirements = {}, options = {}) => def({ image: imageName, images: [imgs.rootfsGz], command: ['sleep', '3600'], ...options }, requirements),
+    basic: (requirements = {}, options = {}) =>
+      def({ image: imageName, images: [imgs.rootfsGz], command: ['sleep', '3600'], ...options }, requirements),
     async allocate(definition, metadata = {}, context = s.context()) {
       const r = await driver.allocate(definition, metadata, context);
       live.add(r.hwaddr);
