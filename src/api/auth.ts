@@ -48,7 +48,8 @@ function tooMany(wait: number, limiter: LoginRateLimiter): ApiError {
   return new ApiError(
     'TOO_MANY_REQUESTS',
     `too many failed logins from this network or for this user (limits: ${limiter.maxFailuresPerPrefix} per address prefix, ` +
-      `${limiter.maxFailuresPerUser} per user, per ${Math.round(limiter.windowMs / 1000)} s); correct credentials are still accepted; retry in ${wait} s`,
+      `${limiter.maxFailuresPerUser} per user, per ${Math.round(limiter.windowMs / 1000)} s)` +
+      `; correct credentials are still accepted; retry in ${wait} s`,
     { headers: { 'retry-after': String(wait) }, details: { retry_after: wait } },
   );
 }

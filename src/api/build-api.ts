@@ -77,7 +77,8 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     serverFactory: (handler) => {
       const server = opts.https
         ? createHttpsServer({ ...opts.https, ...timeouts, handshakeTimeout: limits.tlsHandshakeMs, requireHostHeader: false }, handler)
-        : createHttpServer({ ...timeouts, requireHostHeader: false }, handler); // requireHost (framework-errors.ts) answers in the one error shape
+        : // requireHost (framework-errors.ts) answers in the one error shape
+          createHttpServer({ ...timeouts, requireHostHeader: false }, handler);
       server.setTimeout(limits.idleTimeoutMs);
       server.keepAliveTimeout = limits.keepAliveMs;
       return server;

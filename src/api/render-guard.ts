@@ -15,7 +15,8 @@ export function installRenderGuard(app: FastifyInstance): void {
     if (nestingDepth(payload, RESPONSE_DEPTH_LIMIT) > RESPONSE_DEPTH_LIMIT) {
       throw new ApiError(
         'INTERNAL',
-        `the answer holds data nested deeper than ${RESPONSE_DEPTH_LIMIT} levels (metadata stored before the node limited it); it cannot be rendered`,
+        `the answer holds data nested deeper than ${RESPONSE_DEPTH_LIMIT} levels` +
+          ` (metadata stored before the node limited it); it cannot be rendered`,
       );
     }
     return payload;

@@ -92,7 +92,8 @@ export async function waitForStatus(spec: WaitSpec): Promise<WaitOutcome> {
       spec.io.err(
         everConnected
           ? `(lost the event stream of ${spec.client.url}${why}; reconnecting in ${delayMs} ms)\n`
-          : `(cannot open the event stream of ${spec.client.url}${why}; attempt ${failures} of ${attempts}, trying again in ${delayMs} ms)\n`,
+          : `(cannot open the event stream of ${spec.client.url}${why};` +
+              ` attempt ${failures} of ${attempts}, trying again in ${delayMs} ms)\n`,
       );
     },
   });

@@ -66,15 +66,23 @@ export function tlsHint(code: string, url: string, caGiven: boolean): string {
     } catch {
       // keep the URL as given
     }
-    return `the node's certificate does not name "${host}": connect with a name or address it lists (a certificate the node made itself covers its API listen address, its name, localhost, 127.0.0.1 and ::1), or give the node a certificate for this name; --ca does not change this`;
+    return (
+      `the node's certificate does not name "${host}": connect with a name or address it lists` +
+      ` (a certificate the node made itself covers its API listen address, its name, localhost, 127.0.0.1 and ::1),` +
+      ` or give the node a certificate for this name; --ca does not change this`
+    );
   }
   if (code === 'CERT_HAS_EXPIRED') {
-    return "the node's certificate has expired: renew it on the node (a node with its own CA re-issues it when it restarts; a brought-your-own certificate must be replaced); --ca does not change this";
+    return (
+      "the node's certificate has expired: renew it on the node" +
+      ' (a node with its own CA re-issues it when it restarts; a brought-your-own certificate must be replaced); --ca does not change this'
+    );
   }
   if (code === 'CERT_NOT_YET_VALID') return "the node's certificate is not valid yet: check the clocks of this machine and of the node";
   if (UNTRUSTED_CODES.has(code)) {
     return caGiven
-      ? "the CA given (--ca, SHOAL_CA or the saved login) did not sign the node's certificate: pass this node's own CA (its shoal-data/tls/ca.crt)"
+      ? "the CA given (--ca, SHOAL_CA or the saved login) did not sign the node's certificate:" +
+          " pass this node's own CA (its shoal-data/tls/ca.crt)"
       : "the node's certificate is not trusted: pass its CA with --ca (e.g. shoal-data/tls/ca.crt)";
   }
   return 'see the TLS error above; --ca FILE trusts a node CA, http:// talks to a --no-tls node';

@@ -78,7 +78,8 @@ export const RENDER_DEPTH_LIMIT = 100;
 export class UnrenderableMetadata extends Error {
   constructor(readonly depth: number) {
     super(
-      `this resource's metadata is nested deeper than ${RENDER_DEPTH_LIMIT} levels (stored before the node limited metadata); it cannot be rendered`,
+      `this resource's metadata is nested deeper than ${RENDER_DEPTH_LIMIT} levels` +
+        ` (stored before the node limited metadata); it cannot be rendered`,
     );
     this.name = 'UnrenderableMetadata';
   }

@@ -97,7 +97,9 @@ export function createMetaHandler(
         const body = JSON.stringify({
           error: {
             code: 'TOO_MANY_REQUESTS',
-            message: `too many Meta API requests from this resource: the limit is ${limit.perSecond} per second (bursts of ${limit.burst}); retry in ${wait} s`,
+            message:
+              `too many Meta API requests from this resource: the limit is ${limit.perSecond} per second` +
+              ` (bursts of ${limit.burst}); retry in ${wait} s`,
             details: { retry_after: wait },
           },
         });

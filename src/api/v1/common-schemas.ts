@@ -15,7 +15,9 @@ const ERROR_DESCRIPTIONS: Readonly<Record<number, string>> = {
   413: 'PAYLOAD_TOO_LARGE: the body is larger than the limit',
   415: 'UNSUPPORTED_MEDIA_TYPE: send application/json or application/yaml',
   422: 'UNSATISFIABLE: larger than any node could ever hold',
-  429: 'TOO_MANY_REQUESTS: too many failed logins from this address prefix or for this user (see Retry-After; correct credentials are still accepted), or too many open event streams',
+  429:
+    'TOO_MANY_REQUESTS: too many failed logins from this address prefix or for this user' +
+    ' (see Retry-After; correct credentials are still accepted), or too many open event streams',
   500: 'INTERNAL: an unexpected failure; the node log has the cause',
   503: 'UNAVAILABLE: the node is in maintenance or shutting down',
 };

@@ -56,7 +56,8 @@ function failure(outcome: WaitOutcome, what: string, timeout: string): CliFailur
     case 'timeout':
       return new CliFailure(
         'TIMEOUT',
-        `application ${uid} is still ${status || 'unknown'} after ${timeout}${why}; it was not cancelled: \`shoal app deallocate ${uid}\` to cancel`,
+        `application ${uid} is still ${status || 'unknown'} after ${timeout}${why};` +
+          ` it was not cancelled: \`shoal app deallocate ${uid}\` to cancel`,
       );
     case 'interrupted':
       return new CliFailure(
@@ -149,7 +150,8 @@ export function registerApp(program: Command, io: CliIo): void {
     .action(async (flags: { status?: string; limit: string; allPages?: boolean; all?: boolean }, cmd: Command) => {
       if (flags.all) {
         throw new UsageError(
-          "--all is now --all-pages (it follows every page of the list; which users' applications you see depends on your role: admins see everyone's)",
+          '--all is now --all-pages (it follows every page of the list;' +
+            " which users' applications you see depends on your role: admins see everyone's)",
         );
       }
       const limit = parsePositiveInt(flags.limit, '--limit', 1000);

@@ -44,7 +44,8 @@ export function registerEvents(program: Command, io: CliIo): void {
           io.err(
             everConnected
               ? `(event stream interrupted${error ? `: ${error.message}` : ''}; reconnecting in ${delayMs} ms)\n`
-              : `(cannot open the event stream of ${client.url}${error ? `: ${error.message}` : ''}; attempt ${failures} of ${CONNECT_ATTEMPTS}, trying again in ${delayMs} ms)\n`,
+              : `(cannot open the event stream of ${client.url}${error ? `: ${error.message}` : ''}` +
+                  `; attempt ${failures} of ${CONNECT_ATTEMPTS}, trying again in ${delayMs} ms)\n`,
           );
         },
       });

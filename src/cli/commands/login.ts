@@ -68,7 +68,8 @@ export async function resolveLogin(
     const tokenPath = join(dataDir, 'admin.token');
     if (!(await exists(tokenPath))) {
       throw new UsageError(
-        `no token: pass --token-file FILE (or --token), or run this where \`shoal serve\` keeps its data (looked for ${shown(tokenPath, io.cwd)}; --data-dir DIR to look elsewhere)`,
+        `no token: pass --token-file FILE (or --token), or run this where \`shoal serve\` keeps its data` +
+          ` (looked for ${shown(tokenPath, io.cwd)}; --data-dir DIR to look elsewhere)`,
       );
     }
     token = await readTokenFile(io, tokenPath);

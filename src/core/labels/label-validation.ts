@@ -111,7 +111,8 @@ export async function checkLabel(body: LabelCreate, ctx: LabelCheckContext): Pro
       const known = [...here, ...elsewhere].sort();
       throw new CoreError(
         'UNKNOWN_DRIVER',
-        `definitions[${i}].driver: no node runs driver "${driver}"${inst ? ` (it is disabled here: ${inst.fingerprint.description})` : ''}; available: ${known.join(', ') || 'none'}`,
+        `definitions[${i}].driver: no node runs driver "${driver}"${inst ? ` (it is disabled here: ${inst.fingerprint.description})` : ''}` +
+          `; available: ${known.join(', ') || 'none'}`,
         { definition_index: i, field: `definitions[${i}].driver`, driver, available: known },
       );
     }

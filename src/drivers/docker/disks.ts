@@ -62,7 +62,8 @@ function labelDir(label: string): string {
 
 /**
  * Reuse scope (label owner, plus the user when another allocates from it: reuseScope) + label name
- * → the folder of its reused disks: two owners' labels of one name never share a disk ("" owner = a caller that gave none: the label name alone, as before owners).
+ * → the folder of its reused disks: two owners' labels of one name never share a disk
+ * ("" owner = a caller that gave none: the label name alone, as before owners).
  */
 export function reuseDir(owner: string, label: string): string {
   if (owner === '') return labelDir(label);

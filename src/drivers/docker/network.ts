@@ -111,7 +111,8 @@ export class NetworkManager {
       } catch (err) {
         throw new DriverError(
           'BACKEND',
-          `cannot open the Meta API listener on ${net.gateway}:${this.#config.metaPort} for network ${name} (is the port taken? set meta_port): ${(err as Error).message}`,
+          `cannot open the Meta API listener on ${net.gateway}:${this.#config.metaPort} for network ${name}` +
+            ` (is the port taken? set meta_port): ${(err as Error).message}`,
           { cause: err },
         );
       }

@@ -32,7 +32,8 @@ export async function createTestDatabase(kind: TestDialect): Promise<TestDatabas
     await admin.connect();
   } catch (err) {
     throw new Error(
-      `PostgreSQL at ${TEST_PG_URL.replace(/\/\/[^@/]*@/, '//…@')} does not answer (run scripts/setup-host.sh or set SHOAL_TEST_PG_URL): ${(err as Error).message}`,
+      `PostgreSQL at ${TEST_PG_URL.replace(/\/\/[^@/]*@/, '//…@')} does not answer` +
+        ` (run scripts/setup-host.sh or set SHOAL_TEST_PG_URL): ${(err as Error).message}`,
     );
   }
   try {

@@ -43,7 +43,8 @@ export const eventRoutes: FastifyPluginAsyncTypebox<EventRouteOptions> = async (
       if (mine >= maxStreamsPerUser) {
         throw new ApiError(
           'TOO_MANY_REQUESTS',
-          `user "${caller.name}" already has ${mine} open event streams, the limit (node setting events.max_streams_per_user); close one first`,
+          `user "${caller.name}" already has ${mine} open event streams,` +
+            ` the limit (node setting events.max_streams_per_user); close one first`,
           { details: { limit: maxStreamsPerUser }, headers: { 'retry-after': '5' } },
         );
       }
