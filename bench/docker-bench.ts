@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { DockerDriver } from '../src/drivers/docker/driver.js';
 import { connectEngine } from '../src/drivers/docker/engine.js';
-import { randomMac } from '../src/drivers/docker/names.js';
+import { randomMac } from '../src/drivers/shared/mac.js';
 import { buildTestImages, TEST_FETCH } from '../src/drivers/docker/test-helpers/fixtures.js';
 import { freePort, memoryLog } from '../src/drivers/docker/test-helpers/harness.js';
 import { TestMeta } from '../src/drivers/docker/test-helpers/test-meta.js';

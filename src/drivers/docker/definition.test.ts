@@ -4,7 +4,8 @@ import { DriverError } from '../../contract/index.js';
 import { parseDockerConfig } from './config.js';
 import { containerEnv } from './container-spec.js';
 import { parseDockerDefinition } from './definition.js';
-import { envKey, isMac, randomMac } from './names.js';
+import { isMac, randomMac } from '../shared/mac.js';
+import { envKey } from './names.js';
 
 const SUM = `sha256:${'ab'.repeat(32)}`;
 const good = { image: 'busybox:1.36', images: [{ url: 'file:///srv/busybox.tar', sum: SUM }], command: ['sleep', '1'] };

@@ -6,7 +6,8 @@ import { DEFAULT_DISK_RESERVE, DiskSpace, type DiskLimits, type DiskRequest, typ
 import type { DockerDisk, DiskType } from './definition.js';
 import { CLONE_REF } from './definition.js';
 import { detachLoops, isMounted, listMounts, loopMount, mountsUnder, unmount } from './mounts.js';
-import { macFromHex, macHex, slug } from './names.js';
+import { macFromHex, macHex } from '../shared/mac.js';
+import { slug } from './names.js';
 import { CommandError, runCommand } from './run-command.js';
 
 /** A disk prepared for a container: `source` is bind-mounted at `/mnt/<label>`. */

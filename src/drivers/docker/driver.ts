@@ -23,7 +23,8 @@ import { backendError, connectEngine, engineMessage, isNotFound, isNotModified, 
 import { Firewall } from './firewall.js';
 import { ImageStore } from './images.js';
 import { Semaphore } from '../../lib/locks.js';
-import { containerName, isMac, LABELS, randomMac } from './names.js';
+import { isMac, randomMac } from '../shared/mac.js';
+import { containerName, LABELS } from './names.js';
 import { NetworkManager, type NetInfo } from './network.js';
 import { commitSnapshot } from './snapshot.js';
 

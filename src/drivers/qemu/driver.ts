@@ -24,7 +24,7 @@ import { BUILTIN_FIRMWARE } from './config.js';
 import { definitionUrls, parseQemuDefinition, type QemuDefinition } from './definition.js';
 import { diskRequests, exists } from './disks.js';
 import { applyRules, listVmNets, removeVmNet, type NetNames } from './host-net.js';
-import { isMac, macFromId, randomMac } from './mac.js';
+import { isMac, macFromHex, randomMac } from '../shared/mac.js';
 import { MetaChannel } from './meta-channel.js';
 import type { DriverPaths } from './paths.js';
 import { prepareQemu, type Prepared } from './prepared.js';
@@ -109,8 +109,8 @@ export class QemuDriver implements ResourceDriver {
     const known = new Set(await p.states.list());
     const running = await findProcesses(p.paths.markerPrefix());
     for (const id of await listVmNets(p.netNames)) {
-      const hwaddr = macFromId(id);
-      if (known.has(hwaddr) || running.has(p.paths.marker(hwaddr))) continue;
+      const hwaddr = macFromHex(id);
+      if (hwaddr === undefined || known.has(hwaddr) || running.has(p.paths.marker(hwaddr))) continue;
       try {
         await removeVmNet(p.netNames, hwaddr);
         this.#ctx.log.info({ hwaddr }, 'removed the network leftovers of a VM that no longer exists');

@@ -23,7 +23,7 @@ import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DriverError } from '../../contract/index.js';
 import { run } from './exec.js';
-import { macId } from './mac.js';
+import { macHex } from '../shared/mac.js';
 
 /** Where address claims live (tmpfs: gone at reboot, like the namespaces themselves). */
 const CLAIM_DIR = '/run/shoal-qemu-net';
@@ -85,12 +85,12 @@ export class NetNames {
   }
 
   netns(hwaddr: string): string {
-    return `${this.netnsPrefix()}${macId(hwaddr)}`;
+    return `${this.netnsPrefix()}${macHex(hwaddr)}`;
   }
 
   /** 15 characters at most (IFNAMSIZ) */
   hostIf(hwaddr: string): string {
-    return `shq${macId(hwaddr)}`;
+    return `shq${macHex(hwaddr)}`;
   }
 
   chainPrefix(): string {
@@ -98,7 +98,7 @@ export class NetNames {
   }
 
   chains(hwaddr: string): { input: string; forward: string; nat: string } {
-    const base = `${this.chainPrefix()}${macId(hwaddr)}`;
+    const base = `${this.chainPrefix()}${macHex(hwaddr)}`;
     return { input: `${base}-I`, forward: `${base}-F`, nat: `${base}-N` };
   }
 }

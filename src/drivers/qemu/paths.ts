@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { macId } from './mac.js';
+import { macHex } from '../shared/mac.js';
 
 /** Linux unix socket paths are limited to 107 bytes; keep a margin. */
 const MAX_SOCKET_PATH = 100;
@@ -45,7 +45,7 @@ export class DriverPaths {
 
   /** the -name marker of a VM's QEMU process */
   marker(hwaddr: string): string {
-    return `${this.markerPrefix()}${macId(hwaddr)}`;
+    return `${this.markerPrefix()}${macHex(hwaddr)}`;
   }
 
   markerPrefix(): string {
@@ -53,10 +53,10 @@ export class DriverPaths {
   }
 
   vmDir(hwaddr: string): string {
-    return join(this.vmsDir, macId(hwaddr));
+    return join(this.vmsDir, macHex(hwaddr));
   }
 
   qmpSocket(hwaddr: string): string {
-    return join(this.socketDir, `${macId(hwaddr)}.qmp`);
+    return join(this.socketDir, `${macHex(hwaddr)}.qmp`);
   }
 }

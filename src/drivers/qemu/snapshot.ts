@@ -14,7 +14,7 @@ import { isAbsolute, join, relative, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DriverError } from '../../contract/index.js';
 import { copyToQcow2, exists, sha256File } from './disks.js';
-import { macId } from './mac.js';
+import { macHex } from '../shared/mac.js';
 import { QmpError, type QmpClient } from './qmp-client.js';
 import type { VmState } from './state.js';
 
@@ -48,7 +48,7 @@ export function newSnapshotId(hwaddr: string): string {
     .toISOString()
     .replace(/[-:]/g, '')
     .replace(/\.\d+Z$/, 'Z');
-  return `${macId(hwaddr)}-${t}-${randomBytes(3).toString('hex')}`;
+  return `${macHex(hwaddr)}-${t}-${randomBytes(3).toString('hex')}`;
 }
 
 async function waitMigration(qmp: QmpClient): Promise<void> {

@@ -7,7 +7,7 @@
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { VmNet } from './host-net.js';
-import { isMac, macFromId, macId } from './mac.js';
+import { isMac, macFromHex, macHex } from '../shared/mac.js';
 
 export const STATE_VERSION = 1;
 
@@ -59,7 +59,7 @@ export class StateStore {
   }
 
   pathFor(hwaddr: string): string {
-    return join(this.dir, `${macId(hwaddr)}.json`);
+    return join(this.dir, `${macHex(hwaddr)}.json`);
   }
 
   async write(state: VmState): Promise<void> {
@@ -96,8 +96,8 @@ export class StateStore {
     }
     return names
       .filter((n) => /^[0-9a-f]{12}\.json$/.test(n))
-      .map((n) => macFromId(n.slice(0, 12)))
-      .filter(isMac);
+      .map((n) => macFromHex(n.slice(0, 12)))
+      .filter((m): m is string => m !== undefined && isMac(m));
   }
 
   async remove(hwaddr: string): Promise<void> {

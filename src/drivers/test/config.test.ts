@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import { DriverError } from '../../contract/index.js';
 import { CAPACITY_DEFAULTS, INJECTION_KEYS, parseConfig } from './config.js';
 import { parseTestDefinition } from './definition.js';
-import { isHwaddr, loopbackBlock, randomHwaddr, randomLoopback } from './identity.js';
+import { isMac, randomMac } from '../shared/mac.js';
+import { loopbackBlock, randomLoopback } from './identity.js';
 import { testDriverFactory } from './index.js';
 import { TestDriver } from './driver.js';
 import { contextFor, def } from './test-helpers.js';
@@ -128,14 +129,14 @@ describe('test driver definitions', () => {
 describe('test driver identities', () => {
   it('hwaddrs are locally administered unicast MACs', () => {
     for (let i = 0; i < 200; i++) {
-      const mac = randomHwaddr();
-      assert.ok(isHwaddr(mac), mac);
+      const mac = randomMac();
+      assert.ok(isMac(mac), mac);
       const first = parseInt(mac.slice(0, 2), 16);
       assert.equal(first & 0x01, 0, `${mac} is multicast`);
       assert.equal(first & 0x02, 0x02, `${mac} is not locally administered`);
     }
-    assert.equal(isHwaddr('../../etc/passwd'), false);
-    assert.equal(isHwaddr('02:00:00:00:00:0G'), false);
+    assert.equal(isMac('../../etc/passwd'), false);
+    assert.equal(isMac('02:00:00:00:00:0G'), false);
   });
 
   it('each instance has its own 127.X block, never 127.0', () => {

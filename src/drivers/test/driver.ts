@@ -13,7 +13,8 @@ import {
 import { parseConfig, type InjectionKey, type TestDriverConfig } from './config.js';
 import { parseTestDefinition } from './definition.js';
 import { effectiveInjection, inject, type EffectiveInjection } from './failure.js';
-import { isHwaddr, loopbackBlock, randomHwaddr, randomLoopback } from './identity.js';
+import { isMac, randomMac } from '../shared/mac.js';
+import { loopbackBlock, randomLoopback } from './identity.js';
 import { RESOURCE_FILE_VERSION, ResourceFiles, type ResourceRecord, type SnapshotRecord } from './state.js';
 
 export const TEST_DRIVER_NAME = 'test';
@@ -140,8 +141,8 @@ export class TestDriver implements ResourceDriver {
           `(in use cpu ${this.#usedCpu}/${config.cpu}, ram ${this.#usedRam}/${config.ram})`,
       );
     }
-    let hwaddr = randomHwaddr();
-    while (this.#index.has(hwaddr)) hwaddr = randomHwaddr();
+    let hwaddr = randomMac();
+    while (this.#index.has(hwaddr)) hwaddr = randomMac();
     const ipaddr = randomLoopback(this.#block, this.#ips);
     if (ipaddr === undefined) {
       throw new DriverError(
@@ -187,7 +188,7 @@ export class TestDriver implements ResourceDriver {
 
   async status(hwaddr: string): Promise<ResourceStatus> {
     const injection = this.#injectionFor(hwaddr);
-    if (!isHwaddr(hwaddr)) return StatusNone;
+    if (!isMac(hwaddr)) return StatusNone;
     await inject('status', injection, this.#random);
     const settled = this.#index.get(hwaddr)?.pending === false;
     let exists: boolean;
@@ -202,7 +203,7 @@ export class TestDriver implements ResourceDriver {
 
   async snapshot(hwaddr: string, full: boolean): Promise<string> {
     const injection = this.#injectionFor(hwaddr);
-    if (!isHwaddr(hwaddr) || this.#index.get(hwaddr)?.pending) {
+    if (!isMac(hwaddr) || this.#index.get(hwaddr)?.pending) {
       throw new DriverError('NOT_FOUND', `test driver: no resource ${JSON.stringify(hwaddr)}`);
     }
     await inject('snapshot', injection, this.#random);
@@ -234,7 +235,7 @@ export class TestDriver implements ResourceDriver {
 
   async deallocate(hwaddr: string): Promise<void> {
     const injection = this.#injectionFor(hwaddr);
-    if (!isHwaddr(hwaddr)) return;
+    if (!isMac(hwaddr)) return;
     await inject('deallocate', injection, this.#random);
     try {
       await this.#files.remove(hwaddr);

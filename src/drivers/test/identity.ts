@@ -1,19 +1,5 @@
 import { randomBytes } from 'node:crypto';
 
-const HWADDR = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
-
-/** A random MAC: locally administered (bit 1 of the first byte set), unicast (bit 0 clear). */
-export function randomHwaddr(): string {
-  const b = randomBytes(6);
-  b[0] = (b[0]! & 0xfc) | 0x02; // randomBytes(6) has a byte 0
-  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
-}
-
-/** true for a lower-case colon-separated MAC, the only hwaddr shape this driver hands out. */
-export function isHwaddr(value: string): boolean {
-  return HWADDR.test(value);
-}
-
 /** FNV-1a of the instance name → the second octet 1–254 of its loopback block 127.X.0.0/16. */
 export function loopbackBlock(instance: string): number {
   let h = 0x811c9dc5;

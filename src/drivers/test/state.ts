@@ -3,7 +3,7 @@ import { mkdir, readFile, readdir, rename, stat, unlink, writeFile } from 'node:
 import { join } from 'node:path';
 import type { AllocateContext, Disk } from '../../contract/index.js';
 import type { InjectionKey } from './config.js';
-import { isHwaddr } from './identity.js';
+import { isMac } from '../shared/mac.js';
 
 /** Bumped when the resource file's shape changes; older versions are read as they were. */
 export const RESOURCE_FILE_VERSION = 1;
@@ -50,7 +50,7 @@ function fileName(hwaddr: string): string {
 function hwaddrOf(name: string): string | undefined {
   if (!name.endsWith('.json')) return undefined;
   const hwaddr = name.slice(0, -'.json'.length).replaceAll('-', ':');
-  return isHwaddr(hwaddr) ? hwaddr : undefined;
+  return isMac(hwaddr) ? hwaddr : undefined;
 }
 
 /** The resource and snapshot files of one driver instance; every write is temp file + rename. */
