@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { after, before } from 'node:test';
+import { openStore } from './open-store.js';
+import { createTestDatabase, type TestDatabase, type TestDialect } from './testing/index.js';
 import type { ClaimChoice, ClaimRequest, NewApplication, NodeRow, Store } from './store.js';
 
 /** Rows and requests the store's tests (the repositories' test files) build their cases from. */
@@ -65,6 +68,36 @@ export function greedyClaim(node: string, cap: number, max = Infinity): ClaimReq
         picks.push({ uid: c.uid, driver: 'test', definition_index: 0, cpu: 1, ram: 1, description: `elected by ${node}` });
       }
       return { picks, more: true };
+    },
+  };
+}
+
+/** A suite's own database of one kind and a store open on it: created before its tests, closed and dropped after. */
+export interface SuiteStore {
+  readonly store: Store;
+  readonly tdb: TestDatabase;
+}
+
+/** Call inside a `describe`: registers the before/after hooks and gives the suite's store. */
+export function storeForSuite(kind: TestDialect): SuiteStore {
+  let tdb: TestDatabase | undefined;
+  let store: Store | undefined;
+  before(async () => {
+    tdb = await createTestDatabase(kind);
+    store = await openStore(tdb.url);
+  });
+  after(async () => {
+    await store?.close();
+    await tdb?.drop();
+  });
+  return {
+    get store(): Store {
+      if (!store) throw new Error('the suite store is opened in before()');
+      return store;
+    },
+    get tdb(): TestDatabase {
+      if (!tdb) throw new Error('the suite database is created in before()');
+      return tdb;
     },
   };
 }

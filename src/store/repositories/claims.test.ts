@@ -1,67 +1,57 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { openStore } from '../open-store.js';
-import { greedyClaim, makeLabel, newApp, nodeRow, now } from '../store-test-kit.js';
-import type { ApplicationRow, Store } from '../store.js';
-import { createTestDatabase, TEST_DIALECTS, type TestDatabase, type TestDialect } from '../testing/index.js';
+import { greedyClaim, makeLabel, newApp, nodeRow, now, storeForSuite } from '../store-test-kit.js';
+import type { ApplicationRow } from '../store.js';
+import { TEST_DIALECTS, type TestDialect } from '../testing/index.js';
 
 function suite(kind: TestDialect): void {
   describe(`claims and re-election on ${kind}`, () => {
-    let tdb: TestDatabase;
-    let store: Store;
-
-    before(async () => {
-      tdb = await createTestDatabase(kind);
-      store = await openStore(tdb.url);
-    });
-    after(async () => {
-      await store?.close();
-      await tdb?.drop();
-    });
+    const db = storeForSuite(kind);
 
     test('claim: capacity accounting per node, freed capacity is reusable, FIFO order', async () => {
-      const label = await makeLabel(store, 'cap');
-      await store.upsertNode(nodeRow('capnode'));
+      const label = await makeLabel(db.store, 'cap');
+      await db.store.upsertNode(nodeRow('capnode'));
       // drain whatever earlier tests left NEW
-      const leftovers = await store.listApplications({ limit: 1000, status: 'NEW' });
-      await store.transition(leftovers.map((a) => ({ uid: a.uid, from: ['NEW'], to: 'DEALLOCATED', description: 'x', at: now() })));
+      const leftovers = await db.store.listApplications({ limit: 1000, status: 'NEW' });
+      await db.store.transition(leftovers.map((a) => ({ uid: a.uid, from: ['NEW'], to: 'DEALLOCATED', description: 'x', at: now() })));
       const apps: ApplicationRow[] = [];
-      for (let i = 0; i < 6; i++) apps.push((await store.insertApplication(newApp(label.uid), 'new')).app);
-      const first = await store.claim(greedyClaim('capnode', 4));
+      for (let i = 0; i < 6; i++) apps.push((await db.store.insertApplication(newApp(label.uid), 'new')).app);
+      const first = await db.store.claim(greedyClaim('capnode', 4));
       assert.deepEqual(
         first.map((c) => c.app.uid),
         apps.slice(0, 4).map((a) => a.uid),
         'the four oldest, in order',
       );
-      assert.deepEqual(await store.usage('capnode'), { cpu: 4, ram: 4, drivers: new Map([['test', { cpu: 4, ram: 4 }]]) });
-      assert.equal((await store.claim(greedyClaim('capnode', 4))).length, 0, 'full');
-      await store.transition([{ uid: apps[0]!.uid, from: ['ELECTED'], to: 'DEALLOCATED', description: 'done', at: now() }]);
-      const third = await store.claim(greedyClaim('capnode', 4));
+      assert.deepEqual(await db.store.usage('capnode'), { cpu: 4, ram: 4, drivers: new Map([['test', { cpu: 4, ram: 4 }]]) });
+      assert.equal((await db.store.claim(greedyClaim('capnode', 4))).length, 0, 'full');
+      await db.store.transition([{ uid: apps[0]!.uid, from: ['ELECTED'], to: 'DEALLOCATED', description: 'done', at: now() }]);
+      const third = await db.store.claim(greedyClaim('capnode', 4));
       assert.deepEqual(
         third.map((c) => c.app.uid),
         [apps[4]!.uid],
       );
-      assert.equal((await store.usageByNode()).get('capnode')?.cpu, 4);
-      const counts = await store.countByStatus();
+      assert.equal((await db.store.usageByNode()).get('capnode')?.cpu, 4);
+      const counts = await db.store.countByStatus();
       assert.equal(counts.NEW, 1);
       assert.equal(counts.ELECTED, 4);
       // clean up for the next tests
-      const mine = await store.applicationsOn('capnode', ['ELECTED']);
-      await store.transition(mine.map((a) => ({ uid: a.uid, from: ['ELECTED'], to: 'DEALLOCATED', description: 'x', at: now() })));
-      await store.transition([{ uid: apps[5]!.uid, from: ['NEW'], to: 'DEALLOCATED', description: 'x', at: now() }]);
+      const mine = await db.store.applicationsOn('capnode', ['ELECTED']);
+      await db.store.transition(mine.map((a) => ({ uid: a.uid, from: ['ELECTED'], to: 'DEALLOCATED', description: 'x', at: now() })));
+      await db.store.transition([{ uid: apps[5]!.uid, from: ['NEW'], to: 'DEALLOCATED', description: 'x', at: now() }]);
     });
 
     test('concurrent claimers over one database: each app elected once, no node ever over capacity', async () => {
-      const label = await makeLabel(store, 'race');
+      const label = await makeLabel(db.store, 'race');
       const NODES = ['race-a', 'race-b'];
       const CAP = 5;
       const APPS = 120;
-      for (const n of NODES) await store.upsertNode(nodeRow(n));
+      for (const n of NODES) await db.store.upsertNode(nodeRow(n));
       const uids = new Set<string>();
-      for (let i = 0; i < APPS; i++) uids.add((await store.insertApplication(newApp(label.uid), 'new')).app.uid);
+      for (let i = 0; i < APPS; i++) uids.add((await db.store.insertApplication(newApp(label.uid), 'new')).app.uid);
       // four stores (separate connections), two per node name: the node row lock must hold them apart
-      const claimers = await Promise.all([0, 1, 2, 3].map(() => openStore(tdb.url)));
-      const monitor = await openStore(tdb.url);
+      const claimers = await Promise.all([0, 1, 2, 3].map(() => openStore(db.tdb.url)));
+      const monitor = await openStore(db.tdb.url);
       const violations: string[] = [];
       let running = true;
       const watch = (async () => {
@@ -111,7 +101,7 @@ function suite(kind: TestDialect): void {
       }
       assert.deepEqual(violations, []);
       for (const uid of uids) {
-        const states = await store.listStates(uid);
+        const states = await db.store.listStates(uid);
         assert.deepEqual(
           states.map((s) => s.status),
           ['NEW', 'ELECTED', 'DEALLOCATED'],
@@ -121,20 +111,20 @@ function suite(kind: TestDialect): void {
     });
 
     test('dead node: its ELECTED applications go back to NEW, unfinished deallocations end; a live node keeps its own', async () => {
-      const label = await makeLabel(store, 'dead');
+      const label = await makeLabel(db.store, 'dead');
       const old = new Date(Date.now() - 60_000).toISOString();
-      await store.upsertNode(nodeRow('dead-node', { heartbeat_at: old }));
-      await store.upsertNode(nodeRow('live-node'));
-      const a = (await store.insertApplication(newApp(label.uid), 'new')).app;
-      const undone = (await store.insertApplication(newApp(label.uid), 'new')).app;
-      const held = (await store.insertApplication(newApp(label.uid), 'new')).app;
-      const claimed = await store.claim(greedyClaim('dead-node', 10, 3));
+      await db.store.upsertNode(nodeRow('dead-node', { heartbeat_at: old }));
+      await db.store.upsertNode(nodeRow('live-node'));
+      const a = (await db.store.insertApplication(newApp(label.uid), 'new')).app;
+      const undone = (await db.store.insertApplication(newApp(label.uid), 'new')).app;
+      const held = (await db.store.insertApplication(newApp(label.uid), 'new')).app;
+      const claimed = await db.store.claim(greedyClaim('dead-node', 10, 3));
       assert.deepEqual(
         claimed.map((c) => c.app.uid),
         [a.uid, undone.uid, held.uid],
       );
       // `undone`: deallocation requested while allocating; `held`: allocated, then deallocation requested
-      await store.transition([
+      await db.store.transition([
         { uid: undone.uid, from: ['ELECTED'], to: 'DEALLOCATE', description: 'requested', at: now() },
         {
           uid: held.uid,
@@ -156,22 +146,22 @@ function suite(kind: TestDialect): void {
           },
         },
       ]);
-      await store.transition([{ uid: held.uid, from: ['ALLOCATED'], to: 'DEALLOCATE', description: 'requested', at: now() }]);
-      const b = (await store.insertApplication(newApp(label.uid), 'new')).app;
-      const [d] = await store.claim(greedyClaim('live-node', 10, 1));
+      await db.store.transition([{ uid: held.uid, from: ['ALLOCATED'], to: 'DEALLOCATE', description: 'requested', at: now() }]);
+      const b = (await db.store.insertApplication(newApp(label.uid), 'new')).app;
+      const [d] = await db.store.claim(greedyClaim('live-node', 10, 1));
       assert.equal(d?.app.uid, b.uid);
       const stale = new Date(Date.now() - 20_000).toISOString();
-      assert.equal(await store.reelectFromDeadNode('live-node', stale, 're-elect', now()), 0);
-      assert.equal(await store.reelectFromDeadNode('dead-node', stale, 'node dead-node stopped answering', now()), 2);
-      const back = await store.getApplication(a.uid);
+      assert.equal(await db.store.reelectFromDeadNode('live-node', stale, 're-elect', now()), 0);
+      assert.equal(await db.store.reelectFromDeadNode('dead-node', stale, 'node dead-node stopped answering', now()), 2);
+      const back = await db.store.getApplication(a.uid);
       assert.equal(back?.status, 'NEW');
       assert.equal(back?.node, null);
       assert.equal(back?.status_description, 'node dead-node stopped answering');
-      assert.equal((await store.getApplication(undone.uid))?.status, 'DEALLOCATED');
-      assert.equal((await store.getApplication(held.uid))?.status, 'DEALLOCATE', 'its resource may still exist: it waits for its node');
-      assert.equal((await store.getApplication(b.uid))?.status, 'ELECTED');
-      assert.equal((await store.usage('dead-node')).cpu, 1, 'only the held resource still counts');
-      await store.transition([
+      assert.equal((await db.store.getApplication(undone.uid))?.status, 'DEALLOCATED');
+      assert.equal((await db.store.getApplication(held.uid))?.status, 'DEALLOCATE', 'its resource may still exist: it waits for its node');
+      assert.equal((await db.store.getApplication(b.uid))?.status, 'ELECTED');
+      assert.equal((await db.store.usage('dead-node')).cpu, 1, 'only the held resource still counts');
+      await db.store.transition([
         { uid: a.uid, from: ['NEW'], to: 'DEALLOCATED', description: 'x', at: now() },
         { uid: b.uid, from: ['ELECTED'], to: 'DEALLOCATED', description: 'x', at: now() },
         { uid: held.uid, from: ['DEALLOCATE'], to: 'DEALLOCATED', description: 'x', at: now(), deleteResource: true },

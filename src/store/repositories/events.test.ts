@@ -1,52 +1,42 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import pg from 'pg';
 import { openStore } from '../open-store.js';
 import { LISTENER_NAME } from '../postgres/postgres-dialect.js';
-import { makeLabel, newApp } from '../store-test-kit.js';
-import type { Store, StoreSignal } from '../store.js';
-import { createTestDatabase, TEST_DIALECTS, TEST_PG_URL, type TestDatabase, type TestDialect } from '../testing/index.js';
+import { makeLabel, newApp, storeForSuite } from '../store-test-kit.js';
+import type { StoreSignal } from '../store.js';
+import { createTestDatabase, TEST_DIALECTS, TEST_PG_URL, type TestDialect } from '../testing/index.js';
 
 function suite(kind: TestDialect): void {
   describe(`events and signals on ${kind}`, () => {
-    let tdb: TestDatabase;
-    let store: Store;
-
-    before(async () => {
-      tdb = await createTestDatabase(kind);
-      store = await openStore(tdb.url);
-    });
-    after(async () => {
-      await store?.close();
-      await tdb?.drop();
-    });
+    const db = storeForSuite(kind);
 
     test('events: global ids without gaps, owner filter, upper bound', async () => {
-      const label = await makeLabel(store, 'ev');
-      const start = await store.maxEventId();
-      await store.insertApplication(newApp(label.uid, 'alice'), 'new');
-      await store.insertApplication(newApp(label.uid, 'carol'), 'new');
-      await store.insertApplication(newApp(label.uid, 'alice'), 'new');
-      const all = await store.eventsAfter(start, { limit: 100 });
+      const label = await makeLabel(db.store, 'ev');
+      const start = await db.store.maxEventId();
+      await db.store.insertApplication(newApp(label.uid, 'alice'), 'new');
+      await db.store.insertApplication(newApp(label.uid, 'carol'), 'new');
+      await db.store.insertApplication(newApp(label.uid, 'alice'), 'new');
+      const all = await db.store.eventsAfter(start, { limit: 100 });
       assert.deepEqual(
         all.map((e) => e.id),
         [start + 1, start + 2, start + 3],
       );
-      assert.equal(await store.maxEventId(), start + 3);
-      const alice = await store.eventsAfter(start, { limit: 100, owner: 'alice' });
+      assert.equal(await db.store.maxEventId(), start + 3);
+      const alice = await db.store.eventsAfter(start, { limit: 100, owner: 'alice' });
       assert.deepEqual(
         alice.map((e) => e.id),
         [start + 1, start + 3],
       );
-      const bounded = await store.eventsAfter(start, { limit: 100, upTo: start + 2 });
+      const bounded = await db.store.eventsAfter(start, { limit: 100, upTo: start + 2 });
       assert.equal(bounded.length, 2);
     });
 
     test('signals: local commits report their events; queue wake-ups', async () => {
-      const label = await makeLabel(store, 'sig');
+      const label = await makeLabel(db.store, 'sig');
       const got: StoreSignal[] = [];
-      const off = store.onSignal((s) => got.push(s));
-      const { event } = await store.insertApplication(newApp(label.uid), 'new');
+      const off = db.store.onSignal((s) => got.push(s));
+      const { event } = await db.store.insertApplication(newApp(label.uid), 'new');
       off();
       const ev = got.find((s) => s.kind === 'events' && s.events !== undefined);
       assert.ok(ev && ev.kind === 'events');

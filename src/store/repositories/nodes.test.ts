@@ -1,36 +1,24 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { openStore } from '../open-store.js';
-import { nodeRow } from '../store-test-kit.js';
-import type { Store } from '../store.js';
-import { createTestDatabase, TEST_DIALECTS, type TestDatabase, type TestDialect } from '../testing/index.js';
+import { describe, test } from 'node:test';
+import { nodeRow, storeForSuite } from '../store-test-kit.js';
+import { TEST_DIALECTS, type TestDialect } from '../testing/index.js';
 
 function suite(kind: TestDialect): void {
   describe(`nodes on ${kind}`, () => {
-    let tdb: TestDatabase;
-    let store: Store;
-
-    before(async () => {
-      tdb = await createTestDatabase(kind);
-      store = await openStore(tdb.url);
-    });
-    after(async () => {
-      await store?.close();
-      await tdb?.drop();
-    });
+    const db = storeForSuite(kind);
 
     test('nodes: upsert keeps maintenance, heartbeat, list', async () => {
-      await store.upsertNode(nodeRow('mnode'));
-      assert.equal(await store.setMaintenance('mnode', true), true);
-      await store.upsertNode(nodeRow('mnode', { cpu: 16 }));
-      const n = await store.getNode('mnode');
+      await db.store.upsertNode(nodeRow('mnode'));
+      assert.equal(await db.store.setMaintenance('mnode', true), true);
+      await db.store.upsertNode(nodeRow('mnode', { cpu: 16 }));
+      const n = await db.store.getNode('mnode');
       assert.equal(n?.maintenance, true);
       assert.equal(n?.cpu, 16);
       const hb = new Date(Date.now() + 5000).toISOString();
-      await store.heartbeat('mnode', hb);
-      assert.equal((await store.getNode('mnode'))?.heartbeat_at, hb);
-      assert.ok((await store.listNodes()).some((x) => x.name === 'mnode'));
-      assert.equal(await store.setMaintenance('nope', true), false);
+      await db.store.heartbeat('mnode', hb);
+      assert.equal((await db.store.getNode('mnode'))?.heartbeat_at, hb);
+      assert.ok((await db.store.listNodes()).some((x) => x.name === 'mnode'));
+      assert.equal(await db.store.setMaintenance('nope', true), false);
     });
   });
 }

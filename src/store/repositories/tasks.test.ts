@@ -1,30 +1,18 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
-import { openStore } from '../open-store.js';
-import { makeLabel, newApp, now } from '../store-test-kit.js';
-import type { Store } from '../store.js';
-import { createTestDatabase, TEST_DIALECTS, type TestDatabase, type TestDialect } from '../testing/index.js';
+import { describe, test } from 'node:test';
+import { makeLabel, newApp, now, storeForSuite } from '../store-test-kit.js';
+import { TEST_DIALECTS, type TestDialect } from '../testing/index.js';
 
 function suite(kind: TestDialect): void {
   describe(`tasks on ${kind}`, () => {
-    let tdb: TestDatabase;
-    let store: Store;
-
-    before(async () => {
-      tdb = await createTestDatabase(kind);
-      store = await openStore(tdb.url);
-    });
-    after(async () => {
-      await store?.close();
-      await tdb?.drop();
-    });
+    const db = storeForSuite(kind);
 
     test('tasks: conditional status updates', async () => {
-      const label = await makeLabel(store, 'tasks');
-      const a = (await store.insertApplication(newApp(label.uid), 'new')).app;
+      const label = await makeLabel(db.store, 'tasks');
+      const a = (await db.store.insertApplication(newApp(label.uid), 'new')).app;
       const uid = randomUUID();
-      await store.insertTask({
+      await db.store.insertTask({
         uid,
         application_uid: a.uid,
         owner: 'alice',
@@ -36,10 +24,10 @@ function suite(kind: TestDialect): void {
         created_at: now(),
         updated_at: now(),
       });
-      assert.equal(await store.updateTask(uid, ['PENDING'], 'RUNNING', '', now()), true);
-      assert.equal(await store.updateTask(uid, ['PENDING'], 'RUNNING', '', now()), false);
-      assert.equal(await store.updateTask(uid, ['RUNNING'], 'DONE', 'snap-1', now()), true);
-      assert.equal((await store.getTask(uid))?.result, 'snap-1');
+      assert.equal(await db.store.updateTask(uid, ['PENDING'], 'RUNNING', '', now()), true);
+      assert.equal(await db.store.updateTask(uid, ['PENDING'], 'RUNNING', '', now()), false);
+      assert.equal(await db.store.updateTask(uid, ['RUNNING'], 'DONE', 'snap-1', now()), true);
+      assert.equal((await db.store.getTask(uid))?.result, 'snap-1');
     });
   });
 }
