@@ -1,4 +1,4 @@
-import { access, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ShoalClient } from '../../client/index.js';
@@ -7,21 +7,13 @@ import { checkNodeUrl, emit, globals, readCaFile } from '../context.js';
 import { UsageError } from '../errors.js';
 import { readStream, type CliIo } from '../io.js';
 import { formatKeyValues } from '../output.js';
+import { pathExists } from '../../lib/fs.js';
 
 export const DEFAULT_URL = 'https://127.0.0.1:8001';
 
 interface LoginFlags {
   tokenFile?: string;
   dataDir?: string;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function readTokenFile(io: CliIo, file: string): Promise<string> {
@@ -66,7 +58,7 @@ export async function resolveLogin(
   let user = g.user ?? io.env.SHOAL_USER;
   if (token === undefined) {
     const tokenPath = join(dataDir, 'admin.token');
-    if (!(await exists(tokenPath))) {
+    if (!(await pathExists(tokenPath))) {
       throw new UsageError(
         `no token: pass --token-file FILE (or --token), or run this where \`shoal serve\` keeps its data` +
           ` (looked for ${shown(tokenPath, io.cwd)}; --data-dir DIR to look elsewhere)`,
@@ -82,7 +74,7 @@ export async function resolveLogin(
     ca = await readCaFile(io, caFile);
   } else if (url.startsWith('https:')) {
     const caPath = join(dataDir, 'tls', 'ca.crt');
-    if (await exists(caPath)) {
+    if (await pathExists(caPath)) {
       ca = await readCaFile(io, caPath);
       notes.push(`trusting the node's CA from ${shown(caPath, io.cwd)}`);
     }

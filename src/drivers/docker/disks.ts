@@ -9,6 +9,7 @@ import { detachLoops, isMounted, listMounts, loopMount, mountsUnder, unmount } f
 import { macFromHex, macHex } from '../shared/mac.js';
 import { slug } from './names.js';
 import { CommandError, runCommand } from './run-command.js';
+import { pathExists } from '../../lib/fs.js';
 
 /** A disk prepared for a container: `source` is bind-mounted at `/mnt/<label>`. */
 export interface AttachedDisk {
@@ -38,15 +39,6 @@ export const GB = 1024 ** 3;
 /** The path inside containers where a disk with this label appears. */
 export function mountPathOf(label: string): string {
   return `/mnt/${label}`;
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function writeJson(path: string, value: unknown): Promise<void> {
@@ -205,7 +197,7 @@ export class DiskManager {
     await mkdir(base, { recursive: true, mode: 0o700 });
     await this.#lock(base, hwaddr, disk);
     const typeFile = join(base, 'type');
-    const known = (await exists(typeFile)) ? (await readFile(typeFile, 'utf8')).trim() : undefined;
+    const known = (await pathExists(typeFile)) ? (await readFile(typeFile, 'utf8')).trim() : undefined;
     if (known !== undefined && known !== disk.type) {
       throw new DriverError(
         'INVALID_DEFINITION',
@@ -235,7 +227,7 @@ export class DiskManager {
       }
       const holder = (await readFile(lock, 'utf8').catch(() => '')).trim();
       if (holder === hwaddr) return;
-      if (holder !== '' && (await exists(this.resDir(holder)))) {
+      if (holder !== '' && (await pathExists(this.resDir(holder)))) {
         throw new DriverError(
           'NO_CAPACITY',
           `reused disk "${disk.name}" is in use by resource ${holder}; it is never attached twice at once`,
@@ -253,7 +245,7 @@ export class DiskManager {
     const clone = !existing && disk.clone !== '' ? await this.#cloneSource(disk) : undefined;
     if (disk.type === 'dir') {
       const data = join(base, 'data');
-      if (!existing || !(await exists(data))) {
+      if (!existing || !(await pathExists(data))) {
         await rm(data, { recursive: true, force: true });
         await mkdir(data, { mode: 0o777 });
         await chmod(data, 0o777);
@@ -266,7 +258,7 @@ export class DiskManager {
     await mkdir(mnt, { recursive: true, mode: 0o700 });
     const wanted = disk.size * GB;
     let grow = false;
-    if (!existing || !(await exists(image))) {
+    if (!existing || !(await pathExists(image))) {
       if (clone) {
         await runCommand('cp', ['--sparse=always', '--reflink=auto', clone, image], { timeoutMs: 3_600_000 });
         const have = (await stat(image)).size;
@@ -406,16 +398,16 @@ export class DiskManager {
         const holder = (await readFile(join(base, 'lock'), 'utf8').catch(() => '')).trim();
         if (holder !== hwaddr) continue;
         await unmount(join(base, 'mnt'));
-        if (await exists(join(base, 'disk.img'))) await detachLoops(join(base, 'disk.img'));
+        if (await pathExists(join(base, 'disk.img'))) await detachLoops(join(base, 'disk.img'));
         await rm(join(base, 'lock'), { force: true });
       }
     }
     const dir = this.resDir(hwaddr);
-    if (!(await exists(dir))) return;
+    if (!(await pathExists(dir))) return;
     for (const m of await mountsUnder(dir)) await unmount(m.mountPoint);
     for (const name of await readdir(join(dir, 'disks')).catch(() => [] as string[])) {
       const image = join(dir, 'disks', name, 'disk.img');
-      if (await exists(image)) await detachLoops(image);
+      if (await pathExists(image)) await detachLoops(image);
     }
     await rm(dir, { recursive: true, force: true });
   }

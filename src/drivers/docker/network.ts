@@ -1,4 +1,3 @@
-import { access } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import { DriverError, type DriverContext } from '../../contract/index.js';
 import type { DockerConfig } from './config.js';
@@ -8,15 +7,7 @@ import { bridgeName, Firewall } from './firewall.js';
 import { Mutex } from '../../lib/locks.js';
 import { LABELS } from './names.js';
 import { runCommand } from './run-command.js';
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { pathExists } from '../../lib/fs.js';
 
 /** A network a container is attached to, ready for use (rules and Meta API listener in place). */
 export interface NetInfo {
@@ -185,7 +176,7 @@ export class NetworkManager {
       if (vanished.length > 0) {
         await this.#firewall.removeStale(vanished);
         for (const bridge of vanished) {
-          if (await exists(`/sys/class/net/${bridge}`)) {
+          if (await pathExists(`/sys/class/net/${bridge}`)) {
             await runCommand('ip', ['link', 'delete', bridge]).catch((err: unknown) =>
               this.#ctx.log.warn({ bridge, err: String(err) }, 'cannot delete a stale bridge'),
             );

@@ -104,15 +104,6 @@ export async function sha256File(path: string): Promise<string> {
   return `sha256:${hash.digest('hex')}`;
 }
 
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * A file-name-safe, collision-free folder name for a label of an owner ("" = no owner given: the
  * label name alone, as before label names were owned).

@@ -22,7 +22,7 @@ import { KeyedMutex } from '../../lib/locks.js';
 import { cancelledError, UrlPolicy } from '../shared/index.js';
 import { BUILTIN_FIRMWARE } from './config.js';
 import { definitionUrls, parseQemuDefinition, type QemuDefinition } from './definition.js';
-import { diskRequests, exists } from './disks.js';
+import { diskRequests } from './disks.js';
 import { applyRules, listVmNets, removeVmNet, type NetNames } from './host-net.js';
 import { isMac, macFromHex, randomMac } from '../shared/mac.js';
 import { MetaChannel } from './meta-channel.js';
@@ -35,6 +35,7 @@ import { resolveInputs, VmBuilder } from './vm-builder.js';
 import { findProcesses, isOurProcess } from './vm-process.js';
 import { VmRuntime } from './vm-runtime.js';
 import { VmTeardown } from './vm-teardown.js';
+import { pathExists } from '../../lib/fs.js';
 
 export const DRIVER_NAME = 'qemu';
 
@@ -259,7 +260,7 @@ export class QemuDriver implements ResourceDriver {
       const s = await p.states.read(hwaddr).catch(() => undefined);
       if (s && (await isOurProcess(s.pid, p.paths.marker(hwaddr)))) live++;
     }
-    const healthy = await exists(p.programs.qemuSystem);
+    const healthy = await pathExists(p.programs.qemuSystem);
     return {
       health: healthy ? 'healthy' : 'unhealthy',
       description: healthy ? `qemu ${p.version} (${p.accel.accel}: ${p.accel.reason})` : `${p.programs.qemuSystem} disappeared`,

@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { DriverError } from '../../contract/index.js';
 import { run } from './exec.js';
 import { macHex } from '../shared/mac.js';
+import { pathExists } from '../../lib/fs.js';
 
 /** Where address claims live (tmpfs: gone at reboot, like the namespaces themselves). */
 const CLAIM_DIR = '/run/shoal-qemu-net';
@@ -112,17 +113,8 @@ async function tryCmd(program: string, args: string[]): Promise<boolean> {
   return r.code === 0;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export async function netnsExists(name: string): Promise<boolean> {
-  return exists(join(NETNS_DIR, name));
+  return pathExists(join(NETNS_DIR, name));
 }
 
 /**
@@ -307,7 +299,7 @@ export async function removeVmNet(names: NetNames, hwaddr: string): Promise<void
   const netns = names.netns(hwaddr);
   if (await netnsExists(netns)) await cmd('ip', ['netns', 'delete', netns]);
   // a veth created while its namespace was being removed (crash in between) would be left
-  if (await exists(`/sys/class/net/${names.hostIf(hwaddr)}`)) await tryCmd('ip', ['link', 'delete', names.hostIf(hwaddr)]);
+  if (await pathExists(`/sys/class/net/${names.hostIf(hwaddr)}`)) await tryCmd('ip', ['link', 'delete', names.hostIf(hwaddr)]);
   await releaseClaims(netns);
 }
 

@@ -13,10 +13,11 @@ import { mkdir, realpath, rm, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DriverError } from '../../contract/index.js';
-import { copyToQcow2, exists, sha256File } from './disks.js';
+import { copyToQcow2, sha256File } from './disks.js';
 import { macHex } from '../shared/mac.js';
 import { QmpError, type QmpClient } from './qmp-client.js';
 import type { VmState } from './state.js';
+import { pathExists } from '../../lib/fs.js';
 
 export interface SnapshotFile {
   path: string;
@@ -137,7 +138,7 @@ export async function takeSnapshot(opts: {
  */
 export async function resolveClone(snapshotDir: string, clone: string): Promise<string | undefined> {
   const candidate = isAbsolute(clone) ? clone : join(snapshotDir, `${clone}.qcow2`);
-  if (!(await exists(candidate))) return undefined;
+  if (!(await pathExists(candidate))) return undefined;
   const [real, root] = await Promise.all([realpath(candidate), realpath(snapshotDir).catch(() => snapshotDir)]);
   const rel = relative(root, real);
   if (rel === '' || rel.startsWith('..') || isAbsolute(rel) || rel.split(sep).length !== 2 || !real.endsWith('.qcow2')) return undefined;

@@ -18,7 +18,7 @@ import type { KeyedMutex } from '../../lib/locks.js';
 import { reuseScope } from '../shared/index.js';
 import { isTarFile } from '../shared/tar-header.js';
 import { diskSerial, imageSerial, type QemuDefinition } from './definition.js';
-import { GIB, cloneDisk, createBlank, createExt4, createOverlay, diskRequests, exists, formatFor, imageInfo } from './disks.js';
+import { GIB, cloneDisk, createBlank, createExt4, createOverlay, diskRequests, formatFor, imageInfo } from './disks.js';
 import { run, which } from './exec.js';
 import { applyRules, createVmNet, inNamespace } from './host-net.js';
 import { MetaChannel } from './meta-channel.js';
@@ -29,6 +29,7 @@ import { STATE_VERSION, type VmState } from './state.js';
 import { buildArgs, isOurProcess, readPidFile, startQemu, type VmDiskArg } from './vm-process.js';
 import type { VmRuntime } from './vm-runtime.js';
 import type { VmTeardown } from './vm-teardown.js';
+import { pathExists } from '../../lib/fs.js';
 
 /** What allocate fetched and resolved before creating anything. */
 export interface ResolvedInputs {
@@ -84,7 +85,7 @@ export async function resolveInputs(p: Prepared, def: QemuDefinition, signal: Ab
   }
   const firmwareName = def.firmware || (def.kernel ? 'qboot' : 'seabios');
   const firmware = p.config.firmware[firmwareName] ?? '';
-  if (firmware !== '' && !(await exists(firmware))) {
+  if (firmware !== '' && !(await pathExists(firmware))) {
     throw new DriverError('BACKEND', `firmware ${firmwareName} (${firmware}) is missing on this node`);
   }
   return { kernel, initrd, bases, clones, firmware };

@@ -40,6 +40,7 @@ import { DriverError, invalidDefinition, type DriverLogger, type FetchPolicy } f
 import { byteLimit, cancelledError, openUrl } from './fetcher.js';
 import { SharedWork } from './shared-work.js';
 import { UrlPolicy, redactUrl } from './url-policy.js';
+import { pathExists } from '../../lib/fs.js';
 
 export { redactUrl };
 
@@ -122,15 +123,6 @@ export async function detectCompression(path: string): Promise<Compression> {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function imageError(message: string, cause?: unknown): DriverError {
   return new DriverError('IMAGE', message, cause === undefined ? undefined : { cause });
 }
@@ -192,7 +184,7 @@ export class ImageCache {
     const kind = await detectCompression(original);
     if (kind === 'none') return original;
     const target = `${original}.unpacked`;
-    if (await exists(target)) return target;
+    if (await pathExists(target)) return target;
     const tmp = this.#tmpName();
     const started = Date.now();
     try {
@@ -247,7 +239,7 @@ export class ImageCache {
 
   async #download(ref: ImageRef, field: string, signal: AbortSignal): Promise<string> {
     const target = this.pathFor(ref.sum);
-    if (await exists(target)) {
+    if (await pathExists(target)) {
       this.#log.debug({ sum: ref.sum }, 'image cached');
       return target;
     }
