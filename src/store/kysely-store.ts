@@ -15,13 +15,30 @@ import { StoreSignals } from './signals.js';
 import type { Store } from './store.js';
 import { Transactions } from './transactions.js';
 
+/**
+ * PostgreSQL's invalid_schema_name. Kysely's migrator looks for its own tables by listing the
+ * tables of every schema of the database; a schema that someone else drops at that moment (another
+ * application's, or another test's) fails the listing with this code although ours is fine.
+ */
+const SCHEMA_VANISHED = '3F000';
+const MIGRATE_TRIES = 5;
+
+function schemaVanished(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === SCHEMA_VANISHED;
+}
+
 async function migrate(dialect: StoreDialect): Promise<void> {
   const migrator = new kysely.Migrator({
     db: dialect.db,
     provider: migrationProvider,
     ...(dialect.migrationTableSchema ? { migrationTableSchema: dialect.migrationTableSchema } : {}),
   });
-  const { error, results } = await migrator.migrateToLatest();
+  let outcome = await migrator.migrateToLatest();
+  for (let attempt = 1; attempt < MIGRATE_TRIES && schemaVanished(outcome.error); attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
+    outcome = await migrator.migrateToLatest();
+  }
+  const { error, results } = outcome;
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
     throw new StoreError(

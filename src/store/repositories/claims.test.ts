@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { openStore } from '../open-store.js';
 import { greedyClaim, makeLabel, newApp, nodeRow, now, storeForSuite } from '../store-test-kit.js';
-import type { ApplicationRow } from '../store.js';
+import type { ApplicationRow, Store } from '../store.js';
 import { TEST_DIALECTS, type TestDialect } from '../testing/index.js';
 
 function suite(kind: TestDialect): void {
@@ -50,8 +50,15 @@ function suite(kind: TestDialect): void {
       const uids = new Set<string>();
       for (let i = 0; i < APPS; i++) uids.add((await db.store.insertApplication(newApp(label.uid), 'new')).app.uid);
       // four stores (separate connections), two per node name: the node row lock must hold them apart
-      const claimers = await Promise.all([0, 1, 2, 3].map(() => openStore(db.tdb.url)));
-      const monitor = await openStore(db.tdb.url);
+      // five stores (four claimers and a monitor); if one cannot open, close the others so the file ends
+      const opened = await Promise.allSettled([0, 1, 2, 3, 4].map(() => openStore(db.tdb.url)));
+      const stores = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+      const refused = opened.find((o) => o.status === 'rejected');
+      if (refused) {
+        await Promise.all(stores.map((s) => s.close()));
+        throw refused.reason;
+      }
+      const [monitor, ...claimers] = stores as [Store, ...Store[]];
       const violations: string[] = [];
       let running = true;
       const watch = (async () => {
@@ -96,8 +103,7 @@ function suite(kind: TestDialect): void {
       } finally {
         running = false;
         await watch;
-        await Promise.all(claimers.map((s) => s.close()));
-        await monitor.close();
+        await Promise.all(stores.map((s) => s.close()));
       }
       assert.deepEqual(violations, []);
       for (const uid of uids) {
