@@ -1,3 +1,10 @@
+/**
+ * The docker driver's disks: fresh, reused and cloned `dir`/`ext4`/`xfs` disks under the
+ * workspace, their per-resource records, locks, loop mounts and snapshots.
+ * One module over ~350 lines on purpose: every kind of disk goes through the same lock →
+ * materialise (image file, mkfs, loop mount, grow) → cleanup steps over one folder layout, and
+ * the snapshot helpers read that same layout; the next split, if it grows, is the snapshot part.
+ */
 import { createHash } from 'node:crypto';
 import { chmod, mkdir, open, readdir, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
