@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { connectEngine } from '../src/drivers/docker/engine.js';
 import { buildTestImages } from '../src/drivers/docker/test-helpers/fixtures.js';
@@ -55,6 +55,7 @@ async function dockerRows(): Promise<BenchRow[]> {
       config: {
         capacity: { cpu: 64, ram: 64 },
         drivers: { docker: { meta_port: await freePort(), stop_timeout: 1, cpu: 64, ram: 64 } },
+        fetch: { allow_files: [join(dir, 'fixtures')] }, // the bench's image archive (only DATA_DIR/import by default)
       },
     });
     s = await openSession(node.apiUrl, node.token, node.ca);
@@ -152,7 +153,11 @@ async function qemuRows(): Promise<BenchRow[]> {
   try {
     node = await startNodeProcess({
       tls: true,
-      config: { capacity: { cpu: 8, ram: 8 }, drivers: { qemu: { shutdown_timeout_seconds: 10, capacity: { cpu: 8, ram: 8 } } } },
+      config: {
+        capacity: { cpu: 8, ram: 8 },
+        drivers: { qemu: { shutdown_timeout_seconds: 10, capacity: { cpu: 8, ram: 8 } } },
+        fetch: { allow_files: [dirname(guest.kernel.path)] }, // the test guest's kernel and initrd
+      },
     });
     s = await openSession(node.apiUrl, node.token, node.ca);
     const nodeInfo = await s.request<{ drivers: Array<{ instance: string; attributes: Record<string, string> }> }>(
