@@ -227,6 +227,31 @@ for (const tls of [false, true]) {
       assert.match(table.stdout, /\ntiny\s+1\s+/);
     });
 
+    it('label owner shows who owns a name; an admin gives it away; only the owner then publishes', async () => {
+      const dev = json<{ token: string }>(await shoal(['user', 'create', 'dev', '--json']));
+      const asDev = (args: string[], input?: string): Promise<Ran> => shoal(['--user', 'dev', '--token', dev.token, ...args], input);
+      await writeFile(join(dir, 'owned.yml'), LABEL_YAML.replace('name: tiny', 'name: owned'));
+      assert.equal((await shoal(['label', 'create', '-f', 'owned.yml'])).code, 0);
+      const shown = await shoal(['label', 'owner', 'owned']);
+      assert.equal(shown.code, 0, shown.stderr);
+      assert.match(shown.stdout, /label name owned is owned by admin/);
+      // dev may not publish admin's name, nor take it
+      const refused = await asDev(['label', 'create', '-f', 'owned.yml']);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /^error: FORBIDDEN: .*belongs to admin/m);
+      const taken = await asDev(['label', 'owner', 'owned', '--set', 'dev']);
+      assert.equal(taken.code, 1);
+      assert.match(taken.stderr, /^error: FORBIDDEN: /m);
+      // the admin gives it to dev: dev publishes version 2 and owns it
+      const given = json<{ name: string; owner: string }>(await shoal(['label', 'owner', 'owned', '--set', 'dev', '--json']));
+      assert.deepEqual([given.name, given.owner], ['owned', 'dev']);
+      const v2 = json<{ version: number; owner: string }>(await asDev(['label', 'create', '-f', 'owned.yml', '--json']));
+      assert.deepEqual([v2.version, v2.owner], [2, 'dev']);
+      const unknown = await shoal(['label', 'owner', 'no-such-name']);
+      assert.equal(unknown.code, 1);
+      assert.match(unknown.stderr, /^error: NOT_FOUND: /m);
+    });
+
     it('a label the driver rejects is refused with a message naming the field (exit 1)', async () => {
       const bad = JSON.stringify({
         name: 'bad',

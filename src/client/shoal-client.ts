@@ -4,6 +4,7 @@ import type {
   ApplicationState,
   Label,
   LabelCreate,
+  LabelNameOwner,
   NodeInfo,
   PageOf,
   PageQuery,
@@ -90,6 +91,19 @@ export class ShoalClient {
   }
   deleteLabel(uid: string, opts?: RequestOptions): Promise<void> {
     return this.#delete(`${API}/labels/${seg(uid)}`, opts);
+  }
+  /** Who owns a label name (only the owner or an admin publishes its versions). */
+  getLabelName(name: string, opts?: RequestOptions): Promise<LabelNameOwner> {
+    return this.#get(`${API}/label-names/${seg(name)}`, undefined, opts);
+  }
+  /** Give a label name to another user (admin). */
+  setLabelNameOwner(name: string, owner: string, opts?: RequestOptions): Promise<LabelNameOwner> {
+    return this.transport.request<LabelNameOwner>({
+      method: 'PUT',
+      path: `${API}/label-names/${seg(name)}`,
+      body: { owner },
+      signal: opts?.signal,
+    });
   }
 
   // --- applications -----------------------------------------------------------------------

@@ -109,6 +109,23 @@ export function registerLabel(program: Command, io: CliIo): void {
     });
 
   label
+    .command('owner')
+    .description('show who owns a label name (only the owner or an admin publishes versions); admins: --set USER gives it to another user')
+    .argument('<name>', 'label name')
+    .option('--set <user>', 'give the name to this user (admin only)')
+    .action(async (name: string, flags: { set?: string }, cmd: Command) => {
+      const client = await connect(io, globals(cmd));
+      const owned = flags.set === undefined ? await client.getLabelName(name) : await client.setLabelNameOwner(name, flags.set);
+      emit(io, cmd, {
+        json: owned,
+        human: () =>
+          flags.set === undefined
+            ? `label name ${owned.name} is owned by ${owned.owner}\n`
+            : `label name ${owned.name} now belongs to ${owned.owner}\n`,
+      });
+    });
+
+  label
     .command('delete')
     .description('delete one label version, by uid or NAME:VERSION')
     .argument('<label>', 'UID or NAME:VERSION')
