@@ -8,8 +8,14 @@ import type { Mutex } from '../../lib/locks.js';
 const STATEMENT_CACHE_SIZE = 512;
 /** checkpoint when writes pause this long… */
 const CHECKPOINT_IDLE_MS = 200;
-/** …or after this many writes without a pause (bounds the WAL during long bursts) */
-const CHECKPOINT_EVERY_WRITES = 20_000;
+/**
+ * …or after this many writes without a pause. This bounds the WAL during long bursts: a lifecycle
+ * transaction appends ~10 pages (~45 KB) to it, so 20,000 writes let it reach ~280 MB; 1,000
+ * keep it under ~25 MB, and a smaller WAL also keeps page lookups through its index cheap.
+ */
+const CHECKPOINT_EVERY_WRITES = 1_000;
+/** after a checkpoint has reset the WAL, SQLite truncates the file to at most this many bytes */
+const WAL_SIZE_LIMIT = 32 * 1024 * 1024;
 
 /**
  * A Kysely driver over one better-sqlite3 connection that
@@ -34,6 +40,7 @@ export class SqliteDriver implements Driver {
     this.#mutex = mutex;
     this.#connection = new SqliteConnection(db, () => this.#wrote());
     db.pragma('wal_autocheckpoint = 0');
+    db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
   }
 
   #wrote(): void {
