@@ -2,12 +2,14 @@ import type { Migration, MigrationProvider } from 'kysely';
 import { migration001Initial } from './001-initial.js';
 import { migration002AppsCounter } from './002-apps-counter.js';
 import { migration003LabelNames } from './003-label-names.js';
+import { migration004ApplicationsSeq } from './004-applications-seq.js';
 
 /** Every migration, by name; names sort in the order they run. Never edit one that shipped: add the next. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '001-initial': migration001Initial,
   '002-apps-counter': migration002AppsCounter,
   '003-label-names': migration003LabelNames,
+  '004-applications-seq': migration004ApplicationsSeq,
 };
 
 export const migrationProvider: MigrationProvider = {
