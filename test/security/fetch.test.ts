@@ -13,6 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { connectEngine } from '../../src/drivers/docker/engine.js';
 import { freePort } from '../helpers/free-port.js';
 import { startNodeProcess, type NodeProcess } from '../helpers/node-process.js';
+import { writeBounded } from '../../src/drivers/shared/testing/bounded-body.js';
 
 /**
  * Issue 7 classes 1, 2 and 5 attacked on a real `shoal serve` process as an ordinary user: every
@@ -39,19 +40,7 @@ async function bodyServer(host: string): Promise<{ server: http.Server; port: nu
   const server = http.createServer((req, res) => {
     if (req.url === '/endless') {
       res.writeHead(200);
-      let sent = 0;
-      const pump = (): void => {
-        // bounded all the same: 4× the node's limit at most
-        while (sent < (4 * LIMIT_MB * 1024 * 1024) / chunk.length && !res.destroyed) {
-          sent++;
-          if (!res.write(chunk)) {
-            res.once('drain', pump);
-            return;
-          }
-        }
-        res.end();
-      };
-      pump();
+      writeBounded(res, chunk, (4 * LIMIT_MB * 1024 * 1024) / chunk.length); // 4× the node's limit at most
       return;
     }
     if (req.url === '/slow') {

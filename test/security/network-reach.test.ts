@@ -8,9 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { networkInterfaces, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
@@ -21,38 +19,7 @@ import { execIn } from '../../src/drivers/docker/test-helpers/harness.js';
 import { freePort } from '../helpers/free-port.js';
 import { startNodeProcess, type NodeProcess } from '../helpers/node-process.js';
 import { waitForState } from '../helpers/wait.js';
-
-interface Service {
-  target: string;
-  hits: () => number;
-  close: () => Promise<void>;
-}
-
-/** An HTTP service on this host at `host` that counts the connections it gets. */
-async function hostService(host: string): Promise<Service> {
-  let hits = 0;
-  const server = http.createServer((_req, res) => res.end('host service'));
-  server.on('connection', () => hits++);
-  await new Promise<void>((r) => server.listen(0, host, r));
-  return {
-    target: `${host}:${(server.address() as AddressInfo).port}`,
-    hits: () => hits,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
-
-/** One of the host's own non-loopback IPv4 addresses (not a bridge or VM link). */
-function hostAddress(): string {
-  for (const [name, addrs] of Object.entries(networkInterfaces())) {
-    if (/^(lo|docker|br-|shl|shq|veth|sho)/.test(name)) continue;
-    const a = addrs?.find((x) => x.family === 'IPv4' && !x.internal);
-    if (a) return a.address;
-  }
-  throw new Error('the host has no non-loopback IPv4 address to test with');
-}
+import { hostAddress, hostService, type HostService } from '../../src/drivers/shared/testing/host-service.js';
 
 /**
  * "The outside": a network namespace with an HTTP server, linked to the host by a veth pair and
@@ -107,7 +74,7 @@ describe('network reach of a docker nat container behind a real node', { timeout
   let node: NodeProcess;
   let client: ShoalClient;
   let outside: ReturnType<typeof createOutside> | undefined;
-  const services: Service[] = [];
+  const services: HostService[] = [];
 
   before(async () => {
     mkdirSync(join(dir, 'fixtures'));

@@ -10,9 +10,6 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { networkInterfaces } from 'node:os';
 import { dirname } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { DriverContext } from '../../contract/index.js';
@@ -31,6 +28,7 @@ import {
   type TestGuest,
 } from './test-support.js';
 import { findProcesses } from './vm-process.js';
+import { hostAddress, hostService, type HostService } from '../shared/testing/host-service.js';
 
 const T = { timeout: 240_000 };
 const BOOT_MS = 180_000;
@@ -40,38 +38,6 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /** A driver context whose fetch policy allows the test guest's files. */
 function context(dataDir: string, meta: FakeMeta, guest: TestGuest): DriverContext {
   return { ...testContext(dataDir, meta), fetch: { allowFiles: [dirname(guest.kernel.path)], allowHosts: [], maxImageBytes: 2 ** 30 } };
-}
-
-interface Service {
-  target: string;
-  hits: () => number;
-  close: () => Promise<void>;
-}
-
-/** An HTTP service on the node host at `host` that counts the connections it gets. */
-async function hostService(host: string): Promise<Service> {
-  let hits = 0;
-  const server = http.createServer((_req, res) => res.end('reached'));
-  server.on('connection', () => hits++);
-  await new Promise<void>((r) => server.listen(0, host, r));
-  return {
-    target: `${host}:${(server.address() as AddressInfo).port}`,
-    hits: () => hits,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
-
-/** One of the host's own non-loopback IPv4 addresses (not a bridge or VM link of ours or Docker's). */
-function hostAddress(): string {
-  for (const [name, addrs] of Object.entries(networkInterfaces())) {
-    if (/^(lo|docker|br-|shl|shq|veth)/.test(name)) continue;
-    const a = addrs?.find((x) => x.family === 'IPv4' && !x.internal);
-    if (a) return a.address;
-  }
-  throw new Error('the host has no non-loopback IPv4 address to test with');
 }
 
 /** pids whose parent is `pid` (from /proc). */
@@ -118,8 +84,8 @@ describe('qemu driver: what a guest reaches on the node host', { timeout: 900_00
   let guest: TestGuest;
   let dataDir: string;
   let driver: QemuDriver;
-  let loopback: Service;
-  let own: Service;
+  let loopback: HostService;
+  let own: HostService;
   const live = new Set<string>();
 
   before(async () => {

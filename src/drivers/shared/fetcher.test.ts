@@ -11,6 +11,7 @@ import { DriverError, type DriverLogger, type FetchPolicy } from '../../contract
 import { guardedLookup } from './fetcher.js';
 import { ImageCache } from './image-cache.js';
 import { UrlPolicy } from './url-policy.js';
+import { writeBounded } from './testing/bounded-body.js';
 
 const noop = (): void => undefined;
 const log: DriverLogger = { debug: noop, info: noop, warn: noop, error: noop };
@@ -32,18 +33,7 @@ async function startServer(host: string): Promise<{ server: http.Server; base: s
     }
     if (url === '/endless') {
       res.writeHead(200); // chunked, no length
-      let sent = 0;
-      const pump = (): void => {
-        while (sent < MAX_CHUNKS && !res.destroyed) {
-          sent++;
-          if (!res.write(chunk)) {
-            res.once('drain', pump);
-            return;
-          }
-        }
-        res.end();
-      };
-      pump();
+      writeBounded(res, chunk, MAX_CHUNKS);
       return;
     }
     if (url === '/slow') {
