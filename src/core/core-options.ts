@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { DriverCapacity, Fingerprint, ResourceDriver } from '../contract/index.js';
 import type { Store } from '../store/store.js';
+import { DEFAULT_METADATA_LIMITS, type MetadataLimits } from './metadata-limits.js';
 
 /** One driver instance of this node, created and prepare()d by the composition root. */
 export interface DriverInstance {
@@ -58,6 +59,8 @@ export interface CoreLimits {
   snapshotTimeoutMs: number;
   /** stop() waits at most this long for driver calls in flight */
   stopTimeoutMs: number;
+  /** bounds of label and application metadata (depth, keys, key length, JSON size) */
+  metadata: MetadataLimits;
 }
 
 export const DEFAULT_LIMITS: Readonly<CoreLimits> = Object.freeze({
@@ -75,6 +78,7 @@ export const DEFAULT_LIMITS: Readonly<CoreLimits> = Object.freeze({
   deallocateTimeoutMs: 10 * 60_000,
   snapshotTimeoutMs: 60 * 60_000,
   stopTimeoutMs: 60_000,
+  metadata: DEFAULT_METADATA_LIMITS,
 });
 
 /**

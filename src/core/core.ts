@@ -83,7 +83,11 @@ export class Core implements CoreService {
     };
     this.#store = options.store;
     this.#log = options.log.child({ component: 'core', node: n.name });
-    this.#limits = { ...DEFAULT_LIMITS, ...(options.limits ?? {}) };
+    this.#limits = {
+      ...DEFAULT_LIMITS,
+      ...(options.limits ?? {}),
+      metadata: { ...DEFAULT_LIMITS.metadata, ...(options.limits?.metadata ?? {}) },
+    };
     this.#defaultLifetimeMs = parseOptionalDuration(options.defaults?.lifetime ?? null, 'defaults.lifetime');
     this.#drivers = new Map();
     for (const d of options.drivers) {
@@ -108,6 +112,7 @@ export class Core implements CoreService {
       node: n.name,
       drivers: this.#drivers,
       liveOffers: () => this.#membership.liveOffers(),
+      metadataLimits: this.#limits.metadata,
     });
     this.#metrics = createCoreMetrics(options.metrics, {
       node: n.name,
@@ -150,6 +155,7 @@ export class Core implements CoreService {
       liveOffers: () => this.#membership.liveOffers(),
       nodes: () => this.#membership.nodes,
       stopping: () => this.#stopping,
+      metadataLimits: this.#limits.metadata,
     });
   }
 

@@ -11,11 +11,4 @@ export type { ApplicationQuery, Caller, CoreService, LabelQuery, MetaIdentity, P
 export { CoreError, CORE_ERROR_CODES, type CoreErrorCode } from './errors.js';
 export { TRANSITIONS, canTransition } from './applications/states.js';
 export { parseDuration } from './durations.js';
-export {
-  checkMetadataLimits,
-  configureMetadataLimits,
-  DEFAULT_METADATA_LIMITS,
-  metadataLimits,
-  nestingDepth,
-  type MetadataLimits,
-} from './metadata-limits.js';
+export { checkMetadataLimits, DEFAULT_METADATA_LIMITS, nestingDepth, type MetadataLimits } from './metadata-limits.js';

@@ -49,7 +49,7 @@ export function nestingDepth(value: unknown, max: number): number {
  * Checks the bounds of a metadata tree (already known to be an object); throws INVALID naming the
  * limit, the value found and the node setting that changes it. Never recursive, stops early.
  */
-export function checkMetadataLimits(value: Record<string, unknown>, field: string, limits: MetadataLimits = configured): void {
+export function checkMetadataLimits(value: Record<string, unknown>, field: string, limits: MetadataLimits): void {
   const fail = (what: string, setting: string, extra: Record<string, unknown>): never => {
     throw new CoreError('INVALID', `${field}: ${what} (node setting limits.metadata.${setting})`, { field, ...extra });
   };
@@ -86,15 +86,4 @@ export function checkMetadataLimits(value: Record<string, unknown>, field: strin
   }
   const bytes = Buffer.byteLength(JSON.stringify(value));
   if (bytes > limits.bytes) fail(`is ${bytes} bytes as JSON, over the limit of ${limits.bytes}`, 'bytes', { limit: limits.bytes });
-}
-
-let configured: MetadataLimits = { ...DEFAULT_METADATA_LIMITS };
-
-/** The node's metadata limits (one node per process: `shoal serve` sets them from its config). */
-export function configureMetadataLimits(limits: Partial<MetadataLimits>): void {
-  configured = { ...DEFAULT_METADATA_LIMITS, ...limits };
-}
-
-export function metadataLimits(): Readonly<MetadataLimits> {
-  return configured;
 }

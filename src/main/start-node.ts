@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { MetaAccess } from '../contract/index.js';
 import { buildApi, createMetaHandler, createMetaServer, ensureTls } from '../api/index.js';
-import { Core, configureMetadataLimits, type CoreService } from '../core/index.js';
+import { Core, type CoreService } from '../core/index.js';
 import { parseDuration } from '../lib/durations.js';
 import { TokenBuckets } from '../api/meta/meta-rate-limit.js';
 import { raiseFdLimit } from './fd-limit.js';
@@ -49,7 +49,6 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
     }
     if (fds.raised) log.info({ open_files: fds.soft }, 'open-files limit raised to its hard limit');
   }
-  configureMetadataLimits(config.limits.metadata);
 
   const cleanups: Array<() => Promise<void>> = [];
   // runs last: a node started inside another program (tests) gives its umask back when it stops
@@ -165,6 +164,7 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
       log,
       metrics,
       defaults: config.lifetime ? { lifetime: config.lifetime } : {},
+      limits: { metadata: config.limits.metadata },
     });
     const running = core;
     cleanups.push(() => running.stop());

@@ -24,6 +24,7 @@ import { decodeCursor, encodeCursor, isNumber, isString, pageLimit } from '../pa
 import { unsatisfiableReason } from '../scheduler/capacity-check.js';
 import type { NodeOffer } from '../scheduler/placement.js';
 import { checkedFrom } from './states.js';
+import type { MetadataLimits } from '../metadata-limits.js';
 
 const UID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const now = (): string => new Date().toISOString();
@@ -39,6 +40,7 @@ export interface ApplicationServiceDeps {
   liveOffers(): NodeOffer[];
   nodes(): readonly NodeRow[];
   stopping(): boolean;
+  metadataLimits: MetadataLimits;
 }
 
 /** Applications, their states, resources and tasks, as their owners (and admins) see them. */
@@ -68,7 +70,7 @@ export class ApplicationService {
     if (body.version !== undefined && (!Number.isInteger(body.version) || body.version < 1)) {
       throw new CoreError('INVALID', 'version: must be a whole number ≥ 1 (omit it for the latest)', { field: 'version' });
     }
-    const metadata = checkMetadata(body.metadata, 'metadata');
+    const metadata = checkMetadata(body.metadata, 'metadata', this.#d.metadataLimits);
     if (body.lifetime !== undefined) parseDuration(body.lifetime, 'lifetime');
     const label = await this.#store.findLabel(body.label, body.version ?? 'latest');
     if (!label) {

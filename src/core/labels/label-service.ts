@@ -10,6 +10,7 @@ import { toLabel } from '../mappers.js';
 import { decodeCursor, encodeCursor, isNameVersion, pageLimit } from '../pagination.js';
 import type { NodeOffer } from '../scheduler/placement.js';
 import { checkLabel, checkMetadata, LABEL_NAME } from './label-validation.js';
+import type { MetadataLimits } from '../metadata-limits.js';
 
 const UID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const now = (): string => new Date().toISOString();
@@ -21,6 +22,7 @@ export interface LabelServiceDeps {
   drivers: ReadonlyMap<string, DriverInstance>;
   /** this node and the other live ones */
   liveOffers(): NodeOffer[];
+  metadataLimits: MetadataLimits;
 }
 
 /** Versioned, immutable labels; a cache by uid (immutable, so never stale). */
@@ -61,6 +63,7 @@ export class LabelService {
       const named = await this.#store.getLabelName(body.name);
       if (named && named.owner !== caller.name) throw notOwner(body.name, named.owner, 'publish a new version of');
     }
+    const metadata = checkMetadata(body.metadata, 'metadata', this.#d.metadataLimits); // cheap: before the drivers' checks
     const definitions = await checkLabel(body, { local: this.#d.drivers, remote });
     let row: LabelRow;
     try {
@@ -69,7 +72,7 @@ export class LabelService {
           uid: randomUUID(),
           name: body.name,
           definitions,
-          metadata: checkMetadata(body.metadata, 'metadata'),
+          metadata,
           lifetime: body.lifetime ?? null,
           wait_timeout: body.wait_timeout ?? null,
           owner: caller.name,

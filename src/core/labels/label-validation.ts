@@ -4,7 +4,7 @@ import type { LabelDefinitionRecord } from '../../store/store.js';
 import type { DriverInstance } from '../core-options.js';
 import { parseDuration } from '../durations.js';
 import { CoreError } from '../errors.js';
-import { checkMetadataLimits, metadataLimits, type MetadataLimits } from '../metadata-limits.js';
+import { checkMetadataLimits, type MetadataLimits } from '../metadata-limits.js';
 
 export const LABEL_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 /** a top-level metadata key (its length is bounded by limits.metadata.key_length) */
@@ -19,7 +19,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
  * Checks metadata keys and bounds (depth, key count, key length, JSON size: see metadata-limits.ts;
  * values are free-form and never logged); `field` names it in messages.
  */
-export function checkMetadata(value: unknown, field: string, limits: MetadataLimits = metadataLimits()): Record<string, unknown> {
+export function checkMetadata(value: unknown, field: string, limits: MetadataLimits): Record<string, unknown> {
   if (value === undefined || value === null) return {};
   if (!isRecord(value)) throw new CoreError('INVALID', `${field}: must be an object of key → value`, { field });
   checkMetadataLimits(value, field, limits);
@@ -66,7 +66,6 @@ export async function checkLabel(body: LabelCreate, ctx: LabelCheckContext): Pro
   }
   if (body.lifetime !== undefined) parseDuration(body.lifetime, 'lifetime');
   if (body.wait_timeout !== undefined) parseDuration(body.wait_timeout, 'wait_timeout');
-  checkMetadata(body.metadata, 'metadata');
   const defs: unknown = body.definitions;
   if (!Array.isArray(defs) || defs.length === 0 || defs.length > MAX_DEFINITIONS) {
     throw new CoreError('INVALID', `definitions: give 1 to ${MAX_DEFINITIONS} definitions (ordered fallbacks)`, { field: 'definitions' });
