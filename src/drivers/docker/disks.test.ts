@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DriverError } from '../../contract/index.js';
-import { listMounts } from './mounts.js';
+import { listMounts } from '../shared/mounts.js';
 import { execIn, traces } from './test-helpers/harness.js';
 import { createSuite, type Suite } from './test-helpers/suite.js';
 

@@ -12,10 +12,10 @@ import { DriverError, type DriverLogger } from '../../contract/index.js';
 import { DEFAULT_DISK_RESERVE, DiskSpace, type DiskLimits, type DiskRequest, type PromisedFile } from '../shared/disk-space.js';
 import type { DockerDisk, DiskType } from './definition.js';
 import { CLONE_REF } from './definition.js';
-import { detachLoops, isMounted, listMounts, loopMount, mountsUnder, unmount } from './mounts.js';
+import { detachLoops, isMounted, listMounts, loopMount, mountsUnder, unmount } from '../shared/mounts.js';
 import { macFromHex, macHex } from '../shared/mac.js';
 import { slug } from './names.js';
-import { CommandError, runCommand } from './run-command.js';
+import { CommandError, runCommand } from '../shared/run-command.js';
 import { pathExists } from '../../lib/fs.js';
 
 /** A disk prepared for a container: `source` is bind-mounted at `/mnt/<label>`. */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { DriverLogger } from '../../contract/index.js';
-import { CommandError, runCommand } from './run-command.js';
+import { CommandError, runCommand } from '../shared/run-command.js';
 
 /** What the host-only rules protect: traffic entering the host from `bridge`. */
 export interface HostOnlyRules {

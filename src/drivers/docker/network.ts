@@ -6,7 +6,7 @@ import { backendError, isConflict, isNotFound } from './engine.js';
 import { bridgeName, Firewall } from './firewall.js';
 import { Mutex } from '../../lib/locks.js';
 import { LABELS } from './names.js';
-import { runCommand } from './run-command.js';
+import { runCommand } from '../shared/run-command.js';
 import { pathExists } from '../../lib/fs.js';
 
 /** A network a container is attached to, ready for use (rules and Meta API listener in place). */

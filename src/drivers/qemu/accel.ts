@@ -9,7 +9,7 @@ import { constants } from 'node:fs';
 import { access, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from './exec.js';
+import { run } from '../shared/exec.js';
 
 export interface AccelChoice {
   accel: 'kvm' | 'tcg';

@@ -11,7 +11,7 @@ import { checkAgainstSchema, schemaKeys } from '../shared/schema-check.js';
 import { cpus, totalmem } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { invalidConfig } from '../../contract/index.js';
-import { ipToNum, parsePool, type Pool } from './host-net.js';
+import { ipToNum, parsePool, type Pool } from '../shared/host-net.js';
 
 export const ACCELS = ['auto', 'kvm', 'tcg'] as const;
 export type Accel = (typeof ACCELS)[number];

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { DriverError, StatusAllocated, StatusNone } from '../../contract/index.js';
 import { QemuDriver } from './driver.js';
-import { listVmNets } from './host-net.js';
+import { listVmNets } from '../shared/host-net.js';
 import { DriverPaths } from './paths.js';
 import { withQmp } from './qmp-client.js';
 import {

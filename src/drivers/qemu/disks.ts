@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { DriverError } from '../../contract/index.js';
 import type { DiskRequest, PromisedFile } from '../shared/disk-space.js';
 import type { QemuDefinition } from './definition.js';
-import { run } from './exec.js';
+import { run } from '../shared/exec.js';
 import type { StateStore } from './state.js';
 
 export const GIB = 2 ** 30;

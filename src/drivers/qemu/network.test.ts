@@ -14,8 +14,8 @@ import { dirname } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { DriverContext } from '../../contract/index.js';
 import { QemuDriver } from './driver.js';
-import { listVmNets } from './host-net.js';
-import { run } from './exec.js';
+import { listVmNets } from '../shared/host-net.js';
+import { run } from '../shared/exec.js';
 import {
   FakeMeta,
   buildTestGuest,
@@ -66,7 +66,7 @@ async function chainsMentioning(word: string): Promise<string[]> {
 }
 
 function claimsNaming(netns: string): string[] {
-  const dir = '/run/shoal-qemu-net';
+  const dir = '/run/shoal-net';
   if (!existsSync(dir)) return [];
   return readdirSync(dir).filter((f) => {
     try {

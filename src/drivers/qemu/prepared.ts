@@ -8,8 +8,8 @@ import { DiskSpace } from '../shared/disk-space.js';
 import { chooseAccel, type AccelChoice } from './accel.js';
 import { parseConfig, type QemuConfig } from './config.js';
 import { ReusePool, liveDiskFiles } from './disks.js';
-import { run, which } from './exec.js';
-import { NetNames } from './host-net.js';
+import { run, which } from '../shared/exec.js';
+import { NetNames, QEMU_NET_PREFIXES } from '../shared/host-net.js';
 import { DriverPaths } from './paths.js';
 import { StateStore } from './state.js';
 
@@ -83,7 +83,7 @@ export async function prepareQemu(configJson: string, ctx: DriverContext, urls: 
     config,
     programs: { qemuSystem, qemuImg },
     paths,
-    netNames: new NetNames(paths.tag),
+    netNames: new NetNames(paths.tag, QEMU_NET_PREFIXES),
     accel,
     version,
     states: new StateStore(paths.stateDir),

@@ -6,7 +6,7 @@
  */
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { VmNet } from './host-net.js';
+import type { VmNet } from '../shared/host-net.js';
 import { isMac, macFromHex, macHex } from '../shared/mac.js';
 
 export const STATE_VERSION = 1;

@@ -4,7 +4,7 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { DriverError } from '../../contract/index.js';
-import { run } from './exec.js';
+import { run } from '../shared/exec.js';
 
 export interface VmDiskArg {
   nodeName: string;

@@ -1,6 +1,6 @@
 /** What one driver instance tracks about its running VMs in memory: Meta API channels, boot slots, pids. */
 import { join } from 'node:path';
-import type { MetaChannel } from './meta-channel.js';
+import type { MetaChannel } from '../shared/meta-channel.js';
 import type { Prepared } from './prepared.js';
 import type { VmState } from './state.js';
 import { findProcesses, isOurProcess, readPidFile } from './vm-process.js';

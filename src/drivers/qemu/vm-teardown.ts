@@ -4,7 +4,7 @@
  */
 import { rm } from 'node:fs/promises';
 import type { DriverLogger } from '../../contract/index.js';
-import { removeVmNet } from './host-net.js';
+import { removeVmNet } from '../shared/host-net.js';
 import type { Prepared } from './prepared.js';
 import { withQmp } from './qmp-client.js';
 import type { VmState } from './state.js';

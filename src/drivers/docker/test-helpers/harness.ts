@@ -8,9 +8,9 @@ import type { DriverLogger } from '../../../contract/index.js';
 import { DockerDriver } from '../driver.js';
 import { connectEngine } from '../engine.js';
 import { bridgeName, Firewall } from '../firewall.js';
-import { listMounts, unmount } from '../mounts.js';
+import { listMounts, unmount } from '../../shared/mounts.js';
 import { LABELS } from '../names.js';
-import { runCommand } from '../run-command.js';
+import { runCommand } from '../../shared/run-command.js';
 import { TEST_FETCH } from './fixtures.js';
 import { TestMeta } from './test-meta.js';
 

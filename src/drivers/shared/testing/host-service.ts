@@ -33,7 +33,7 @@ export async function hostService(host: string): Promise<HostService> {
 /** One of the host's own non-loopback IPv4 addresses (not a bridge, VM link or veth of ours or Docker's). */
 export function hostAddress(): string {
   for (const [name, addrs] of Object.entries(networkInterfaces())) {
-    if (/^(lo|docker|br-|shl|shq|veth|sho)/.test(name)) continue;
+    if (/^(lo|docker|br-|shl|shq|shn|veth|sho)/.test(name)) continue;
     const a = addrs?.find((x) => x.family === 'IPv4' && !x.internal);
     if (a) return a.address;
   }

@@ -1,33 +1,33 @@
 /**
- * What a VM's network looks like on the node host. Each VM's QEMU runs in its own network
- * namespace (`shoal-q<tag>-<mac id>`); QEMU's user-mode network (slirp, which gives the guest DHCP)
- * opens its outbound sockets there. The namespace's loopback stays down, so slirp's 10.0.2.2 →
- * 127.0.0.1 mapping reaches nothing, and IPv6 is off. Its only link is a veth pair to the host
- * (`shq<mac id>` on the host) with a /30 from the driver's `vm_network` pool.
+ * One sandbox's network on the node host, for the drivers that run each environment in a network
+ * namespace of its own (qemu: the VM's QEMU and its user-mode network; native: the sandbox itself).
+ * The namespace's only link is a veth pair to the host (`<hostIf prefix><mac id>` on the host)
+ * with a /30 from the driver's pool; IPv6 is off. Its loopback stays down unless asked for (qemu:
+ * slirp's 10.0.2.2 → 127.0.0.1 mapping then reaches nothing; native: the sandbox's own lo is up).
  *
- * - The guest-visible Meta API address (`meta_address`:80) is DNATed inside the namespace to the
- *   VM's own Meta API listener on the host end of its veth (meta-channel.ts), which answers only
- *   connections from the namespace's address — an address the guest cannot change.
+ * - The sandbox-visible Meta API address (`meta_address`:80) is DNATed inside the namespace to the
+ *   sandbox's own Meta API listener on the host end of its veth (meta-channel.ts), which answers
+ *   only connections from the namespace's address — an address the sandbox cannot change.
  * - Host-only: the namespace has a route to the Meta API address and nothing else.
  * - nat: a default route via the host, MASQUERADE on the way out, forwarding to anything but
- *   other VMs and local bridges.
+ *   other sandboxes and local bridges.
  * - Either way, from the veth the host itself accepts only the Meta API listener (INPUT), so the
- *   guest reaches none of the host's own addresses or services.
+ *   sandbox reaches none of the host's own addresses or services.
  *
- * The rules live in driver-owned iptables chains named `SQ<tag>-<mac id>-I|F|N`; removing a VM
- * removes its chains, jumps, namespace (and with it the veth pair) and address claim. Orphans of
- * a crash are found by these names and removed at prepare.
+ * The rules live in driver-owned iptables chains named `<chain prefix><tag>-<mac id>-I|F|N`;
+ * removing a sandbox removes its chains, jumps, namespace (and with it the veth pair) and address
+ * claim. Orphans of a crash are found by these names and removed at prepare.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DriverError } from '../../contract/index.js';
 import { run } from './exec.js';
-import { macHex } from '../shared/mac.js';
+import { macHex } from './mac.js';
 import { pathExists } from '../../lib/fs.js';
 
-/** Where address claims live (tmpfs: gone at reboot, like the namespaces themselves). */
-const CLAIM_DIR = '/run/shoal-qemu-net';
+/** Where address claims live, host-wide for every driver (tmpfs: gone at reboot, like the namespaces themselves). */
+const CLAIM_DIR = '/run/shoal-net';
 const NETNS_DIR = '/run/netns';
 /** A claim file younger than this whose namespace does not exist yet belongs to an allocation in progress. */
 const CLAIM_GRACE_MS = 120_000;
@@ -73,16 +73,31 @@ function slotCount(pool: Pool): number {
   return 2 ** (32 - pool.prefix) / 4;
 }
 
+/** How a driver names its network objects (short: interface names have 15 characters at most). */
+export interface NetPrefixes {
+  /** namespace names: `<netns><tag>-<mac id>` */
+  netns: string;
+  /** host end of the veth: `<hostIf><mac id>` (3 characters: 3 + 12 = IFNAMSIZ - 1) */
+  hostIf: string;
+  /** iptables chains: `<chain><tag>-<mac id>-I|F|N` */
+  chain: string;
+}
+
+export const QEMU_NET_PREFIXES: NetPrefixes = { netns: 'shoal-q', hostIf: 'shq', chain: 'SQ' };
+export const NATIVE_NET_PREFIXES: NetPrefixes = { netns: 'shoal-n', hostIf: 'shn', chain: 'SN' };
+
 /** Names of one driver instance's network objects. `tag` is the instance's 12-hex tag. */
 export class NetNames {
   readonly #short: string;
+  readonly #p: NetPrefixes;
 
-  constructor(tag: string) {
+  constructor(tag: string, prefixes: NetPrefixes) {
     this.#short = tag.slice(0, 8);
+    this.#p = prefixes;
   }
 
   netnsPrefix(): string {
-    return `shoal-q${this.#short}-`;
+    return `${this.#p.netns}${this.#short}-`;
   }
 
   netns(hwaddr: string): string {
@@ -91,11 +106,11 @@ export class NetNames {
 
   /** 15 characters at most (IFNAMSIZ) */
   hostIf(hwaddr: string): string {
-    return `shq${macHex(hwaddr)}`;
+    return `${this.#p.hostIf}${macHex(hwaddr)}`;
   }
 
   chainPrefix(): string {
-    return `SQ${this.#short}-`;
+    return `${this.#p.chain}${this.#short}-`;
   }
 
   chains(hwaddr: string): { input: string; forward: string; nat: string } {
@@ -171,7 +186,14 @@ async function releaseClaims(netns: string): Promise<void> {
  * Create the VM's namespace, veth pair and addresses (rules come with applyRules once the Meta API
  * listener's port is known). On failure everything made here is removed again.
  */
-export async function createVmNet(names: NetNames, hwaddr: string, pool: Pool, nat: boolean, metaAddress: string): Promise<VmNet> {
+export async function createVmNet(
+  names: NetNames,
+  hwaddr: string,
+  pool: Pool,
+  nat: boolean,
+  metaAddress: string,
+  opts: { loopback?: boolean } = {},
+): Promise<VmNet> {
   const netns = names.netns(hwaddr);
   const hostIf = names.hostIf(hwaddr);
   const slot = await claimSlot(pool, netns);
@@ -188,7 +210,8 @@ export async function createVmNet(names: NetNames, hwaddr: string, pool: Pool, n
     await inNs(['sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
     await cmd('ip', ['-n', netns, 'addr', 'add', `${nsAddr}/30`, 'dev', 'eth0']);
     await cmd('ip', ['-n', netns, 'link', 'set', 'eth0', 'up']);
-    // the loopback stays down: slirp's 10.0.2.2 → 127.0.0.1 leads nowhere
+    // qemu: the loopback stays down (slirp's 10.0.2.2 → 127.0.0.1 leads nowhere); native: the sandbox's own lo
+    if (opts.loopback === true) await cmd('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
     if (nat) {
       await cmd('ip', ['-n', netns, 'route', 'add', 'default', 'via', hostAddr]);
     } else {
@@ -240,8 +263,9 @@ export async function applyRules(names: NetNames, hwaddr: string, net: VmNet, me
   await ipt(['-A', c.input, '-j', 'DROP']);
   if (net.nat) {
     await ipt(['-A', c.forward, '-o', net.hostIf, '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT']);
-    // not to other VMs, docker bridges or the VM itself from elsewhere
-    for (const local of ['shq+', 'shl+', 'docker0', 'br-+']) await ipt(['-A', c.forward, '-i', net.hostIf, '-o', local, '-j', 'DROP']);
+    // not to other VMs or sandboxes, docker bridges or the sandbox itself from elsewhere
+    for (const local of [`${QEMU_NET_PREFIXES.hostIf}+`, `${NATIVE_NET_PREFIXES.hostIf}+`, 'shl+', 'docker0', 'br-+'])
+      await ipt(['-A', c.forward, '-i', net.hostIf, '-o', local, '-j', 'DROP']);
     await ipt(['-A', c.forward, '-i', net.hostIf, '-s', net.nsAddr, '-j', 'ACCEPT']);
     await ipt(['-t', 'nat', '-A', c.nat, '!', '-o', net.hostIf, '-j', 'MASQUERADE']);
   }
