@@ -12,6 +12,7 @@ import { randomMac } from '../src/drivers/shared/mac.js';
 import { buildTestImages, TEST_FETCH } from '../src/drivers/docker/test-helpers/fixtures.js';
 import { freePort, memoryLog } from '../src/drivers/docker/test-helpers/harness.js';
 import { TestMeta } from '../src/drivers/docker/test-helpers/test-meta.js';
+import { idleNodeRows } from './docker-idle-bench.js';
 import type { BenchRow } from './lib/report.js';
 
 const GB = 1024 ** 3;
@@ -97,6 +98,11 @@ const SEQUENTIAL = Number(process.env.BENCH_DOCKER_N ?? 12);
 const PARALLEL = 10;
 
 export async function run(): Promise<BenchRow[]> {
+  const driverRows = await driverLevelRows();
+  return [...driverRows, ...(await idleNodeRows())];
+}
+
+async function driverLevelRows(): Promise<BenchRow[]> {
   const prefix = `bench${randomBytes(3).toString('hex')}`;
   const instance = `docker/${prefix}`;
   const dataDir = mkdtempSync(join(tmpdir(), `shoal-docker-${prefix}-`));

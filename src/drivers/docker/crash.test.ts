@@ -6,7 +6,7 @@ import { bridgeName } from './firewall.js';
 import { listMounts } from '../shared/mounts.js';
 import { runCommand } from '../shared/run-command.js';
 import { LABELS } from './names.js';
-import { traces } from './test-helpers/harness.js';
+import { resourceTraces, traces } from './test-helpers/harness.js';
 import { createSuite, type Suite } from './test-helpers/suite.js';
 
 const T = { timeout: 240_000 };
@@ -76,22 +76,27 @@ describe('docker driver: crash mid-allocation', { timeout: 900_000 }, () => {
       const list = await fresh.listResources();
       assert.equal(list.length, 1, `listResources: ${JSON.stringify(list)}`);
       await fresh.deallocate(list[0]!);
-      assert.deepEqual(await traces(s.h), []);
+      assert.deepEqual(await resourceTraces(s.h), []);
       assert.deepEqual(await fresh.listResources(), []);
     } finally {
       await fresh.close();
     }
+    assert.deepEqual(await traces(s.h), [], 'a clean shutdown removes the unused networks');
   });
 
-  it('rules and a bridge that an interrupted network create left behind are removed by the next clean-up', T, async () => {
+  it('rules and a bridge that an interrupted network create left behind are removed when the next run prepares', T, async () => {
     const bridge = bridgeName(s.h.networks.hostonly);
     // what Docker leaves when a network create is cut off: its isolation rules and maybe the bridge
     await runCommand('iptables', ['-w', '30', '-A', 'DOCKER-ISOLATION-STAGE-1', '!', '-s', '10.255.255.0/24', '-o', bridge, '-j', 'DROP']);
     await runCommand('ip', ['link', 'add', bridge, 'type', 'bridge']);
     const left = await traces(s.h);
     assert.ok(left.some((t) => t.startsWith('rule ')) && left.includes(`bridge ${bridge}`), JSON.stringify(left));
-    await s.driver.deallocate('02:00:00:00:00:01');
-    assert.deepEqual(await traces(s.h), []);
+    const fresh = await s.h.newDriver();
+    try {
+      assert.deepEqual(await traces(s.h), []);
+    } finally {
+      await fresh.close();
+    }
   });
 
   it(
@@ -114,10 +119,11 @@ describe('docker driver: crash mid-allocation', { timeout: 900_000 }, () => {
         const c = (await s.h.docker.listContainers({ all: true, filters }))[0];
         assert.equal(c?.Labels[LABELS.resource], list[0]);
         await fresh.deallocate(list[0]!);
-        assert.deepEqual(await traces(s.h), []);
+        assert.deepEqual(await resourceTraces(s.h), []);
       } finally {
         await fresh.close();
       }
+      assert.deepEqual(await traces(s.h), [], 'a clean shutdown removes the network and its rules');
     },
   );
 });

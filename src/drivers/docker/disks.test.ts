@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DriverError } from '../../contract/index.js';
 import { listMounts } from '../shared/mounts.js';
-import { execIn, traces } from './test-helpers/harness.js';
+import { execIn, resourceTraces } from './test-helpers/harness.js';
 import { createSuite, type Suite } from './test-helpers/suite.js';
 
 const T = { timeout: 300_000 };
@@ -62,7 +62,7 @@ describe('docker driver: disks', { timeout: 1_200_000 }, () => {
     const mounts = (await listMounts()).filter((m) => m.mountPoint.startsWith(s.h.dataDir));
     assert.deepEqual(mounts.map((m) => m.fsType).sort(), ['ext4', 'xfs']);
     await s.deallocate(r.hwaddr);
-    assert.deepEqual(await traces(s.h), []);
+    assert.deepEqual(await resourceTraces(s.h), []);
   });
 
   it('reuse: data survives to the next allocation; never attached to two containers at once', T, async () => {
@@ -84,11 +84,11 @@ describe('docker driver: disks', { timeout: 1_200_000 }, () => {
     assert.equal((await sh(s, other.container, 'cat /mnt/cache/t')).code, 1);
     await s.deallocate(other.hwaddr);
     await s.deallocate(a.hwaddr);
-    assert.deepEqual(await traces(s.h), [], 'a reused disk is unmounted and unlocked after deallocate');
+    assert.deepEqual(await resourceTraces(s.h), [], 'a reused disk is unmounted and unlocked after deallocate');
     const b = await s.allocate(def, {}, s.context(label));
     assert.equal((await sh(s, b.container, 'cat /mnt/cache/t /mnt/keep/t')).out, `${token}\n${token}\n`);
     await s.deallocate(b.hwaddr);
-    assert.deepEqual(await traces(s.h), []);
+    assert.deepEqual(await resourceTraces(s.h), []);
   });
 
   it('snapshot: full commits an image without metadata and copies disks; clone and the image start from them', T, async () => {
@@ -142,7 +142,7 @@ describe('docker driver: disks', { timeout: 1_200_000 }, () => {
         (e: unknown) => e instanceof DriverError && e.code === 'INVALID_DEFINITION' && msg.test(e.message),
       );
     }
-    assert.deepEqual(await traces(s.h), []);
+    assert.deepEqual(await resourceTraces(s.h), []);
     assert.deepEqual(readdirSync(join(s.h.dataDir, 'snapshots')).sort(), [disksOnly.id, full.id].sort());
   });
 });

@@ -6,7 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DriverError, StatusAllocated, StatusNone } from '../../contract/index.js';
-import { execIn, traces } from './test-helpers/harness.js';
+import { bridgeName, Firewall } from './firewall.js';
+import { execIn, resourceTraces, traces } from './test-helpers/harness.js';
 import { createSuite, type Suite } from './test-helpers/suite.js';
 
 const T = { timeout: 240_000 };
@@ -164,16 +165,22 @@ describe('docker driver: containers, limits, identity, networks', { timeout: 900
     await s.deallocate(r.hwaddr);
     assert.equal(await s.driver.status(r.hwaddr), StatusNone);
     const nets = (await s.h.docker.listNetworks()).map((n) => n.Name);
-    assert.ok(!nets.includes(s.h.networks.nat), 'the nat network went with its last container');
+    assert.ok(nets.includes(s.h.networks.nat), 'the nat network stays after its last container (the next one does not pay for it)');
     assert.ok(nets.includes(s.h.networks.hostonly), 'the host-only network is still used by the first container');
   });
 
-  it('deallocate stops and removes the container, its network, rules and listener; status NONE; idempotent', T, async () => {
+  it('deallocate stops and removes the container (networks stay); status NONE; idempotent', T, async () => {
     assert.ok(first, 'the first allocation failed');
-    assert.ok((await traces(s.h)).length > 0, 'there was something to remove');
+    assert.ok((await resourceTraces(s.h)).length > 0, 'there was something to remove');
     await s.deallocate(first.hwaddr);
     assert.equal(await s.driver.status(first.hwaddr), StatusNone);
-    assert.deepEqual(await traces(s.h), []);
+    assert.deepEqual(await resourceTraces(s.h), []);
+    const left = await traces(s.h);
+    assert.ok(left.includes(`network ${s.h.networks.hostonly}`), `the host-only network stays for the next allocation: ${left.join(', ')}`);
+    assert.ok(
+      left.some((t) => t.startsWith('rule ') && t.includes(bridgeName(s.h.networks.hostonly))),
+      'its rules stay',
+    );
     await s.driver.deallocate(first.hwaddr);
     assert.deepEqual(await s.driver.listResources(), []);
   });
@@ -191,13 +198,13 @@ describe('docker driver: containers, limits, identity, networks', { timeout: 900
       );
       return true;
     });
-    assert.deepEqual(await traces(s.h), []);
+    assert.deepEqual(await resourceTraces(s.h), []);
     assert.deepEqual(await s.driver.listResources(), []);
     const cached = readdirSync(join(s.h.dataDir, 'images'));
     assert.ok(!cached.some((f) => f.includes('0'.repeat(64)) || f.startsWith('.tmp')), `cache holds ${cached.join(', ')}`);
   });
 
-  it('a failure after the container was created removes everything (container, disk, mount, network, rules)', T, async () => {
+  it('a failure after the container was created removes everything (container, disk, mount, loop device)', T, async () => {
     const def = s.basic({ disks: { ws: { type: 'ext4', size: 1 } } }, { user: 'nosuchuser' });
     await assert.rejects(s.driver.allocate(def, {}, s.context()), (err: unknown) => {
       assert.ok(err instanceof DriverError);
@@ -205,7 +212,7 @@ describe('docker driver: containers, limits, identity, networks', { timeout: 900
       assert.match(err.message, /nosuchuser/);
       return true;
     });
-    assert.deepEqual(await traces(s.h), []);
+    assert.deepEqual(await resourceTraces(s.h), []);
   });
 
   it('reports capacity and a healthy fingerprint from the daemon', T, async () => {
@@ -221,6 +228,40 @@ describe('docker driver: containers, limits, identity, networks', { timeout: 900
       (e: unknown) => e instanceof DriverError && e.code === 'NO_CAPACITY',
     );
   });
+  it(
+    'networks live as long as the driver: close() removes the unused ones, keeps one a container uses; prepare takes it over',
+    T,
+    async () => {
+      const hostonly = s.h.networks.hostonly;
+      const before = await s.h.docker.getNetwork(hostonly).inspect();
+      const r = await s.allocate(s.basic(), {}, s.context());
+      assert.equal((await s.h.docker.getNetwork(hostonly).inspect()).Id, before.Id, 'the allocation used the network that was there');
+      await s.driver.close();
+      const nets = (await s.h.docker.listNetworks()).map((n) => n.Name);
+      assert.ok(nets.includes(hostonly), 'a network with a container stays at shutdown');
+      assert.ok(!nets.includes(s.h.networks.nat), 'the unused nat network is removed at shutdown');
+      assert.deepEqual(await Firewall.listRules({ network: s.h.networks.nat, bridge: bridgeName(s.h.networks.nat) }), []);
+      assert.ok(
+        (await Firewall.listRules({ network: hostonly, bridge: bridgeName(hostonly) })).length > 0,
+        'the kept network keeps its rules',
+      );
+      assert.deepEqual([...s.h.meta.listening], [], 'no Meta API listener stays open');
+      // the next run (prepare) takes the network over: its listener is back, the container is its own
+      const fresh = await s.h.newDriver();
+      try {
+        assert.deepEqual([...s.h.meta.listening], [`${await gateway(s, hostonly)}:${s.h.metaPort}`]);
+        assert.deepEqual(await fresh.listResources(), [r.hwaddr]);
+        await fresh.deallocate(r.hwaddr);
+        s.live.delete(r.hwaddr);
+      } finally {
+        await fresh.close();
+      }
+      assert.deepEqual(await traces(s.h), [], 'nothing is left after a clean shutdown with no container');
+      // the first driver (closed) makes the network again when it is asked for a container
+      const again = await s.allocate(s.basic(), {}, s.context());
+      await s.deallocate(again.hwaddr);
+    },
+  );
 });
 
 describe('docker driver: prepare', { timeout: 120_000 }, () => {

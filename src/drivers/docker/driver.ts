@@ -149,49 +149,54 @@ export class DockerDriver implements ResourceDriver {
       application: context?.application ?? '',
       label: context?.label ?? '',
     });
-    let net: NetInfo | undefined;
     try {
       const disks = await s.disks.attach(hwaddr, def.disks, { owner: reuseScope(context), label: context?.label ?? '' });
-      net = await s.networks.acquire(def.network);
-      const spec = containerSpec({
-        def,
-        image,
-        hwaddr,
-        net,
-        disks,
-        metadata,
-        instance: this.#ctx.instance,
-        nodeName: this.#ctx.nodeName,
-        application: context?.application ?? '',
-        label: context?.label ?? '',
-        pidsLimit: s.config.pidsLimit,
-      });
-      const netName = net.name;
+      const specFor = (net: NetInfo): Docker.ContainerCreateOptions =>
+        containerSpec({
+          def,
+          image,
+          hwaddr,
+          net,
+          disks,
+          metadata,
+          instance: this.#ctx.instance,
+          nodeName: this.#ctx.nodeName,
+          application: context?.application ?? '',
+          label: context?.label ?? '',
+          pidsLimit: s.config.pidsLimit,
+        });
+      let net = await s.networks.acquire(def.network);
       const ipaddr = await s.starts.runExclusive(async () => {
         let container: Docker.Container;
         try {
-          container = await s.docker.createContainer(spec);
+          container = await s.docker.createContainer(specFor(net));
         } catch (err) {
-          if (isNotFound(err)) s.images.forget();
-          throw backendError('cannot create the container', err);
+          if (!isNotFound(err)) throw backendError('cannot create the container', err);
+          if (!/network/i.test(engineMessage(err))) {
+            s.images.forget();
+            throw backendError('cannot create the container', err);
+          }
+          // the network was removed behind the driver's back: make it again, once
+          s.networks.invalidate(def.network);
+          net = await s.networks.acquire(def.network);
+          container = await s.docker.createContainer(specFor(net)).catch((again: unknown) => {
+            throw backendError('cannot create the container', again);
+          });
         }
         await container.start().catch((err: unknown) => {
           throw backendError('cannot start the container', err);
         });
         const info = await container.inspect();
-        const ep = info.NetworkSettings.Networks[netName];
-        if (!ep?.IPAddress) throw new DriverError('BACKEND', `container has no address on network ${netName}`);
+        const ep = info.NetworkSettings.Networks[net.name];
+        if (!ep?.IPAddress) throw new DriverError('BACKEND', `container has no address on network ${net.name}`);
         if (ep.MacAddress.toLowerCase() !== hwaddr) {
           throw new DriverError('BACKEND', `the daemon gave MAC ${ep.MacAddress}, not ${hwaddr} (Engine API ${s.apiVersion})`);
         }
         return ep.IPAddress;
       });
-      s.networks.release(def.network);
-      net = undefined;
       log.info({ hwaddr, ipaddr, image: def.options.image, ms: Date.now() - started }, 'container allocated');
       return { hwaddr, ipaddr };
     } catch (err) {
-      if (net) s.networks.release(def.network);
       log.warn({ hwaddr, err: (err as Error).message }, 'allocation failed; removing what was created');
       await this.#remove(s, hwaddr).catch((cleanupErr: unknown) =>
         log.error({ hwaddr, err: String(cleanupErr) }, 'cleanup after a failed allocation failed'),
@@ -257,7 +262,7 @@ export class DockerDriver implements ResourceDriver {
     this.#ctx.log.info({ hwaddr }, 'container deallocated');
   }
 
-  /** Remove every trace of a resource (idempotent): container, disks, locks, unused networks and rules. */
+  /** Remove every trace of a resource (idempotent): container, disks, locks (the networks stay for the next one). */
   async #remove(s: Prepared, hwaddr: string): Promise<void> {
     const container = s.docker.getContainer(containerName(this.#ctx.instance, hwaddr));
     try {
@@ -272,7 +277,6 @@ export class DockerDriver implements ResourceDriver {
         throw backendError(`cannot remove the container of ${hwaddr}`, err);
     }
     await s.disks.cleanup(hwaddr);
-    await s.networks.collect();
   }
 
   async capacity(): Promise<DriverCapacity> {

@@ -26,8 +26,12 @@ type Ctx = Pick<DriverContext, 'meta' | 'log' | 'instance' | 'nodeName'>;
  * Shoal-owned docker networks of one driver instance: `hostonly` (internal bridge, firewalled so
  * only the Meta API on the gateway is reachable) and `nat` (a normal bridge whose containers reach
  * the outside but, on the host itself, only the Meta API on the gateway). Both get a Meta API
- * listener on their gateway address. A network is created on first use and removed when no
- * container and no allocation in progress uses it.
+ * listener on their gateway address.
+ *
+ * A network lives as long as the driver: created on first use (or found again by restore() at
+ * prepare, which also removes what a network that no longer exists left behind), kept while the
+ * node runs — an allocation never pays for a network, its firewall chains or its listener — and
+ * removed by close() at a clean shutdown when no container uses it any more.
  */
 export class NetworkManager {
   readonly #docker: Docker;
@@ -35,9 +39,9 @@ export class NetworkManager {
   readonly #ctx: Ctx;
   readonly #firewall: Firewall;
   readonly #lock = new Mutex();
-  readonly #users = new Map<NetworkKind, number>();
   readonly #ready = new Map<NetworkKind, NetInfo>();
-  readonly #listeners = new Map<string, () => Promise<void>>();
+  /** network name → its Meta API listener (and the gateway it listens on) */
+  readonly #listeners = new Map<string, { gateway: string; close: () => Promise<void> }>();
 
   constructor(docker: Docker, config: DockerConfig, ctx: Ctx, firewall: Firewall) {
     this.#docker = docker;
@@ -50,21 +54,16 @@ export class NetworkManager {
     return this.#config.networks[kind];
   }
 
-  /** Ensure the network (and its rules and listener) and count one user until release(). */
+  /** The network (with its rules and listener), created when it does not exist yet. */
   async acquire(kind: NetworkKind): Promise<NetInfo> {
-    this.#users.set(kind, (this.#users.get(kind) ?? 0) + 1);
     const known = this.#ready.get(kind);
     if (known) return known;
-    try {
-      return await this.#lock.runExclusive(() => this.#ensure(kind));
-    } catch (err) {
-      this.release(kind);
-      throw err;
-    }
+    return this.#lock.runExclusive(() => this.#ensure(kind));
   }
 
-  release(kind: NetworkKind): void {
-    this.#users.set(kind, Math.max(0, (this.#users.get(kind) ?? 0) - 1));
+  /** Forget a network the daemon no longer has (removed behind the driver's back): the next acquire() makes it again. */
+  invalidate(kind: NetworkKind): void {
+    this.#ready.delete(kind);
   }
 
   async #ensure(kind: NetworkKind): Promise<NetInfo> {
@@ -96,9 +95,17 @@ export class NetworkManager {
     const rules = { network: name, bridge: net.bridge, gateway: net.gateway, metaPort: this.#config.metaPort };
     if (kind === 'hostonly') await this.#firewall.protectHostOnly(rules);
     else await this.#firewall.protectNat(rules);
+    const listener = this.#listeners.get(name);
+    if (listener && listener.gateway !== net.gateway) {
+      // the network was made again with another gateway: listen there instead
+      this.#listeners.delete(name);
+      await listener
+        .close()
+        .catch((err: unknown) => this.#ctx.log.warn({ network: name, err: String(err) }, 'closing Meta API listener failed'));
+    }
     if (!this.#listeners.has(name)) {
       try {
-        this.#listeners.set(name, await this.#ctx.meta.listen(net.gateway, this.#config.metaPort));
+        this.#listeners.set(name, { gateway: net.gateway, close: await this.#ctx.meta.listen(net.gateway, this.#config.metaPort) });
       } catch (err) {
         throw new DriverError(
           'BACKEND',
@@ -127,73 +134,73 @@ export class NetworkManager {
     return { name, bridge, gateway: ipam.Gateway, subnet: ipam.Subnet, metaUrl: `http://${ipam.Gateway}:${port}` };
   }
 
-  /** Reopen listeners and refresh rules for networks that already exist (node restart). */
+  /**
+   * Reconcile at prepare (node start): networks that exist get their rules refreshed and their Meta
+   * API listener back; for those that do not, what an earlier run may have left (our chains,
+   * Docker's rules naming the bridge, the bridge itself) is removed.
+   */
   async restore(): Promise<void> {
-    for (const kind of ['hostonly', 'nat'] as const) {
-      const exists = await this.#inspect(this.nameOf(kind));
-      if (exists) await this.#lock.runExclusive(() => this.#ensure(kind));
+    await this.#lock.runExclusive(async () => {
+      for (const kind of ['hostonly', 'nat'] as const) {
+        if (await this.#inspect(this.nameOf(kind))) await this.#ensure(kind);
+        else await this.#removeLeftovers(this.nameOf(kind));
+      }
+    });
+  }
+
+  /** Chains, stale rules and the bridge of a network that does not exist (idempotent). */
+  async #removeLeftovers(name: string): Promise<void> {
+    const bridge = bridgeName(name);
+    if (await this.#firewall.exists(name)) await this.#firewall.remove({ network: name, bridge });
+    await this.#firewall.removeStale([bridge]);
+    if (await pathExists(`/sys/class/net/${bridge}`)) {
+      await runCommand('ip', ['link', 'delete', bridge]).catch((err: unknown) =>
+        this.#ctx.log.warn({ bridge, err: String(err) }, 'cannot delete a stale bridge'),
+      );
     }
   }
 
-  /** Remove networks (with their rules and listeners) that no container and no allocation uses. */
-  async collect(): Promise<void> {
+  /**
+   * Node shutdown: close the Meta API listeners; remove each network no container uses (with its
+   * rules). A network that still has containers stays, rules included: those containers outlive
+   * the node process and the next prepare() takes them over.
+   */
+  async close(): Promise<void> {
     await this.#lock.runExclusive(async () => {
-      const vanished: string[] = [];
-      for (const kind of ['hostonly', 'nat'] as const) {
-        if ((this.#users.get(kind) ?? 0) > 0) continue;
-        const name = this.nameOf(kind);
-        const info = await this.#inspect(name);
-        if (info) {
-          const users = await this.#docker.listContainers({ all: true, filters: JSON.stringify({ network: [name] }) });
-          if (users.length > 0) continue;
-        }
-        // an allocation may have started while we looked: keep the network for it
-        if ((this.#users.get(kind) ?? 0) > 0) continue;
-        this.#ready.delete(kind);
-        const close = this.#listeners.get(name);
-        this.#listeners.delete(name);
-        if (close)
-          await close().catch((err: unknown) =>
-            this.#ctx.log.warn({ network: name, err: String(err) }, 'closing Meta API listener failed'),
-          );
-        if (info || (await this.#firewall.exists(name))) {
-          await this.#firewall.remove({ network: name, bridge: info?.bridge ?? bridgeName(name) });
-        }
-        if (info) {
-          try {
-            await this.#docker.getNetwork(name).remove();
-            this.#ctx.log.info({ network: name }, 'network removed');
-            // Docker 20.10 can leave its isolation rules behind under concurrent network changes
-            vanished.push(info.bridge);
-          } catch (err) {
-            if (!isNotFound(err)) this.#ctx.log.warn({ network: name, err: String(err) }, 'network not removed (still in use?)');
-          }
-        } else {
-          vanished.push(bridgeName(name));
-        }
+      for (const [name, l] of this.#listeners) {
+        await l
+          .close()
+          .catch((err: unknown) => this.#ctx.log.warn({ network: name, err: String(err) }, 'closing Meta API listener failed'));
       }
-      // what an interrupted network create or remove may have left: Docker's rules and the bridge itself
-      if (vanished.length > 0) {
-        await this.#firewall.removeStale(vanished);
-        for (const bridge of vanished) {
-          if (await pathExists(`/sys/class/net/${bridge}`)) {
-            await runCommand('ip', ['link', 'delete', bridge]).catch((err: unknown) =>
-              this.#ctx.log.warn({ bridge, err: String(err) }, 'cannot delete a stale bridge'),
-            );
-          }
+      this.#listeners.clear();
+      this.#ready.clear();
+      for (const kind of ['hostonly', 'nat'] as const) {
+        const name = this.nameOf(kind);
+        try {
+          await this.#removeIfUnused(name);
+        } catch (err) {
+          this.#ctx.log.warn({ network: name, err: (err as Error).message }, 'network not removed at shutdown');
         }
       }
     });
   }
 
-  /** Close the Meta API listeners (node shutdown; networks and containers stay). */
-  async close(): Promise<void> {
-    await this.#lock.runExclusive(async () => {
-      for (const [name, close] of this.#listeners) {
-        await close().catch((err: unknown) => this.#ctx.log.warn({ network: name, err: String(err) }, 'closing Meta API listener failed'));
-      }
-      this.#listeners.clear();
-      this.#ready.clear();
-    });
+  async #removeIfUnused(name: string): Promise<void> {
+    const info = await this.#inspect(name).catch(() => undefined);
+    if (!info) {
+      await this.#removeLeftovers(name);
+      return;
+    }
+    const users = await this.#docker.listContainers({ all: true, filters: JSON.stringify({ network: [name] }) });
+    if (users.length > 0) return;
+    await this.#firewall.remove({ network: name, bridge: info.bridge });
+    try {
+      await this.#docker.getNetwork(name).remove();
+      this.#ctx.log.info({ network: name }, 'network removed');
+    } catch (err) {
+      if (!isNotFound(err)) throw backendError(`cannot remove network ${name}`, err);
+    }
+    // Docker 20.10 can leave its isolation rules (and the bridge) behind under concurrent network changes
+    await this.#removeLeftovers(name);
   }
 }

@@ -112,6 +112,16 @@ export async function traces(h: Harness): Promise<string[]> {
   return out;
 }
 
+/**
+ * What one resource may leave (container, mounts, loop devices, files): traces() without the
+ * networks, their rules, bridges and Meta API listeners, which stay for the driver's lifetime
+ * (close() removes them).
+ */
+export async function resourceTraces(h: Harness): Promise<string[]> {
+  const perNode = ['network ', 'rule ', 'bridge ', 'meta listener '];
+  return (await traces(h)).filter((t) => !perNode.some((p) => t.startsWith(p)));
+}
+
 /** Best-effort removal of everything this harness may have left (for after() hooks). */
 export async function destroyHarness(h: Harness, images: string[] = []): Promise<void> {
   const containers = await h.docker
