@@ -28,6 +28,7 @@ export const UNIT_PATHS = [
 
 /** Inside those, what needs more: a real node process, PostgreSQL, or tools (xz, zstd). */
 export const NOT_UNIT = [
+  'src/api/api-user-keys', // OpenSSH's ssh-keygen (openssh-client)
   'src/cli/cli-e2e', // `shoal serve` processes
   'src/core/core-cluster', // PostgreSQL
   'src/core/lifecycle-store-failures', // SQLite and PostgreSQL

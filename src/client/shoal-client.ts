@@ -1,4 +1,5 @@
 import type {
+  AccessSession,
   Application,
   ApplicationCreate,
   ApplicationState,
@@ -14,6 +15,7 @@ import type {
   User,
   UserCreate,
   UserCreated,
+  UserKey,
 } from '../model/index.js';
 import { ShoalConnectionError } from './errors.js';
 import { EventStream, type EventStreamOptions } from './event-stream.js';
@@ -79,6 +81,18 @@ export class ShoalClient {
     return this.#delete(`${API}/users/${seg(name)}`, opts);
   }
 
+  /** The public SSH keys of a user ("me": the caller), the first 1000. */
+  listUserKeys(name: string, opts?: RequestOptions): Promise<UserKey[]> {
+    return this.#get(`${API}/users/${seg(name)}/keys`, { limit: 1000 }, opts).then((r) => asArray<UserKey>(r));
+  }
+  /** Register a public SSH key ("ssh-ed25519 AAAA… comment") for a user ("me": the caller). */
+  addUserKey(name: string, key: string, opts?: RequestOptions): Promise<UserKey> {
+    return this.#post(`${API}/users/${seg(name)}/keys`, { key }, opts);
+  }
+  deleteUserKey(name: string, fingerprint: string, opts?: RequestOptions): Promise<void> {
+    return this.#delete(`${API}/users/${seg(name)}/keys/${seg(fingerprint)}`, opts);
+  }
+
   // --- labels -----------------------------------------------------------------------------
   listLabels(query: LabelListQuery = {}, opts?: RequestOptions): Promise<PageOf<Label>> {
     return this.#get(`${API}/labels`, { ...query }, opts).then((r) => asPage<Label>(r));
@@ -132,6 +146,10 @@ export class ShoalClient {
   /** The tasks of an application (the first 1000). */
   listTasks(uid: string, opts?: RequestOptions): Promise<Task[]> {
     return this.#get(`${API}/applications/${seg(uid)}/tasks`, { limit: 1000 }, opts).then((r) => asArray<Task>(r));
+  }
+  /** Access sessions into the environment (SSH gate, WebSockets), oldest first (the first 1000). */
+  listSessions(uid: string, opts?: RequestOptions): Promise<AccessSession[]> {
+    return this.#get(`${API}/applications/${seg(uid)}/sessions`, { limit: 1000 }, opts).then((r) => asArray<AccessSession>(r));
   }
   createTask(uid: string, body: TaskCreate, opts?: RequestOptions): Promise<Task> {
     return this.#post(`${API}/applications/${seg(uid)}/tasks`, body, opts);

@@ -1,4 +1,5 @@
 import type {
+  AccessSession,
   Application,
   ApplicationCreate,
   ApplicationState,
@@ -15,6 +16,8 @@ import type {
   User,
   UserCreate,
   UserCreated,
+  UserKey,
+  UserKeyCreate,
 } from '../model/index.js';
 
 /** Who is calling, after authentication. */
@@ -57,6 +60,10 @@ export interface CoreService {
   listUsers(caller: Caller, page: PageRequest): Promise<PageOf<User>>;
   getUser(caller: Caller, name: string): Promise<User>;
   deleteUser(caller: Caller, name: string): Promise<void>;
+  /** register a public SSH key for user `name` (admin, or the user); a key belongs to one user */
+  addUserKey(caller: Caller, name: string, body: UserKeyCreate): Promise<UserKey>;
+  listUserKeys(caller: Caller, name: string): Promise<UserKey[]>;
+  deleteUserKey(caller: Caller, name: string, fingerprint: string): Promise<void>;
 
   /** Validates every definition with its driver before storing; same name = next version. */
   createLabel(caller: Caller, body: LabelCreate): Promise<Label>;
@@ -77,6 +84,8 @@ export interface CoreService {
   /** NEW/ELECTED → DEALLOCATED (undoing an in-flight allocation); ALLOCATED → DEALLOCATE. */
   deallocate(caller: Caller, uid: string): Promise<{ status: 'DEALLOCATE' | 'DEALLOCATED' }>;
   listTasks(caller: Caller, uid: string): Promise<Task[]>;
+  /** the access sessions (SSH gate, WebSockets) into the application's environment, oldest first */
+  listSessions(caller: Caller, uid: string): Promise<AccessSession[]>;
   createTask(caller: Caller, uid: string, body: TaskCreate): Promise<Task>;
   /** Console output of the resource if its driver keeps one. */
   getConsole(caller: Caller, uid: string): Promise<string>;

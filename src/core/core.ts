@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
-import type { StateEvent } from '../model/index.js';
+import type { AccessSession, StateEvent } from '../model/index.js';
 import { HOLDING_STATUSES, type ApplicationRow, type LabelRow, type Store, type StoreSignal } from '../store/store.js';
+import { KeyService, MAX_SESSIONS_LISTED, toAccessSession } from './access/key-service.js';
 import { ApplicationService } from './applications/application-service.js';
 import { checkedFrom } from './applications/states.js';
 import {
@@ -61,6 +62,7 @@ export class Core implements CoreService {
   readonly #lifecycle: Lifecycle;
   readonly #membership: NodeMembership;
   readonly #users: UserService;
+  readonly #keys: KeyService;
   readonly #labels: LabelService;
   readonly #apps: ApplicationService;
   #started = false;
@@ -106,6 +108,7 @@ export class Core implements CoreService {
     this.#meta = new MetaIndex(options.arpTablePath);
     this.#feed = new EventFeed(this.#store, this.#log);
     this.#users = new UserService(this.#store, this.#log, this.#limits.tokenCacheMs);
+    this.#keys = new KeyService(this.#store, this.#log);
     this.#labels = new LabelService({
       store: this.#store,
       log: this.#log,
@@ -292,6 +295,9 @@ export class Core implements CoreService {
   readonly listUsers: CoreService['listUsers'] = (...a) => this.#users.listUsers(...a);
   readonly getUser: CoreService['getUser'] = (...a) => this.#users.getUser(...a);
   readonly deleteUser: CoreService['deleteUser'] = (...a) => this.#users.deleteUser(...a);
+  readonly addUserKey: CoreService['addUserKey'] = (...a) => this.#keys.addKey(...a);
+  readonly listUserKeys: CoreService['listUserKeys'] = (...a) => this.#keys.listKeys(...a);
+  readonly deleteUserKey: CoreService['deleteUserKey'] = (...a) => this.#keys.deleteKey(...a);
 
   readonly createLabel: CoreService['createLabel'] = (...a) => this.#labels.createLabel(...a);
   readonly listLabels: CoreService['listLabels'] = (...a) => this.#labels.listLabels(...a);
@@ -308,6 +314,11 @@ export class Core implements CoreService {
   readonly getResource: CoreService['getResource'] = (...a) => this.#apps.getResource(...a);
   readonly deallocate: CoreService['deallocate'] = (...a) => this.#apps.deallocate(...a);
   readonly listTasks: CoreService['listTasks'] = (...a) => this.#apps.listTasks(...a);
+
+  async listSessions(caller: Caller, uid: string): Promise<AccessSession[]> {
+    await this.#apps.getApplication(caller, uid); // NOT_FOUND unless the caller may see it
+    return (await this.#store.listSessions(uid, MAX_SESSIONS_LISTED)).map(toAccessSession);
+  }
   readonly createTask: CoreService['createTask'] = (...a) => this.#apps.createTask(...a);
   readonly getConsole: CoreService['getConsole'] = (...a) => this.#apps.getConsole(...a);
   readonly listResources: CoreService['listResources'] = (...a) => this.#apps.listResources(...a);

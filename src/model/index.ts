@@ -5,3 +5,4 @@ export * from './application.js';
 export * from './task.js';
 export * from './user.js';
 export * from './node.js';
+export * from './access.js';

@@ -3,6 +3,7 @@ import { kysely } from './kysely-runtime.js';
 import type { StoreDialect } from './dialect.js';
 import { StoreError } from './errors.js';
 import { migrationProvider } from './migrations/index.js';
+import { accessRepository } from './repositories/access.js';
 import { applicationsRepository } from './repositories/applications.js';
 import type { RepositoryContext } from './repositories/context.js';
 import { eventsRepository } from './repositories/events.js';
@@ -31,6 +32,9 @@ async function migrate(dialect: StoreDialect): Promise<void> {
   const migrator = new kysely.Migrator({
     db: dialect.db,
     provider: migrationProvider,
+    // migration numbers are handed out to pieces of work in advance (009 may ship before 005):
+    // a database that ran a later number still gets an earlier one that lands after it
+    allowUnorderedMigrations: true,
     ...(dialect.migrationTableSchema ? { migrationTableSchema: dialect.migrationTableSchema } : {}),
   });
   let outcome = await migrator.migrateToLatest();
@@ -94,5 +98,6 @@ export async function openKyselyStore(dialect: StoreDialect): Promise<Store> {
     ...eventsRepository(ctx),
     ...tasksRepository(ctx),
     ...nodesRepository(ctx),
+    ...accessRepository(ctx),
   };
 }

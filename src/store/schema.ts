@@ -1,4 +1,15 @@
-import type { ApplicationRow, LabelNameRow, LabelRow, NodeRow, ResourceRow, StateRow, TaskRow, UserRow } from './types.js';
+import type {
+  AccessSessionRow,
+  ApplicationRow,
+  LabelNameRow,
+  LabelRow,
+  NodeRow,
+  ResourceRow,
+  StateRow,
+  TaskRow,
+  UserKeyRow,
+  UserRow,
+} from './types.js';
 
 /**
  * Table shapes as Kysely sees them, derived from the store's row types (types.ts): each table is
@@ -35,6 +46,12 @@ export type TasksTable = Stored<Omit<TaskRow, 'when'>, { task: string; options: 
 
 export type NodesTable = Stored<NodeRow, { tags: string; drivers: string; maintenance: number }>;
 
+/** Registered public SSH keys (migration 009). */
+export type UserKeysTable = UserKeyRow;
+
+/** Access sessions into environments (migration 009). */
+export type AccessSessionsTable = AccessSessionRow;
+
 export interface Database {
   shoal_counters: CountersTable;
   users: UsersTable;
@@ -45,4 +62,6 @@ export interface Database {
   resources: ResourcesTable;
   tasks: TasksTable;
   nodes: NodesTable;
+  user_keys: UserKeysTable;
+  access_sessions: AccessSessionsTable;
 }

@@ -1,3 +1,4 @@
+import type { AccessRepository } from './repositories/access.js';
 import type { ApplicationsRepository } from './repositories/applications.js';
 import type { EventsRepository } from './repositories/events.js';
 import type { LabelsRepository } from './repositories/labels.js';
@@ -9,6 +10,7 @@ import type { StoreCapabilities, StoreSignal } from './types.js';
 
 export * from './types.js';
 export type {
+  AccessRepository,
   ApplicationsRepository,
   EventsRepository,
   LabelsRepository,
@@ -31,7 +33,8 @@ export interface Store
     ResourcesRepository,
     EventsRepository,
     TasksRepository,
-    NodesRepository {
+    NodesRepository,
+    AccessRepository {
   readonly dialect: 'sqlite' | 'postgres';
   readonly capabilities: StoreCapabilities;
   close(): Promise<void>;

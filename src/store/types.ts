@@ -260,3 +260,38 @@ export interface ListPage {
 
 /** Statuses in which an application holds capacity on its node. */
 export const HOLDING_STATUSES: readonly ApplicationStatus[] = ['ELECTED', 'ALLOCATED', 'DEALLOCATE'];
+
+/** A public SSH key a user registered (the SSH gate lets its holder in as that user). */
+export interface UserKeyRow {
+  /** "SHA256:…" of the public key blob (unique: one key belongs to one user) */
+  fingerprint: string;
+  user_name: string;
+  /** "ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa" … */
+  key_type: string;
+  /** the key in OpenSSH one-line form without comment: "<type> <base64>" */
+  public_key: string;
+  comment: string;
+  created_at: string;
+}
+
+/** One access session into an environment (SSH gate or API WebSocket), appended at start, finished at end. */
+export interface AccessSessionRow {
+  id: string;
+  application_uid: string;
+  /** the user who opened it */
+  user_name: string;
+  /** the client's address ("ip:port") */
+  source: string;
+  /** "ssh" (the gate) or "api" (a WebSocket endpoint) */
+  via: string;
+  /** shell, exec, sftp, port-forward, console, copy-in, copy-out */
+  kind: string;
+  node: string;
+  started_at: string;
+  ended_at: string | null;
+  /** the command's exit status (shell/exec), null when none was reported */
+  exit_status: number | null;
+  /** bytes from the client into the environment, and back */
+  bytes_in: number;
+  bytes_out: number;
+}

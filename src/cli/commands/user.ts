@@ -3,6 +3,7 @@ import { ROLES, type Role, type User, type UserCreated } from '../../model/index
 import { connect, emit, globals } from '../context.js';
 import type { CliIo } from '../io.js';
 import { formatAge, formatKeyValues, formatTable } from '../output.js';
+import { registerUserKey } from './user-key.js';
 
 export function userTable(users: readonly User[], now = Date.now()): string {
   return formatTable(
@@ -12,7 +13,7 @@ export function userTable(users: readonly User[], now = Date.now()): string {
 }
 
 export function registerUser(program: Command, io: CliIo): void {
-  const user = program.command('user').description('users and their tokens (admin)');
+  const user = program.command('user').description("users and their tokens (admin), SSH keys (anyone's own)");
 
   user
     .command('create')
@@ -72,4 +73,6 @@ export function registerUser(program: Command, io: CliIo): void {
       await client.deleteUser(name);
       emit(io, cmd, { json: { name, deleted: true }, human: () => `user ${name} deleted\n` });
     });
+
+  registerUserKey(user, io);
 }

@@ -1,6 +1,7 @@
 import { FormatRegistry, Type, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import {
+  AccessSession,
   Application,
   ApplicationState,
   ErrorBody,
@@ -13,6 +14,7 @@ import {
   Task,
   User,
   UserCreated,
+  UserKey,
 } from '../../model/index.js';
 
 /**
@@ -48,6 +50,10 @@ export const API_ROUTES: readonly RouteResponse[] = [
   { method: 'POST', path: '/api/v1/users', status: 201, body: UserCreated },
   { method: 'GET', path: '/api/v1/users/me', status: 200, body: User },
   { method: 'GET', path: '/api/v1/users/:name', status: 200, body: User },
+  { method: 'GET', path: '/api/v1/users/:name/keys', status: 200, body: Page(UserKey) },
+  { method: 'POST', path: '/api/v1/users/:name/keys', status: 201, body: UserKey },
+  { method: 'DELETE', path: '/api/v1/users/:name/keys/:fingerprint', status: 204, body: 'none' },
+  { method: 'GET', path: '/api/v1/applications/:uid/sessions', status: 200, body: Page(AccessSession) },
   { method: 'DELETE', path: '/api/v1/users/:name', status: 204, body: 'none' },
   { method: 'GET', path: '/api/v1/labels', status: 200, body: Page(Label) },
   { method: 'POST', path: '/api/v1/labels', status: 201, body: Label },

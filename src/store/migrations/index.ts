@@ -3,6 +3,7 @@ import { migration001Initial } from './001-initial.js';
 import { migration002AppsCounter } from './002-apps-counter.js';
 import { migration003LabelNames } from './003-label-names.js';
 import { migration004ApplicationsSeq } from './004-applications-seq.js';
+import { migration009Access } from './009-access.js';
 
 /** Every migration, by name; names sort in the order they run. Never edit one that shipped: add the next. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -10,6 +11,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '002-apps-counter': migration002AppsCounter,
   '003-label-names': migration003LabelNames,
   '004-applications-seq': migration004ApplicationsSeq,
+  '009-access': migration009Access,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -14,7 +14,7 @@ export interface UsersRepository {
   deleteUser(name: string): Promise<boolean>;
 }
 
-export function usersRepository({ db }: RepositoryContext): UsersRepository {
+export function usersRepository({ db, tx }: RepositoryContext): UsersRepository {
   return {
     async countUsers() {
       const r = await db
@@ -50,8 +50,13 @@ export function usersRepository({ db }: RepositoryContext): UsersRepository {
     },
 
     async deleteUser(name) {
-      const r = await db.deleteFrom('users').where('name', '=', name).executeTakeFirst();
-      return Number(r.numDeletedRows) > 0;
+      return tx(async (trx) => {
+        const r = await trx.deleteFrom('users').where('name', '=', name).executeTakeFirst();
+        // a deleted user's SSH keys stop working with it (and may be registered again by someone else)
+        await trx.deleteFrom('user_keys').where('user_name', '=', name).execute();
+        const deleted = Number(r.numDeletedRows) > 0;
+        return { finish: () => deleted };
+      });
     },
   };
 }

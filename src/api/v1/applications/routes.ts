@@ -16,6 +16,7 @@ import {
   StatePage,
   Task,
   TaskCreateBody,
+  SessionPage,
   TaskPage,
 } from './schemas.js';
 
@@ -126,6 +127,20 @@ export const applicationRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (ap
       },
     },
     async (req, reply) => reply.code(202).send(await core.deallocate(callerOf(req), req.params.uid)),
+  );
+
+  app.get(
+    '/applications/:uid/sessions',
+    {
+      schema: {
+        tags,
+        summary: 'Access sessions into the environment (SSH gate and WebSockets): who, from where, what, when, exit status, bytes',
+        params: UidParams,
+        querystring: PageQuery,
+        response: responses({ 200: SessionPage }, 404),
+      },
+    },
+    async (req) => paginate(await core.listSessions(callerOf(req), req.params.uid), req.query),
   );
 
   app.get(

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import {
+  AccessSession,
   Application,
   ApplicationCreate,
   ApplicationState,
@@ -21,6 +22,7 @@ export const ApplicationPage = Page(Application);
 export const StatePage = Page(ApplicationState);
 export const TaskCreateBody = closed(TaskCreate);
 export const TaskPage = Page(Task);
+export const SessionPage = Page(AccessSession);
 export const DeallocateResult = Type.Object({
   status: Type.Union([Type.Literal('DEALLOCATE'), Type.Literal('DEALLOCATED')], {
     description: 'DEALLOCATE: the resource is being released (watch /events); DEALLOCATED: nothing was allocated yet, done',

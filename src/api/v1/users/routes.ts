@@ -1,11 +1,25 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { PageQuery } from '../../../model/index.js';
 import { callerOf } from '../../auth.js';
+import { paginate } from '../../paginate.js';
 import { BODY_ERRORS, NoContent, responses } from '../common-schemas.js';
 import type { RouteDeps } from '../route-deps.js';
-import { User, UserCreateBody, UserCreated, UserNameParams, UserPage } from './schemas.js';
+import {
+  User,
+  UserCreateBody,
+  UserCreated,
+  UserKey,
+  UserKeyCreateBody,
+  UserKeyPage,
+  UserKeyParams,
+  UserNameParams,
+  UserPage,
+} from './schemas.js';
 
 const tags = ['users'];
+
+/** "me" in a key route means the caller. */
+const whom = (caller: { name: string }, name: string): string => (name === 'me' ? caller.name : name);
 
 export const userRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { core }) => {
   app.get(
@@ -59,6 +73,65 @@ export const userRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { co
     },
     async (req, reply) => {
       await core.deleteUser(callerOf(req), req.params.name);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    '/users/:name/keys',
+    {
+      schema: {
+        tags,
+        summary: 'A user\'s public SSH keys (admin, or yourself: "me")',
+        params: UserNameParams,
+        querystring: PageQuery,
+        response: responses({ 200: UserKeyPage }, 404),
+      },
+    },
+    async (req) => {
+      const caller = callerOf(req);
+      return paginate(await core.listUserKeys(caller, whom(caller, req.params.name)), req.query);
+    },
+  );
+
+  app.post(
+    '/users/:name/keys',
+    {
+      schema: {
+        tags,
+        summary: 'Register a public SSH key (admin, or yourself: "me")',
+        description:
+          "The SSH gate lets the key's holder into the environments this user may reach (`ssh -p 8022 <application uid>@node`). " +
+          'One key belongs to one user.',
+        params: UserNameParams,
+        body: UserKeyCreateBody,
+        response: responses({ 201: UserKey }, 404, 409, ...BODY_ERRORS),
+      },
+    },
+    async (req, reply) => {
+      const caller = callerOf(req);
+      const name = whom(caller, req.params.name);
+      const key = await core.addUserKey(caller, name, req.body);
+      return reply
+        .code(201)
+        .header('location', `/api/v1/users/${encodeURIComponent(name)}/keys/${encodeURIComponent(key.fingerprint)}`)
+        .send(key);
+    },
+  );
+
+  app.delete(
+    '/users/:name/keys/:fingerprint',
+    {
+      schema: {
+        tags,
+        summary: 'Remove a public SSH key (admin, or yourself: "me")',
+        params: UserKeyParams,
+        response: responses({ 204: NoContent }, 404),
+      },
+    },
+    async (req, reply) => {
+      const caller = callerOf(req);
+      await core.deleteUserKey(caller, whom(caller, req.params.name), req.params.fingerprint);
       return reply.code(204).send(null);
     },
   );
