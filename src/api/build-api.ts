@@ -32,10 +32,11 @@ export interface ApiOptions {
   /** failed logins per address prefix and per user before they are slowed down (see login-rate-limiter.ts) */
   loginRateLimit?: Omit<LoginRateLimiterOptions, 'now'>;
   /**
-   * Server-Sent Events: heartbeat period (default 15 s), bytes a slow client may leave unread before
-   * it is dropped (default 1 MiB), open streams per user (default 8; one more → 429)
+   * Server-Sent Events: heartbeat period (default 15 s), bytes a client may leave unread (default
+   * 1 MiB), how long a full stream waits for its client to read before it ends with `event: end`
+   * (default 30 s), open streams per user (default 8; one more → 429)
    */
-  events?: { heartbeatMs?: number; maxBufferedBytes?: number; maxStreamsPerUser?: number };
+  events?: { heartbeatMs?: number; maxBufferedBytes?: number; slowClientMs?: number; maxStreamsPerUser?: number };
   /** deepest JSON/YAML body accepted (default 64 levels); deeper → 400 MALFORMED_BODY before parsing */
   bodyDepth?: number;
   /** caps and timeouts of the API listener's connections (default DEFAULT_CONNECTION_LIMITS) */
@@ -115,6 +116,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     onAuthFailure: authFailure,
     heartbeatMs: opts.events?.heartbeatMs ?? 15_000,
     maxBufferedBytes: opts.events?.maxBufferedBytes ?? 1024 * 1024,
+    slowClientMs: opts.events?.slowClientMs ?? 30_000,
     maxStreamsPerUser: opts.events?.maxStreamsPerUser ?? DEFAULT_STREAMS_PER_USER,
   });
   return app;

@@ -6,7 +6,7 @@
  *              bodyLimit?: number (default 1 MiB), https?: { key, cert },
  *              loginRateLimit?: { maxFailuresPerPrefix?, maxFailuresPerUser?, windowMs?, maxKeys?, maxQueued? },
  *              bodyDepth?, connections?: ConnectionLimits, metricsAuth?: { token? } | false,
- *              events?: { heartbeatMs?, maxBufferedBytes? }, version?: string }
+ *              events?: { heartbeatMs?, maxBufferedBytes?, slowClientMs? }, version?: string }
  *     Not listening yet: `await api.listen({ host, port })`; `await api.close()` ends SSE streams too.
  *     Routes: /api/v1/* (PRODUCT.md §5, auth: Basic USER:TOKEN or Bearer TOKEN),
  *             /health and /api/v1/health (no auth), /metrics (Bearer: admin or the metrics token),

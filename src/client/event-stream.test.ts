@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import type { StateEvent } from '../model/index.js';
 import { ShoalApiError, ShoalClient, ShoalConnectionError } from './index.js';
@@ -148,5 +149,66 @@ describe('EventStream (GET /api/v1/events)', () => {
     })();
     stream.close();
     assert.deepEqual(await done, []);
+  });
+
+  it('connections that end without a new event count as failures: the stream gives up instead of looping', async () => {
+    // a node that answers the stream and closes it at once, every time (what a replay overrun looked like)
+    const lastIds: Array<string | undefined> = [];
+    const srv = createHttpServer((req, res) => {
+      lastIds.push(req.headers['last-event-id'] as string | undefined);
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(': connected\n\n');
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    try {
+      const port = (srv.address() as { port: number }).port;
+      const stream = new ShoalClient({ url: `http://127.0.0.1:${port}`, token: 't' }).events({
+        lastEventId: '100',
+        maxConsecutiveFailures: 3,
+        initialRetryMs: 5,
+      });
+      await assert.rejects(
+        (async () => {
+          for await (const _ of stream) {
+            // nothing arrives
+          }
+        })(),
+        (e: unknown) => e instanceof ShoalConnectionError && /gave up after 3/.test(e.message),
+      );
+      assert.deepEqual(lastIds, ['100', '100', '100']);
+    } finally {
+      srv.closeAllConnections();
+      await new Promise<void>((r) => srv.close(() => r()));
+    }
+  });
+
+  it('an `end` event moves the resume point: the next connection asks for what follows it', async () => {
+    const lastIds: Array<string | undefined> = [];
+    const srv = createHttpServer((req, res) => {
+      lastIds.push(req.headers['last-event-id'] as string | undefined);
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      if (lastIds.length === 1) {
+        res.write(`id: 5\nevent: state\ndata: ${JSON.stringify(state('NEW'))}\n\n`);
+        res.end('id: 5\nevent: end\ndata: {"reason":"slow","last_event_id":"5"}\n\n');
+      } else res.write(`id: 6\nevent: state\ndata: ${JSON.stringify(state('ELECTED'))}\n\n`);
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    try {
+      const port = (srv.address() as { port: number }).port;
+      const stream = new ShoalClient({ url: `http://127.0.0.1:${port}`, token: 't' }).events({ lastEventId: '4', initialRetryMs: 5 });
+      const got = await take(stream[Symbol.asyncIterator](), 2);
+      stream.close();
+      assert.deepEqual(
+        got.map((e) => [e.id, e.status]),
+        [
+          ['5', 'NEW'],
+          ['6', 'ELECTED'],
+        ],
+      );
+      assert.deepEqual(lastIds, ['4', '5']);
+    } finally {
+      srv.closeAllConnections();
+      await new Promise<void>((r) => srv.close(() => r()));
+    }
   });
 });

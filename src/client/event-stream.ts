@@ -31,6 +31,8 @@ export interface EventStreamOptions {
 }
 
 const EVENTS_PATH = '/api/v1/events';
+/** a connection that stayed up this long counts as healthy even without a new event */
+const HEALTHY_CONNECTION_MS = 20_000;
 
 /**
  * The state-change stream of GET /api/v1/events as an async iterable of StateEvent. It reconnects
@@ -132,9 +134,12 @@ export class EventStream implements AsyncIterable<StateEvent> {
         this.#options.onConnect?.({ reconnect: everConnected, lastEventId: this.#lastEventId });
         everConnected = true;
         this.#resolveConnected();
-        const received = await this.#consume(stream.response);
-        // a connection that carried bytes was healthy; one that closed at once counts as a failure
-        failures = received ? 0 : failures + 1;
+        const before = this.#lastEventId;
+        const openedAt = Date.now();
+        await this.#consume(stream.response);
+        // a connection that moved the stream on (or stayed up a while) was healthy; one that ended
+        // without a new event counts as a failure, so an endless cycle of empty connections gives up
+        failures = this.#lastEventId !== before || Date.now() - openedAt >= HEALTHY_CONNECTION_MS ? 0 : failures + 1;
       } catch (err) {
         if (this.#closed) break;
         if (err instanceof ShoalApiError && err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429) {
@@ -184,10 +189,9 @@ export class EventStream implements AsyncIterable<StateEvent> {
     this.#wake();
   }
 
-  /** Reads one connection until it ends; resolves whether any bytes arrived. */
-  #consume(response: IncomingMessage): Promise<boolean> {
-    return new Promise<boolean>((resolve, reject) => {
-      let received = false;
+  /** Reads one connection until it ends. */
+  #consume(response: IncomingMessage): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
       const parser = new SseParser(
         {
           onMessage: (m) => this.#message(m),
@@ -195,17 +199,19 @@ export class EventStream implements AsyncIterable<StateEvent> {
         },
         this.#lastEventId,
       );
-      response.on('data', (chunk: Buffer) => {
-        received = true;
-        parser.feed(chunk);
-      });
-      response.on('end', () => resolve(received));
-      response.on('close', () => resolve(received));
+      response.on('data', (chunk: Buffer) => parser.feed(chunk));
+      response.on('end', () => resolve());
+      response.on('close', () => resolve());
       response.on('error', (err) => reject(err));
     });
   }
 
   #message(m: SseMessage): void {
+    // the server ends a stream whose client fell too far behind: resume after the id it names
+    if (m.event === 'end') {
+      if (m.id !== undefined) this.#lastEventId = m.id;
+      return;
+    }
     if (m.event !== 'state' && m.event !== 'message') return;
     if (m.id !== undefined) this.#lastEventId = m.id;
     let data: unknown;

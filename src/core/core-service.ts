@@ -19,6 +19,7 @@ import type {
   UserKey,
   UserKeyCreate,
 } from '../model/index.js';
+import type { EventFlow } from './events/event-feed.js';
 
 /** Who is calling, after authentication. */
 export interface Caller {
@@ -98,9 +99,10 @@ export interface CoreService {
 
   /**
    * Replays the state events after `afterId` that the caller may see, then streams new ones live,
-   * in id order, until the returned function is called.
+   * in id order, until the returned function is called. With `flow`, events are sent only while
+   * the subscriber is not full (a replay reads the next page when there is room).
    */
-  subscribe(caller: Caller, afterId: string | undefined, onEvent: (event: StateEvent) => void): () => void;
+  subscribe(caller: Caller, afterId: string | undefined, onEvent: (event: StateEvent) => void, flow?: EventFlow): () => void;
 
   /** Merged metadata of the ALLOCATED resource this request comes from; null = nobody (→ 404). */
   metadataFor(identity: MetaIdentity): Promise<Record<string, unknown> | null>;

@@ -15,7 +15,7 @@ import {
 import type { Caller, CoreService, MetaIdentity } from './core-service.js';
 import { parseDuration, parseOptionalDuration } from './durations.js';
 import { CoreError } from './errors.js';
-import { EventFeed } from './events/event-feed.js';
+import { EventFeed, type EventFlow } from './events/event-feed.js';
 import { LabelService } from './labels/label-service.js';
 import { Lifecycle } from './lifecycle/lifecycle.js';
 import { MetaIndex } from './meta/meta-index.js';
@@ -340,7 +340,7 @@ export class Core implements CoreService {
 
   // ── events, Meta API ────────────────────────────────────────────────────
 
-  subscribe(caller: Caller, afterId: string | undefined, onEvent: (event: StateEvent) => void): () => void {
+  subscribe(caller: Caller, afterId: string | undefined, onEvent: (event: StateEvent) => void, flow?: EventFlow): () => void {
     let after: number | undefined;
     if (afterId !== undefined && afterId !== '') {
       if (!EVENT_ID.test(afterId)) {
@@ -350,7 +350,7 @@ export class Core implements CoreService {
       }
       after = Number(afterId);
     }
-    return this.#feed.subscribe(caller, after, onEvent);
+    return this.#feed.subscribe(caller, after, onEvent, flow);
   }
 
   async metadataFor(identity: MetaIdentity): Promise<Record<string, unknown> | null> {

@@ -7,6 +7,7 @@ import type { CoreService } from '../../core/core-service.js';
 import { Harness, type NodeSpec, type TestNode } from '../../core/testing/core-harness.js';
 import { buildApi, type ApiOptions } from '../build-api.js';
 import { SseParser } from '../../client/sse-parser.js';
+import type { TestDialect } from '../../store/testing/index.js';
 
 /**
  * Test helpers for the API: a real Core (real SQLite store in a temp dir, real `test` driver)
@@ -33,10 +34,12 @@ export interface ApiTestOptions {
   api?: Partial<Omit<ApiOptions, 'core' | 'log' | 'metrics'>>;
   /** wraps the core before the API gets it (to observe calls) */
   wrapCore?: (core: CoreService) => CoreService;
+  /** the store's database (default sqlite) */
+  dialect?: TestDialect;
 }
 
 export async function startApiNode(opts: ApiTestOptions = {}): Promise<ApiTestNode> {
-  const harness = await Harness.create('sqlite');
+  const harness = await Harness.create(opts.dialect ?? 'sqlite');
   try {
     const node = await harness.node(opts.node ?? {});
     const adminToken = await node.core.bootstrapAdmin();

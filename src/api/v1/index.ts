@@ -16,6 +16,7 @@ export interface V1Options {
   onAuthFailure: (reason: 'unauthorized' | 'rate_limited') => void;
   heartbeatMs: number;
   maxBufferedBytes: number;
+  slowClientMs: number;
   maxStreamsPerUser: number;
 }
 
@@ -41,6 +42,7 @@ export const v1Routes: FastifyPluginAsyncTypebox<V1Options> = async (app, opts) 
     core,
     heartbeatMs: opts.heartbeatMs,
     maxBufferedBytes: opts.maxBufferedBytes,
+    slowClientMs: opts.slowClientMs,
     maxStreamsPerUser: opts.maxStreamsPerUser,
   });
 };

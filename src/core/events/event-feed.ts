@@ -6,13 +6,26 @@ import type { Caller } from '../core-service.js';
 const REPLAY_PAGE = 1000;
 const TAIL_PAGE = 1000;
 
+/**
+ * Back-pressure from a subscriber (an HTTP stream): after each event the feed asks `full()`; when
+ * it is, the feed stops sending to that subscriber until `drained()` resolves, and takes what
+ * was committed meanwhile from the store. `drained()` resolving false means the subscriber gave
+ * up waiting (it has ended itself); the feed forgets it.
+ */
+export interface EventFlow {
+  full(): boolean;
+  drained(): Promise<boolean>;
+}
+
 interface Subscriber {
   caller: Caller;
   /** highest event id this subscriber has been given (or skipped as not visible) */
   cursor: number;
+  /** taking events from the feed as they come (else catching up from the store and the ring) */
   live: boolean;
   closed: boolean;
   onEvent: (event: StateEvent) => void;
+  flow: EventFlow | undefined;
 }
 
 function visible(caller: Caller, row: StateRow): boolean {
@@ -39,6 +52,10 @@ export function toStateEvent(row: StateRow): StateEvent {
  * `lastId` — ids are handed out in commit order, so reading after lastId never skips one.
  * A joining subscriber replays from the store until its cursor reaches the ring, then takes the
  * rest from the ring and goes live in the same synchronous step.
+ *
+ * Replay is paged and follows the subscriber's flow control: a page is read only when the
+ * subscriber has room, so a replay of any length holds at most one page in memory. A live
+ * subscriber that falls behind leaves the live set and catches up the same way.
  */
 export class EventFeed {
   readonly #store: Store;
@@ -88,8 +105,8 @@ export class EventFeed {
     await this.#activate();
   }
 
-  subscribe(caller: Caller, afterId: number | undefined, onEvent: (event: StateEvent) => void): () => void {
-    const sub: Subscriber = { caller, cursor: afterId ?? 0, live: false, closed: false, onEvent };
+  subscribe(caller: Caller, afterId: number | undefined, onEvent: (event: StateEvent) => void, flow?: EventFlow): () => void {
+    const sub: Subscriber = { caller, cursor: afterId ?? 0, live: false, closed: false, onEvent, flow };
     this.#subs.add(sub);
     if (afterId === undefined && this.#lastId !== null) {
       // live from now: synchronous, so nothing committed after this call is missed
@@ -148,26 +165,63 @@ export class EventFeed {
       sub.live = true;
       return;
     }
+    sub.cursor = afterId;
+    await this.#catchUp(sub);
+  }
+
+  /**
+   * Brings a subscriber that is not live up to the feed: pages from the store while its cursor is
+   * behind the ring, then the ring, then live — each step only when the subscriber has room.
+   */
+  async #catchUp(sub: Subscriber): Promise<void> {
     const owner = sub.caller.role === 'admin' ? undefined : sub.caller.name;
-    let cursor = afterId;
-    for (let round = 0; round < 1_000_000; round++) {
+    for (;;) {
       if (sub.closed) return;
-      if (this.#lastId === null) await this.#activate();
-      if (this.#lastId !== null && cursor >= this.#ringBase) {
-        // synchronous: the rest from the ring, then live
-        sub.cursor = cursor;
-        for (const row of this.#ring) if (row.id > sub.cursor) this.#send(sub, row);
-        sub.cursor = Math.max(sub.cursor, this.#lastId);
-        sub.live = true;
-        return;
+      if (sub.flow?.full()) {
+        if (!(await sub.flow.drained())) {
+          this.#drop(sub);
+          return;
+        }
+        continue;
       }
-      const upTo = await this.#store.maxEventId();
-      const rows = await this.#store.eventsAfter(cursor, { limit: REPLAY_PAGE, upTo, ...(owner ? { owner } : {}) });
+      if (this.#lastId === null) await this.#activate();
       if (sub.closed) return;
-      sub.cursor = cursor;
+      if (this.#lastId !== null && sub.cursor >= this.#ringBase) {
+        // synchronous: the rest from the ring, then live (unless the subscriber fills up first)
+        for (const row of this.#ring) {
+          if (row.id <= sub.cursor) continue;
+          this.#send(sub, row);
+          if (sub.flow?.full()) break;
+        }
+        if (!sub.flow?.full()) {
+          sub.cursor = Math.max(sub.cursor, this.#lastId);
+          sub.live = true;
+          return;
+        }
+        continue;
+      }
+      let rows: StateRow[];
+      let upTo: number;
+      try {
+        upTo = await this.#store.maxEventId();
+        rows = await this.#store.eventsAfter(sub.cursor, { limit: REPLAY_PAGE, upTo, ...(owner ? { owner } : {}) });
+      } catch (err) {
+        // the store is away (e.g. PostgreSQL restarting): try again, the subscriber keeps its place
+        this.#log.error({ err: (err as Error).message }, 'event replay: reading the state log failed; retrying');
+        await new Promise((resolve) => setTimeout(resolve, 1000).unref());
+        continue;
+      }
+      if (sub.closed) return;
       for (const row of rows) this.#send(sub, row);
-      cursor = rows.length < REPLAY_PAGE ? Math.max(upTo, cursor) : rows.at(-1)!.id;
+      // nothing visible left up to upTo: skip the invisible rest
+      if (rows.length < REPLAY_PAGE) sub.cursor = Math.max(sub.cursor, upTo);
     }
+  }
+
+  #drop(sub: Subscriber): void {
+    sub.closed = true;
+    this.#subs.delete(sub);
+    if (this.#subs.size === 0 && !this.#pinned) this.#deactivate();
   }
 
   #send(sub: Subscriber, row: StateRow): void {
@@ -186,7 +240,17 @@ export class EventFeed {
       if (this.#lastId === null || row.id <= this.#lastId) continue;
       this.#lastId = row.id;
       this.#ring.push(row);
-      for (const s of this.#subs) if (s.live) this.#send(s, row);
+      for (const s of this.#subs) {
+        if (!s.live) continue;
+        this.#send(s, row);
+        if (s.flow?.full()) {
+          // fell behind: catch up from the store once it has room again
+          s.live = false;
+          this.#catchUp(s).catch((err: Error) => {
+            this.#log.error({ err: err.message }, 'event catch-up failed');
+          });
+        }
+      }
     }
     if (this.#ring.length > 2 * this.#ringSize) {
       const dropped = this.#ring.splice(0, this.#ring.length - this.#ringSize);

@@ -10,13 +10,15 @@ import { SseStream } from './sse-stream.js';
 export interface EventRouteOptions extends RouteDeps {
   heartbeatMs: number;
   maxBufferedBytes: number;
+  /** a client that reads nothing this long while its stream is full gets `event: end` */
+  slowClientMs: number;
   /** open streams per user; one more → 429 TOO_MANY_REQUESTS */
   maxStreamsPerUser: number;
 }
 
 export const eventRoutes: FastifyPluginAsyncTypebox<EventRouteOptions> = async (
   app,
-  { core, heartbeatMs, maxBufferedBytes, maxStreamsPerUser },
+  { core, heartbeatMs, maxBufferedBytes, slowClientMs, maxStreamsPerUser },
 ) => {
   const open = new Set<SseStream>();
   const perUser = new Map<string, number>();
@@ -32,7 +34,9 @@ export const eventRoutes: FastifyPluginAsyncTypebox<EventRouteOptions> = async (
         summary: 'Server-Sent Events of application state changes you may see',
         description:
           'Each state change is one event (`event: state`) with an `id`; send the last id you saw as the Last-Event-ID header ' +
-          '(or ?last_event_id=) to get everything after it, then live events. Users see only their own applications.',
+          '(or ?last_event_id=) to get everything after it, then live events. Users see only their own applications. ' +
+          'A client that reads nothing for a while gets a last `event: end` (data: reason, last_event_id) and the stream ends: ' +
+          'reconnect with that Last-Event-ID to resume.',
         querystring: EventsQuery,
         response: responses({ 200: mediaResponse('text/event-stream', EventStream) }),
       },
@@ -56,18 +60,14 @@ export const eventRoutes: FastifyPluginAsyncTypebox<EventRouteOptions> = async (
       let unsubscribe: (() => void) | null = null;
       const onEvent = (ev: StateEvent): void => {
         if (stream === null) early.push(ev);
-        else {
-          try {
-            stream.send(ev);
-          } catch (err) {
-            // the feed calls us from its own loop: a failure ends this stream, nothing else
-            req.log.warn({ err: (err as Error).message }, 'event stream failed');
-            stream.end();
-          }
-        }
+        else stream.send(ev);
+      };
+      const flow = {
+        full: () => stream?.full() ?? false,
+        drained: () => stream?.drained() ?? Promise.resolve(true),
       };
       // A synchronous failure (e.g. a malformed Last-Event-ID) still gets a normal error response.
-      unsubscribe = core.subscribe(caller, lastId, onEvent);
+      unsubscribe = core.subscribe(caller, lastId, onEvent, flow);
       reply.hijack();
       // a stream is quiet between heartbeats: the listener's idle timeout does not apply to it
       reply.raw.socket?.setTimeout(0);
@@ -76,6 +76,8 @@ export const eventRoutes: FastifyPluginAsyncTypebox<EventRouteOptions> = async (
       const s = new SseStream(reply.raw, {
         heartbeatMs,
         maxBufferedBytes,
+        slowClientMs,
+        ...(lastId !== undefined ? { resumeId: lastId } : {}),
         onClose: (reason) => {
           open.delete(s);
           if (counted) {
@@ -86,7 +88,7 @@ export const eventRoutes: FastifyPluginAsyncTypebox<EventRouteOptions> = async (
           }
           unsubscribe?.();
           unsubscribe = null;
-          if (reason === 'slow') req.log.warn({ user: caller.name }, 'event stream dropped: client too slow');
+          if (reason === 'slow') req.log.warn({ user: caller.name }, 'event stream ended: the client read nothing for too long');
         },
       });
       stream = s;

@@ -20,7 +20,10 @@ class StuckResponse extends EventEmitter {
     this.writableLength += Buffer.byteLength(chunk);
     return false;
   }
-  end(): this {
+  ended = false;
+  end(chunk?: string): this {
+    if (chunk !== undefined) this.chunks.push(chunk);
+    this.ended = true;
     return this;
   }
   destroy(): this {
@@ -51,7 +54,47 @@ describe('SseStream', () => {
     s.end();
   });
 
-  it('drops a client that leaves more than maxBufferedBytes unread, and stops writing to it', () => {
+  it('reports itself full past the pause mark; a client that reads nothing gets `end` naming the last id sent', async () => {
+    const res = new StuckResponse();
+    const reasons: string[] = [];
+    const s = new SseStream(res as unknown as ServerResponse, {
+      heartbeatMs: 60_000,
+      maxBufferedBytes: 4096,
+      slowClientMs: 20,
+      onClose: (r) => reasons.push(r),
+    });
+    let sent = 0;
+    while (!s.full() && sent < 10_000) s.send(event(++sent));
+    assert.ok(sent > 1 && sent < 100, `full after ${sent} events`);
+    assert.ok(!s.closed, 'full is not closed: the feed waits for drained()');
+    assert.equal(await s.drained(), false, 'the client read nothing: drained() gives up');
+    assert.ok(s.closed);
+    assert.deepEqual(reasons, ['slow']);
+    assert.ok(res.ended, 'the response is ended, not destroyed');
+    assert.equal(res.destroyed, false);
+    const last = res.chunks.at(-1) ?? '';
+    assert.match(last, new RegExp(`^id: ${sent}\nevent: end\ndata: `));
+    const data = JSON.parse(last.split('data: ')[1] ?? '') as { reason: string; last_event_id: string };
+    assert.equal(data.reason, 'slow');
+    assert.equal(data.last_event_id, String(sent));
+    const written = res.chunks.length;
+    s.send(event(99_999));
+    assert.equal(res.chunks.length, written, 'nothing more is written');
+  });
+
+  it('drained() resolves true once the socket takes the backlog', async () => {
+    const res = new StuckResponse();
+    const s = new SseStream(res as unknown as ServerResponse, { heartbeatMs: 60_000, maxBufferedBytes: 4096, onClose: () => {} });
+    while (!s.full()) s.send(event(1));
+    const d = s.drained();
+    res.writableLength = 0;
+    res.emit('drain');
+    assert.equal(await d, true);
+    assert.equal(s.full(), false);
+    s.end();
+  });
+
+  it('a writer that ignores full() past maxBufferedBytes ends the stream instead of skipping an event', () => {
     const res = new StuckResponse();
     const reasons: string[] = [];
     const s = new SseStream(res as unknown as ServerResponse, {
@@ -61,13 +104,10 @@ describe('SseStream', () => {
     });
     let sent = 0;
     while (!s.closed && sent < 10_000) s.send(event(++sent));
-    assert.ok(s.closed, 'the stream gave up on the slow client');
     assert.ok(sent < 100, `stopped after ${sent} events`);
-    assert.ok(res.destroyed);
     assert.deepEqual(reasons, ['slow']);
-    const written = res.chunks.length;
-    s.send(event(99_999));
-    assert.equal(res.chunks.length, written, 'nothing more is buffered');
+    // the end event names the last event written, not the one refused
+    assert.match(res.chunks.at(-1) ?? '', new RegExp(`^id: ${sent - 1}\nevent: end\n`));
   });
 
   it('reports a client that is already gone once, after the constructor returned (onClose may use the stream)', async () => {
@@ -88,11 +128,7 @@ describe('SseStream', () => {
   });
 
   it('answers HEAD with the head only and closes at once', async () => {
-    const res = Object.assign(new StuckResponse(), { req: { method: 'HEAD' }, ended: false });
-    res.end = function (this: typeof res) {
-      this.ended = true;
-      return this;
-    };
+    const res = Object.assign(new StuckResponse(), { req: { method: 'HEAD' } });
     const reasons: string[] = [];
     const s: SseStream = new SseStream(res as unknown as ServerResponse, {
       heartbeatMs: 60_000,
