@@ -32,6 +32,7 @@ export const NOT_UNIT = [
   'src/cli/cli-e2e', // `shoal serve` processes
   'src/core/core-cluster', // PostgreSQL
   'src/core/lifecycle-store-failures', // SQLite and PostgreSQL
+  'src/core/nodes/lost-nodes', // SQLite and PostgreSQL
   'src/drivers/shared/image-cache', // xz and zstd
 ];
 

@@ -6,6 +6,7 @@ import type {
   Label,
   LabelCreate,
   LabelNameOwner,
+  NodeForgotten,
   NodeInfo,
   PageOf,
   PageQuery,
@@ -189,6 +190,10 @@ export class ShoalClient {
   }
   setMaintenance(on: boolean, opts?: RequestOptions): Promise<NodeInfo> {
     return this.#post(`${API}/nodes/this/maintenance`, { enabled: on }, opts);
+  }
+  /** Admin: end the work of a node known to be gone and delete its row. */
+  forgetNode(name: string, opts?: RequestOptions): Promise<NodeForgotten> {
+    return this.#post(`${API}/nodes/${seg(name)}/forget`, undefined, opts);
   }
 
   // --- events -----------------------------------------------------------------------------

@@ -104,6 +104,7 @@ test('cluster on PostgreSQL: the ELECTED work of a dead node is re-elected by a 
       heartbeat_at: old,
       started_at: old,
       maintenance: false,
+      lost_at: null,
     });
     const claimed = await live.store.claim({
       node: 'ghost',

@@ -43,6 +43,11 @@ export interface CoreLimits {
   heartbeatMs: number;
   /** a node whose heartbeat is older than this is dead: its ELECTED work is re-elected */
   deadAfterMs: number;
+  /**
+   * a node whose heartbeat is older than this (by the database's clock; longer than deadAfterMs)
+   * is lost: its applications end and their capacity is released
+   */
+  nodeLostAfterMs: number;
   /** safety timer for lifetimes and wait timeouts (the hot path never waits for it) */
   tickMs: number;
   /** NEW applications looked at per claim page */
@@ -70,6 +75,7 @@ export const DEFAULT_LIMITS: Readonly<CoreLimits> = Object.freeze({
   deallocateBackoffMaxMs: 30_000,
   heartbeatMs: 5_000,
   deadAfterMs: 30_000,
+  nodeLostAfterMs: 5 * 60_000,
   tickMs: 1_000,
   claimPageSize: 256,
   claimMaxScan: 5_000,

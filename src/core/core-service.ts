@@ -6,6 +6,7 @@ import type {
   Label,
   LabelCreate,
   LabelNameOwner,
+  NodeForgotten,
   NodeInfo,
   PageOf,
   Resource,
@@ -96,6 +97,8 @@ export interface CoreService {
   listNodes(caller: Caller): Promise<NodeInfo[]>;
   thisNode(caller: Caller): Promise<NodeInfo>;
   setMaintenance(caller: Caller, on: boolean): Promise<NodeInfo>;
+  /** admin: end the work of a node known to be gone and delete its row (refused while it answers) */
+  forgetNode(caller: Caller, name: string): Promise<NodeForgotten>;
 
   /**
    * Replays the state events after `afterId` that the caller may see, then streams new ones live,

@@ -90,6 +90,12 @@ export class Core implements CoreService {
       ...(options.limits ?? {}),
       metadata: { ...DEFAULT_LIMITS.metadata, ...(options.limits?.metadata ?? {}) },
     };
+    const { heartbeatMs, deadAfterMs, nodeLostAfterMs } = this.#limits;
+    if (!(heartbeatMs > 0 && deadAfterMs > heartbeatMs && nodeLostAfterMs > deadAfterMs)) {
+      throw new Error(
+        `node timings must grow: heartbeat (${heartbeatMs} ms) < dead-node mark (${deadAfterMs} ms) < node_lost_after (${nodeLostAfterMs} ms)`,
+      );
+    }
     this.#defaultLifetimeMs = parseOptionalDuration(options.defaults?.lifetime ?? null, 'defaults.lifetime');
     this.#drivers = new Map();
     for (const d of options.drivers) {
@@ -104,6 +110,7 @@ export class Core implements CoreService {
       drivers: this.#drivers,
       serving: () => this.#started && !this.#stopping,
       afterBeat: () => this.#afterBeat(),
+      onLost: (lostAt) => this.#reconcileAfterLost(lostAt),
     });
     this.#meta = new MetaIndex(options.arpTablePath);
     this.#feed = new EventFeed(this.#store, this.#log);
@@ -242,6 +249,26 @@ export class Core implements CoreService {
     }
   }
 
+  /**
+   * Others declared this node lost (or an admin forgot it) while it was silent (frozen, cut off
+   * from the database) and ended its work. Before it takes new work again: no scheduling, its
+   * allocations in flight aborted, the Meta API entries of ended applications dropped, its host
+   * reconciled (what the store no longer knows is deallocated), then it registers again.
+   */
+  async #reconcileAfterLost(lostAt: string | null): Promise<void> {
+    this.#log.warn(
+      { lostAt },
+      lostAt
+        ? 'this node was declared lost while silent; removing what is left before taking new work'
+        : 'this node was forgotten by an admin; removing what is left before taking new work',
+    );
+    await this.#scheduler.disable();
+    const r = await this.#lifecycle.reconcileAfterLost();
+    this.#log.info(r, 'reconciled resources with the drivers after being lost');
+    await this.#membership.rejoin();
+    if (!this.#membership.maintenance && !this.#stopping) this.#scheduler.enable();
+  }
+
   /** After each heartbeat: allocations stuck without a worker go back to NEW; look for work. */
   async #afterBeat(): Promise<void> {
     if (this.#stopping) return;
@@ -327,6 +354,25 @@ export class Core implements CoreService {
 
   readonly listNodes: CoreService['listNodes'] = () => this.#membership.listNodes();
   readonly thisNode: CoreService['thisNode'] = () => this.#membership.thisNode();
+
+  async forgetNode(caller: Caller, name: string): ReturnType<CoreService['forgetNode']> {
+    requireAdmin(caller, 'forget a node');
+    if (typeof name !== 'string' || name === '') throw new CoreError('INVALID', 'name: the node to forget', { field: 'name' });
+    if (name === this.#node.name) {
+      throw new CoreError('CONFLICT', `node ${name} is the node answering this request: ask another node to forget it after stopping it`);
+    }
+    const r = await this.#store.forgetNode(name, this.#limits.deadAfterMs);
+    if ('refused' in r) {
+      if (r.refused === 'unknown') throw new CoreError('NOT_FOUND', `no node named ${name}`);
+      throw new CoreError(
+        'CONFLICT',
+        `node ${name} still answers (last heartbeat ${r.heartbeatAt}): stop it first; it can be forgotten once silent for ${this.#limits.deadAfterMs / 1000} s`,
+      );
+    }
+    this.#log.warn({ forgotten: name, by: caller.name, ...r }, 'node forgotten; its work ended');
+    await this.#membership.refresh();
+    return { name, lost_at: r.lostAt, requeued: r.requeued, failed: r.failed, deallocated: r.deallocated };
+  }
 
   async setMaintenance(caller: Caller, on: boolean): ReturnType<CoreService['setMaintenance']> {
     requireAdmin(caller, 'change maintenance mode');

@@ -47,6 +47,33 @@ export interface NodeConfig extends ProtectionSettings {
   logLevel: string;
   /** where image/kernel URLs may point (config `fetch`) */
   fetch: FetchConfig;
+  /** heartbeat interval, dead-node mark and lost-node mark, ms (config heartbeat, node_dead_after, node_lost_after) */
+  nodeTimings: NodeTimings;
+}
+
+/** How often a node beats, and when a silent one is dead (its ELECTED work re-elected) and lost (its work ended). */
+export interface NodeTimings {
+  heartbeatMs: number;
+  deadAfterMs: number;
+  nodeLostAfterMs: number;
+}
+
+const NODE_TIMING_DEFAULTS = { heartbeat: '5s', node_dead_after: '30s', node_lost_after: '5m' } as const;
+
+/** heartbeat < node_dead_after < node_lost_after, each a duration. */
+function parseNodeTimings(raw: Record<string, unknown>): NodeTimings {
+  const ms = (key: keyof typeof NODE_TIMING_DEFAULTS): number => {
+    const given = raw[key];
+    const v = typeof given === 'number' ? String(given) : (str(raw, key) ?? NODE_TIMING_DEFAULTS[key]);
+    checkConfigDuration(v, key, false);
+    return parseDuration(v);
+  };
+  const t = { heartbeatMs: ms('heartbeat'), deadAfterMs: ms('node_dead_after'), nodeLostAfterMs: ms('node_lost_after') };
+  if (t.deadAfterMs <= t.heartbeatMs) throw new ConfigError('node_dead_after', 'must be longer than heartbeat');
+  if (t.nodeLostAfterMs <= t.deadAfterMs) {
+    throw new ConfigError('node_lost_after', `must be longer than node_dead_after (${t.deadAfterMs / 1000} s)`);
+  }
+  return t;
 }
 
 /** The `fetch` section: what URL fields of labels may reach. */
@@ -118,6 +145,9 @@ const KNOWN_KEYS = new Set([
   'log_level',
   'shutdown_wait',
   'fetch',
+  'heartbeat',
+  'node_dead_after',
+  'node_lost_after',
 ]);
 for (const k of PROTECTION_KEYS) KNOWN_KEYS.add(k);
 
@@ -249,5 +279,6 @@ export async function loadConfig(opts: ServeOptions, env: NodeJS.ProcessEnv = pr
     logLevel: env.SHOAL_LOG_LEVEL ?? str(raw, 'log_level') ?? 'info',
     ...parseProtection(raw, (field, problem) => new ConfigError(field, problem)),
     fetch: parseFetchConfig(raw.fetch),
+    nodeTimings: parseNodeTimings(raw),
   };
 }

@@ -164,7 +164,7 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
       log,
       metrics,
       defaults: config.lifetime ? { lifetime: config.lifetime } : {},
-      limits: { metadata: config.limits.metadata },
+      limits: { metadata: config.limits.metadata, ...config.nodeTimings },
     });
     const running = core;
     cleanups.push(() => running.stop());

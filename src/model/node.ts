@@ -29,7 +29,27 @@ export const NodeInfo = Type.Object(
     alive: Type.Boolean(),
     heartbeat_at: Timestamp,
     started_at: Timestamp,
+    lost_at: Type.Optional(
+      Type.String({
+        format: 'date-time',
+        description:
+          'when the node was declared lost (silent longer than node_lost_after, by the database clock): its work was ended then; gone once it has reconciled its host after coming back',
+      }),
+    ),
   },
   { $id: 'Node' },
 );
 export type NodeInfo = Static<typeof NodeInfo>;
+
+/** What `shoal node forget` did: the node's row is gone and its applications ended. */
+export const NodeForgotten = Type.Object(
+  {
+    name: Type.String(),
+    lost_at: Timestamp,
+    requeued: Type.Integer({ description: 'ELECTED applications put back in the queue' }),
+    failed: Type.Integer({ description: 'ALLOCATED applications moved to ERROR' }),
+    deallocated: Type.Integer({ description: 'DEALLOCATE applications moved to DEALLOCATED' }),
+  },
+  { $id: 'NodeForgotten' },
+);
+export type NodeForgotten = Static<typeof NodeForgotten>;

@@ -8,6 +8,7 @@ import { applicationsRepository } from './repositories/applications.js';
 import type { RepositoryContext } from './repositories/context.js';
 import { eventsRepository } from './repositories/events.js';
 import { labelsRepository } from './repositories/labels.js';
+import { lostNodesRepository } from './repositories/lost-nodes.js';
 import { nodesRepository } from './repositories/nodes.js';
 import { resourcesRepository } from './repositories/resources.js';
 import { tasksRepository } from './repositories/tasks.js';
@@ -76,6 +77,7 @@ export async function openKyselyStore(dialect: StoreDialect): Promise<Store> {
   const ctx: RepositoryContext = {
     db: dialect.db,
     capabilities: dialect.capabilities,
+    dialect: dialect.name,
     tx: (fn) => transactions.run(fn),
     notify: (s) => signals.notify(s),
   };
@@ -99,5 +101,6 @@ export async function openKyselyStore(dialect: StoreDialect): Promise<Store> {
     ...tasksRepository(ctx),
     ...nodesRepository(ctx),
     ...accessRepository(ctx),
+    ...lostNodesRepository(ctx),
   };
 }

@@ -148,6 +148,7 @@ export function nodeFromDb(r: NodesTable): NodeRow {
     heartbeat_at: r.heartbeat_at,
     started_at: r.started_at,
     maintenance: Number(r.maintenance) !== 0,
+    lost_at: r.lost_at ?? null,
   };
 }
 

@@ -21,6 +21,7 @@ export function nodeRow(name: string, over: Partial<NodeRow> = {}): NodeRow {
     heartbeat_at: now(),
     started_at: now(),
     maintenance: false,
+    lost_at: null,
     ...over,
   };
 }

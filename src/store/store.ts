@@ -2,6 +2,7 @@ import type { AccessRepository } from './repositories/access.js';
 import type { ApplicationsRepository } from './repositories/applications.js';
 import type { EventsRepository } from './repositories/events.js';
 import type { LabelsRepository } from './repositories/labels.js';
+import type { LostNodesRepository } from './repositories/lost-nodes.js';
 import type { NodesRepository } from './repositories/nodes.js';
 import type { ResourcesRepository } from './repositories/resources.js';
 import type { TasksRepository } from './repositories/tasks.js';
@@ -9,11 +10,13 @@ import type { UsersRepository } from './repositories/users.js';
 import type { StoreCapabilities, StoreSignal } from './types.js';
 
 export * from './types.js';
+export type { ForgetRefusal, NodeWorkEnded } from './repositories/lost-nodes.js';
 export type {
   AccessRepository,
   ApplicationsRepository,
   EventsRepository,
   LabelsRepository,
+  LostNodesRepository,
   NodesRepository,
   ResourcesRepository,
   TasksRepository,
@@ -34,7 +37,8 @@ export interface Store
     EventsRepository,
     TasksRepository,
     NodesRepository,
-    AccessRepository {
+    AccessRepository,
+    LostNodesRepository {
   readonly dialect: 'sqlite' | 'postgres';
   readonly capabilities: StoreCapabilities;
   close(): Promise<void>;

@@ -146,6 +146,8 @@ export interface NodeRow {
   heartbeat_at: string;
   started_at: string;
   maintenance: boolean;
+  /** when it was declared lost or forgotten (its work ended then); null while it answers */
+  lost_at: string | null;
 }
 
 /** Columns a transition may change besides the status. */

@@ -15,6 +15,13 @@ function free(used: number, total: number, overbook: number): string {
   return round(Math.max(0, total * overbook - used));
 }
 
+/** up, maintenance, dead (silent past the dead-node mark) or lost (its work was ended) */
+function state(n: NodeInfo, long: boolean): string {
+  if (n.lost_at !== undefined) return long ? `lost at ${n.lost_at} (its work was ended)` : 'lost';
+  if (!n.alive) return 'dead';
+  return n.maintenance ? (long ? 'maintenance (takes no new work)' : 'maintenance') : 'up';
+}
+
 function round(n: number): string {
   return Number.isInteger(n) ? String(n) : n.toFixed(1);
 }
@@ -25,7 +32,7 @@ export function nodeTable(nodes: readonly NodeInfo[], now = Date.now()): string 
     nodes.map((n) => [
       n.name,
       n.address,
-      !n.alive ? 'dead' : n.maintenance ? 'maintenance' : 'up',
+      state(n, false),
       usage(n.used.cpu, n.capacity.cpu, n.capacity.cpu_overbook),
       usage(n.used.ram, n.capacity.ram, n.capacity.ram_overbook),
       n.drivers
@@ -58,7 +65,7 @@ export function nodeDetails(n: NodeInfo, now = Date.now()): string {
     formatKeyValues([
       ['name', n.name],
       ['address', n.address],
-      ['state', !n.alive ? 'dead' : n.maintenance ? 'maintenance (takes no new work)' : 'up'],
+      ['state', state(n, true)],
       ['cpu used', usage(n.used.cpu, n.capacity.cpu, n.capacity.cpu_overbook)],
       ['cpu free', free(n.used.cpu, n.capacity.cpu, n.capacity.cpu_overbook)],
       ['ram used (GB)', usage(n.used.ram, n.capacity.ram, n.capacity.ram_overbook)],
@@ -105,5 +112,21 @@ export function registerNode(program: Command, io: CliIo): void {
       const client = await connect(io, globals(cmd));
       const n = await client.setMaintenance(mode === 'on');
       emit(io, cmd, { json: n, human: () => `node ${n.name}: maintenance ${n.maintenance ? 'on (takes no new work)' : 'off'}\n` });
+    });
+
+  node
+    .command('forget')
+    .description(
+      'admin: a node whose host is gone for good — end its applications (ERROR / DEALLOCATED, "node NAME lost at …") and delete it from the list; refused while it still answers',
+    )
+    .argument('<name>', 'the node to forget')
+    .action(async (name: string, _flags: unknown, cmd: Command) => {
+      const client = await connect(io, globals(cmd));
+      const r = await client.forgetNode(name);
+      emit(io, cmd, {
+        json: r,
+        human: () =>
+          `node ${r.name} forgotten at ${r.lost_at}: ${r.failed} allocated → ERROR, ${r.deallocated} deallocating → DEALLOCATED, ${r.requeued} back in the queue\n`,
+      });
     });
 }

@@ -7,6 +7,7 @@ import {
   ErrorBody,
   Label,
   LabelNameOwner,
+  NodeForgotten,
   NodeInfo,
   Page,
   Resource,
@@ -75,6 +76,7 @@ export const API_ROUTES: readonly RouteResponse[] = [
   { method: 'GET', path: '/api/v1/nodes', status: 200, body: Page(NodeInfo) },
   { method: 'GET', path: '/api/v1/nodes/this', status: 200, body: NodeInfo },
   { method: 'POST', path: '/api/v1/nodes/this/maintenance', status: 200, body: NodeInfo },
+  { method: 'POST', path: '/api/v1/nodes/:name/forget', status: 200, body: NodeForgotten },
 ];
 
 /** The data of one `event: state` message of GET /api/v1/events (the id travels in the SSE `id:` line). */

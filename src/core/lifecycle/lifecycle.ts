@@ -80,6 +80,18 @@ export class Lifecycle {
     return out;
   }
 
+  /**
+   * After others ended this node's work (declared lost, or forgotten): allocations in flight are
+   * aborted (what they made is removed), Meta API entries of applications no longer ALLOCATED or
+   * DEALLOCATE here are dropped, then the restart reconciliation runs (orphans deallocated).
+   */
+  async reconcileAfterLost(): Promise<Reconciled> {
+    this.#allocations.abortAll('this node was declared lost');
+    const live = new Set((await this.#d.store.applicationsOn(this.#d.node, ['ALLOCATED', 'DEALLOCATE'])).map((a) => a.uid));
+    for (const uid of this.#d.meta.uids()) if (!live.has(uid)) this.#d.meta.remove(uid);
+    return this.reconcile();
+  }
+
   /** Picks up DEALLOCATE applications and PENDING NOW tasks of this node (e.g. requested through another node). */
   scanWork(): void {
     if (this.#work.stopping) return;

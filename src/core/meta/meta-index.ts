@@ -54,6 +54,11 @@ export class MetaIndex {
     if (this.#byHw.get(this.#hwKey(e.hwaddr)) === e) this.#byHw.delete(this.#hwKey(e.hwaddr));
   }
 
+  /** the applications with an entry */
+  uids(): string[] {
+    return [...this.#byUid.keys()];
+  }
+
   has(uid: string): boolean {
     return this.#byUid.has(uid);
   }

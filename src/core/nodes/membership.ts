@@ -19,12 +19,20 @@ export interface MembershipOptions {
   serving(): boolean;
   /** this node's upkeep after each heartbeat (stuck allocations, work scan, scheduler) */
   afterBeat(): Promise<void>;
+  /**
+   * A heartbeat found this node declared lost (`lostAt`) or forgotten (its row gone, null): its
+   * work was ended by others. Resolves once whatever is left on its host is removed; the node
+   * then registers again (rejoin).
+   */
+  onLost(lostAt: string | null): Promise<void>;
 }
 
 /**
  * This node's membership of the cluster of nodes sharing the database: its row (capacity, drivers,
- * maintenance mode), the heartbeat, the list of the other nodes with what they offer, and taking
- * back the work of nodes whose heartbeat stopped (re-election).
+ * maintenance mode), the heartbeat, the list of the other nodes with what they offer, taking back
+ * the work of nodes whose heartbeat stopped (re-election after `deadAfterMs`), and ending the work
+ * of nodes silent for `nodeLostAfterMs` (declared lost). Heartbeats are stamped, and silence judged,
+ * by the database's clock: a node whose own clock is skewed is neither dead nor lost for it.
  */
 export class NodeMembership {
   readonly #o: MembershipOptions;
@@ -38,6 +46,8 @@ export class NodeMembership {
   /** the heartbeat running now (one at a time: a slow database skips beats) */
   #beat: Promise<void> | undefined;
   #refresh: Promise<void> | undefined;
+  /** the database's clock minus this host's, as of the last heartbeat */
+  #clockOffsetMs = 0;
 
   constructor(options: MembershipOptions) {
     this.#o = options;
@@ -76,9 +86,19 @@ export class NodeMembership {
       }
     }
     this.#offer = this.#makeOffer();
+    this.#learnClock(await this.#store.dbNow());
     const existing = await this.#store.getNode(this.#o.node.name);
     this.#maintenance = existing?.maintenance ?? false;
     await this.#store.upsertNode(this.#nodeRow(), [{ kind: 'nodes' }]);
+  }
+
+  /** Registers this node again after it was declared lost or forgotten and has reconciled its host. */
+  async rejoin(): Promise<void> {
+    this.#learnClock(await this.#store.dbNow());
+    const existing = await this.#store.getNode(this.#o.node.name);
+    this.#maintenance = existing?.maintenance ?? this.#maintenance;
+    await this.#store.upsertNode(this.#nodeRow(), [{ kind: 'nodes' }]);
+    await this.refresh();
   }
 
   /** Beats every `heartbeatMs` from now on. */
@@ -94,9 +114,16 @@ export class NodeMembership {
     return this.#beat ?? Promise.resolve();
   }
 
-  /** Tells the others at once that this node stopped on purpose (not after deadAfterMs). */
+  /**
+   * Tells the others at once that this node stopped on purpose (not after deadAfterMs): its last
+   * heartbeat is dated deadAfterMs (and a margin) back. It counts as silent from then on: lost (its
+   * work ended) about nodeLostAfterMs − deadAfterMs after it stopped, unless it starts again before.
+   */
   async leave(): Promise<void> {
-    await this.#store.heartbeat(this.#o.node.name, new Date(0).toISOString()).catch(() => {});
+    // a margin over deadAfterMs: the others' estimates of the database's clock differ from ours a little
+    const { deadAfterMs, heartbeatMs } = this.#o.limits;
+    const lastBeat = new Date(this.#dbNowMs() - deadAfterMs - Math.max(heartbeatMs, 1_000)).toISOString();
+    await this.#store.heartbeat(this.#o.node.name, lastBeat).catch(() => {});
     await this.#refresh;
   }
 
@@ -117,7 +144,9 @@ export class NodeMembership {
   /** Other nodes that answer, plus this one. */
   liveOffers(): NodeOffer[] {
     const staleBefore = this.#staleBefore();
-    const others = this.#nodes.filter((n) => n.name !== this.#o.node.name && n.heartbeat_at >= staleBefore).map(offerOfNode);
+    const others = this.#nodes
+      .filter((n) => n.name !== this.#o.node.name && n.lost_at === null && n.heartbeat_at >= staleBefore)
+      .map(offerOfNode);
     return [this.#offer, ...others];
   }
 
@@ -147,9 +176,16 @@ export class NodeMembership {
 
   async #beatOnce(): Promise<void> {
     try {
-      await this.#store.heartbeat(this.#o.node.name, now());
+      const asked = Date.now();
+      const beat = await this.#store.heartbeat(this.#o.node.name);
+      if (beat === undefined || beat.lost_at !== null) {
+        await this.#o.onLost(beat?.lost_at ?? null);
+      } else {
+        this.#learnClock(beat.heartbeat_at, asked);
+      }
       await this.refresh();
       await this.#reelectFromDeadNodes();
+      await this.#declareLostNodes();
       await this.#o.afterBeat();
     } catch (err) {
       this.#o.log.error({ err: (err as Error).message }, 'heartbeat failed');
@@ -170,8 +206,31 @@ export class NodeMembership {
     }
   }
 
+  /** Ends the work of other nodes silent for longer than nodeLostAfterMs (the store re-checks by the database's clock). */
+  async #declareLostNodes(): Promise<void> {
+    const silentMs = this.#o.limits.nodeLostAfterMs;
+    const lostBefore = new Date(this.#dbNowMs() - silentMs).toISOString();
+    for (const n of this.#nodes) {
+      if (n.name === this.#o.node.name || n.lost_at !== null || n.heartbeat_at >= lostBefore) continue;
+      const ended = await this.#store.declareNodeLost(n.name, silentMs);
+      if (ended)
+        this.#o.log.warn({ lostNode: n.name, lastHeartbeat: n.heartbeat_at, ...ended }, 'declared a silent node lost; its work ended');
+    }
+  }
+
+  /** The database's clock as this node estimates it (its own clock plus the offset seen at the last heartbeat). */
+  #dbNowMs(): number {
+    return Date.now() + this.#clockOffsetMs;
+  }
+
+  /** `dbTime` was the database's clock between `askedAt` (this host's clock) and now. */
+  #learnClock(dbTime: string, askedAt = Date.now()): void {
+    const t = Date.parse(dbTime);
+    if (Number.isFinite(t)) this.#clockOffsetMs = t - (askedAt + Date.now()) / 2;
+  }
+
   #staleBefore(): string {
-    return new Date(Date.now() - this.#o.limits.deadAfterMs).toISOString();
+    return new Date(this.#dbNowMs() - this.#o.limits.deadAfterMs).toISOString();
   }
 
   #makeOffer(): NodeOffer {
@@ -207,9 +266,10 @@ export class NodeMembership {
       ram_overbook: node.ram_overbook,
       tags: node.tags,
       drivers: this.#driverInfos(),
-      heartbeat_at: now(),
+      heartbeat_at: new Date(this.#dbNowMs()).toISOString(),
       started_at: this.#startedAt,
       maintenance: this.#maintenance,
+      lost_at: null,
     };
   }
 
@@ -223,9 +283,10 @@ export class NodeMembership {
       tags: n.tags,
       drivers: self ? this.#driverInfos() : n.drivers,
       maintenance: self ? this.#maintenance : n.maintenance,
-      alive: self ? this.#o.serving() : n.heartbeat_at >= this.#staleBefore(),
+      alive: self ? this.#o.serving() : n.lost_at === null && n.heartbeat_at >= this.#staleBefore(),
       heartbeat_at: n.heartbeat_at,
       started_at: n.started_at,
+      ...(n.lost_at !== null ? { lost_at: n.lost_at } : {}),
     };
   }
 }

@@ -7,6 +7,7 @@ import type { StoreCapabilities, StoreSignal } from '../types.js';
 export interface RepositoryContext {
   readonly db: Kysely<Database>;
   readonly capabilities: StoreCapabilities;
+  readonly dialect: 'sqlite' | 'postgres';
   /** Runs a transaction body (state rows appended last, signals sent on commit: see transactions.ts). */
   readonly tx: <T>(fn: TxBody<T>) => Promise<T>;
   /** Sends wake-ups outside a transaction. */

@@ -1,3 +1,4 @@
+import { dbNowExpression } from '../db-clock.js';
 import { nodeFromDb, nodeToDb } from '../rows.js';
 import type { NodeRow, StoreSignal } from '../types.js';
 import type { RepositoryContext } from './context.js';
@@ -6,13 +7,18 @@ import type { RepositoryContext } from './context.js';
 export interface NodesRepository {
   /** insert or replace the node row (keeps `maintenance` unless given) */
   upsertNode(row: NodeRow, signals?: readonly StoreSignal[]): Promise<void>;
-  heartbeat(name: string, at: string): Promise<void>;
+  /**
+   * Records a heartbeat at `at`, or at the database's clock when omitted (what nodes do: their
+   * own clocks may be skewed). Returns the time written and whether the node was declared lost
+   * meanwhile; undefined when its row is gone (forgotten by an admin).
+   */
+  heartbeat(name: string, at?: string): Promise<{ heartbeat_at: string; lost_at: string | null } | undefined>;
   getNode(name: string): Promise<NodeRow | undefined>;
   listNodes(): Promise<NodeRow[]>;
   setMaintenance(name: string, on: boolean): Promise<boolean>;
 }
 
-export function nodesRepository({ db, notify }: RepositoryContext): NodesRepository {
+export function nodesRepository({ db, notify, dialect }: RepositoryContext): NodesRepository {
   return {
     async upsertNode(row, signals = []) {
       const v = nodeToDb(row);
@@ -30,6 +36,7 @@ export function nodesRepository({ db, notify }: RepositoryContext): NodesReposit
             drivers: v.drivers,
             heartbeat_at: v.heartbeat_at,
             started_at: v.started_at,
+            lost_at: v.lost_at,
           }),
         )
         .execute();
@@ -37,7 +44,12 @@ export function nodesRepository({ db, notify }: RepositoryContext): NodesReposit
     },
 
     async heartbeat(name, at) {
-      await db.updateTable('nodes').set({ heartbeat_at: at }).where('name', '=', name).execute();
+      return db
+        .updateTable('nodes')
+        .set({ heartbeat_at: at ?? dbNowExpression(dialect) })
+        .where('name', '=', name)
+        .returning(['heartbeat_at', 'lost_at'])
+        .executeTakeFirst();
     },
 
     async getNode(name) {

@@ -4,7 +4,7 @@ import { callerOf } from '../../auth.js';
 import { paginate } from '../../paginate.js';
 import { BODY_ERRORS, responses } from '../common-schemas.js';
 import type { RouteDeps } from '../route-deps.js';
-import { MaintenanceBody, NodeInfo, NodePage } from './schemas.js';
+import { MaintenanceBody, NodeForgotten, NodeInfo, NodeNameParams, NodePage } from './schemas.js';
 
 const tags = ['nodes'];
 
@@ -39,5 +39,19 @@ export const nodeRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { co
       },
     },
     async (req) => core.setMaintenance(callerOf(req), req.body.enabled),
+  );
+
+  app.post(
+    '/nodes/:name/forget',
+    {
+      schema: {
+        tags,
+        summary:
+          'Forget a node known to be gone (admin): its applications end (ERROR / DEALLOCATED, "node X lost at …") and its row is deleted; 409 while it still answers',
+        params: NodeNameParams,
+        response: responses({ 200: NodeForgotten }, 403, 404, 409),
+      },
+    },
+    async (req) => core.forgetNode(callerOf(req), req.params.name),
   );
 };
