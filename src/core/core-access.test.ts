@@ -113,7 +113,7 @@ describe('core users and ownership', () => {
     await core.deallocate(BOB, bobs.uid);
     await waitStatus(core, app.uid, 'DEALLOCATED');
     await waitStatus(core, bobs.uid, 'DEALLOCATED');
-    assert.match((await core.listStates(ALICE, app.uid)).find((s) => s.status === 'DEALLOCATE')!.description, /requested by admin/);
+    assert.match((await core.listStates(ALICE, app.uid)).items.find((s) => s.status === 'DEALLOCATE')!.description, /requested by admin/);
   });
 
   test('nodes: this node, list, maintenance is admin-only and stops new work', async () => {
@@ -136,12 +136,12 @@ describe('core users and ownership', () => {
       const app = await core.createApplication(ALICE, { label: 'maint' });
       const sentinel = await core.createApplication(ALICE, { label: 'small' });
       await waitStatus(core, sentinel.uid, 'ALLOCATED');
-      assert.match((await core.listStates(ALICE, sentinel.uid)).find((s) => s.status === 'ELECTED')!.description, /small-node/);
+      assert.match((await core.listStates(ALICE, sentinel.uid)).items.find((s) => s.status === 'ELECTED')!.description, /small-node/);
       assert.equal((await core.getState(ALICE, app.uid)).status, 'NEW', 'no work taken in maintenance');
       const offAt = new Date().toISOString();
       assert.equal((await core.setMaintenance(ADMIN, false)).maintenance, false);
       await waitStatus(core, app.uid, 'ALLOCATED');
-      const elected = (await core.listStates(ALICE, app.uid)).find((s) => s.status === 'ELECTED')!;
+      const elected = (await core.listStates(ALICE, app.uid)).items.find((s) => s.status === 'ELECTED')!;
       assert.match(elected.description, /node-1/);
       assert.ok(elected.created_at >= offAt, `elected at ${elected.created_at}, maintenance ended at ${offAt}`);
       const busy = await core.thisNode(ADMIN);

@@ -50,7 +50,7 @@ test('cluster on PostgreSQL: two nodes share a burst, no double allocation, each
     let onA = 0;
     let onB = 0;
     for (const uid of uids) {
-      const states = await a.core.listStates(ALICE, uid);
+      const states = (await a.core.listStates(ALICE, uid)).items;
       assert.deepEqual(
         states.map((s) => s.status),
         ['NEW', 'ELECTED', 'ALLOCATED', 'DEALLOCATE', 'DEALLOCATED'],
@@ -119,7 +119,7 @@ test('cluster on PostgreSQL: the ELECTED work of a dead node is re-elected by a 
     );
     await live.core.setMaintenance(ADMIN, false);
     await waitStatus(live.core, app.uid, 'ALLOCATED');
-    const states = await live.core.listStates(ALICE, app.uid);
+    const states = (await live.core.listStates(ALICE, app.uid)).items;
     assert.deepEqual(
       states.map((s) => s.status),
       ['NEW', 'ELECTED', 'NEW', 'ELECTED', 'ALLOCATED'],

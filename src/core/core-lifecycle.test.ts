@@ -58,7 +58,7 @@ describe('core lifecycle on the test driver', () => {
     await waitStatus(core, app.uid, 'DEALLOCATED');
     assert.equal(await driver.status(res.hwaddr), 'NONE', 'the driver really removed it');
     await assert.rejects(core.getResource(ALICE, app.uid), isCode('NOT_FOUND'));
-    const states = await core.listStates(ALICE, app.uid);
+    const states = (await core.listStates(ALICE, app.uid)).items;
     assert.deepEqual(
       states.map((s) => s.status),
       ['NEW', 'ELECTED', 'ALLOCATED', 'DEALLOCATE', 'DEALLOCATED'],
@@ -149,7 +149,7 @@ describe('core lifecycle on the test driver', () => {
     const app = await core.createApplication(ALICE, { label: 'fallback' });
     await waitStatus(core, app.uid, 'ALLOCATED');
     assert.equal((await core.getResource(ALICE, app.uid)).definition_index, 1);
-    const states = await core.listStates(ALICE, app.uid);
+    const states = (await core.listStates(ALICE, app.uid)).items;
     assert.deepEqual(
       states.map((s) => s.status),
       ['NEW', 'ELECTED', 'NEW', 'ELECTED', 'ALLOCATED'],
@@ -167,7 +167,7 @@ describe('core lifecycle on the test driver', () => {
     const why = await waitStatus(core, app.uid, 'ERROR');
     assert.match(why, /allocation failed 3 times/);
     assert.match(why, /injected failure: fail_allocate=255/);
-    const states = await core.listStates(ALICE, app.uid);
+    const states = (await core.listStates(ALICE, app.uid)).items;
     assert.equal(states.filter((s) => s.status === 'ELECTED').length, 3);
     assert.equal((await store.usage('node-1')).cpu, 0);
     await assert.rejects(core.deallocate(ALICE, app.uid), isCode('CONFLICT'));
@@ -182,7 +182,7 @@ describe('core lifecycle on the test driver', () => {
       const before = (await driver.listResources()).length;
       assert.deepEqual(await core.deallocate(ALICE, app.uid), { status: 'DEALLOCATED' });
       assert.deepEqual(await core.deallocate(ALICE, app.uid), { status: 'DEALLOCATED' }, 'twice is fine');
-      const states = await core.listStates(ALICE, app.uid);
+      const states = (await core.listStates(ALICE, app.uid)).items;
       assert.deepEqual(
         states.map((s) => s.status),
         ['NEW', 'DEALLOCATED'],
@@ -210,7 +210,7 @@ describe('core lifecycle on the test driver', () => {
     assert.deepEqual(await core.deallocate(ALICE, app.uid), { status: 'DEALLOCATE' }, 'twice is fine');
     const why = await waitStatus(core, app.uid, 'DEALLOCATED');
     assert.match(why, /allocation undone/);
-    const states = await core.listStates(ALICE, app.uid);
+    const states = (await core.listStates(ALICE, app.uid)).items;
     assert.ok(!states.some((s) => s.status === 'ALLOCATED'), 'never reported ALLOCATED');
     assert.deepEqual(await driver.listResources(), [], 'nothing left in the driver');
     assert.equal(await core.metadataFor({ kind: 'address', address: '127.0.0.1' }), null);
@@ -271,7 +271,7 @@ describe('core lifecycle on the test driver', () => {
     assert.ok(rb.expires_at && Date.parse(rb.expires_at) - Date.parse(rb.created_at) > 86_000_000);
     const why = await waitStatus(core, a.uid, 'DEALLOCATED');
     assert.match(why, /deallocated/);
-    const states = await core.listStates(ALICE, a.uid);
+    const states = (await core.listStates(ALICE, a.uid)).items;
     assert.match(states.find((s) => s.status === 'DEALLOCATE')!.description, /lifetime ended/);
     assert.equal((await core.getState(ALICE, b.uid)).status, 'ALLOCATED');
     await core.deallocate(ALICE, b.uid);
@@ -281,7 +281,7 @@ describe('core lifecycle on the test driver', () => {
       await d.core.createLabel(ALICE, testLabel('nolife'));
       const c = await d.core.createApplication(ALICE, { label: 'nolife' });
       await waitStatus(d.core, c.uid, 'DEALLOCATED');
-      assert.ok((await d.core.listStates(ALICE, c.uid)).some((s) => /lifetime ended/.test(s.description)));
+      assert.ok((await d.core.listStates(ALICE, c.uid)).items.some((s) => /lifetime ended/.test(s.description)));
     });
   });
 
@@ -310,13 +310,13 @@ describe('core lifecycle on the test driver', () => {
     assert.equal(now.status, 'PENDING');
     const atEnd = await core.createTask(ALICE, app.uid, { task: 'snapshot', when: 'DEALLOCATE' });
     const done = await waitFor('NOW task done', async () =>
-      (await core.listTasks(ALICE, app.uid)).find((t) => t.uid === now.uid && t.status === 'DONE'),
+      (await core.listTasks(ALICE, app.uid)).items.find((t) => t.uid === now.uid && t.status === 'DONE'),
     );
     assert.match(done.result, /"full":true/);
-    assert.equal((await core.listTasks(ALICE, app.uid)).find((t) => t.uid === atEnd.uid)?.status, 'PENDING');
+    assert.equal((await core.listTasks(ALICE, app.uid)).items.find((t) => t.uid === atEnd.uid)?.status, 'PENDING');
     await core.deallocate(ALICE, app.uid);
     await waitStatus(core, app.uid, 'DEALLOCATED');
-    const end = (await core.listTasks(ALICE, app.uid)).find((t) => t.uid === atEnd.uid);
+    const end = (await core.listTasks(ALICE, app.uid)).items.find((t) => t.uid === atEnd.uid);
     assert.equal(end?.status, 'DONE', 'ran before the driver deallocated');
     assert.match(end.result, /"full":false/);
     await assert.rejects(core.createTask(ALICE, app.uid, { task: 'snapshot', when: 'DEALLOCATE' }), isCode('CONFLICT'));

@@ -78,7 +78,7 @@ test('restart reconciliation: kept, vanished, interrupted allocation, resumed de
     assert.equal(await second.driver.status(rResumed.hwaddr), 'NONE', 'deallocation resumed after the restart');
 
     await waitStatus(c2, interrupted.uid, 'ALLOCATED');
-    const states = await c2.listStates(ALICE, interrupted.uid);
+    const states = (await c2.listStates(ALICE, interrupted.uid)).items;
     assert.deepEqual(
       states.map((s) => s.status),
       ['NEW', 'ELECTED', 'NEW', 'ELECTED', 'ALLOCATED'],
@@ -132,7 +132,7 @@ test('an ELECTED application no allocation works on (lost bookkeeping) goes back
     assert.equal(c?.app.uid, app.uid);
     await n.core.setMaintenance(ADMIN, false);
     await waitStatus(n.core, app.uid, 'ALLOCATED');
-    const states = await n.core.listStates(ALICE, app.uid);
+    const states = (await n.core.listStates(ALICE, app.uid)).items;
     assert.match(states[2]!.description, /was interrupted; waiting for a node again/);
     await n.core.deallocate(ALICE, app.uid);
     await waitStatus(n.core, app.uid, 'DEALLOCATED');

@@ -60,7 +60,7 @@ async function burst(opts: { count: number; nodeCpu: number; driverCpu?: number;
     assert.deepEqual(elected, created, 'elected in creation order (FIFO), each exactly once');
     for (const uid of created.slice(0, 20)) {
       assert.deepEqual(
-        (await core.listStates(ALICE, uid)).map((s) => s.status),
+        (await core.listStates(ALICE, uid)).items.map((s) => s.status),
         ['NEW', 'ELECTED', 'ALLOCATED', 'DEALLOCATE', 'DEALLOCATED'],
       );
     }

@@ -81,11 +81,11 @@ export interface CoreService {
   listApplications(caller: Caller, query: ApplicationQuery): Promise<PageOf<Application>>;
   getApplication(caller: Caller, uid: string): Promise<Application>;
   getState(caller: Caller, uid: string): Promise<ApplicationState>;
-  listStates(caller: Caller, uid: string): Promise<ApplicationState[]>;
+  listStates(caller: Caller, uid: string, page?: PageRequest): Promise<PageOf<ApplicationState>>;
   getResource(caller: Caller, uid: string): Promise<Resource>;
   /** NEW/ELECTED → DEALLOCATED (undoing an in-flight allocation); ALLOCATED → DEALLOCATE. */
   deallocate(caller: Caller, uid: string): Promise<{ status: 'DEALLOCATE' | 'DEALLOCATED' }>;
-  listTasks(caller: Caller, uid: string): Promise<Task[]>;
+  listTasks(caller: Caller, uid: string, page?: PageRequest): Promise<PageOf<Task>>;
   /** the access sessions (SSH gate, WebSockets) into the application's environment, oldest first */
   listSessions(caller: Caller, uid: string): Promise<AccessSession[]>;
   createTask(caller: Caller, uid: string, body: TaskCreate): Promise<Task>;

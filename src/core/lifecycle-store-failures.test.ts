@@ -38,7 +38,7 @@ async function assertNoLeak(n: TestNode): Promise<string[]> {
 }
 
 async function statuses(n: TestNode, uid: string): Promise<ApplicationStatus[]> {
-  return (await n.core.listStates(ADMIN, uid)).map((s) => s.status);
+  return (await n.core.listStates(ADMIN, uid)).items.map((s) => s.status);
 }
 
 const count = (xs: readonly string[], x: string) => xs.filter((y) => y === x).length;
@@ -93,7 +93,7 @@ describe('the lifecycle through store failures', { concurrency: true }, () => {
       const first = inj.failedCalls[0]![0].find((t) => t.to === 'ALLOCATED')!.insertResource!.hwaddr;
       // the heartbeat finds the ELECTED application nothing allocates and requeues it
       await waitForEvent(n.core, app.uid, 'ALLOCATED');
-      const states = await n.core.listStates(ADMIN, app.uid);
+      const states = (await n.core.listStates(ADMIN, app.uid)).items;
       assert.deepEqual(
         states.map((s) => s.status),
         ['NEW', 'ELECTED', 'NEW', 'ELECTED', 'ALLOCATED'],
@@ -159,7 +159,7 @@ describe('the lifecycle through store failures', { concurrency: true }, () => {
       const a = await n.core.createTask(ALICE, app.uid, { task: 'snapshot' });
       await claim.exhausted;
       const done = await waitFor('the task to end', async () =>
-        (await n.core.listTasks(ALICE, app.uid)).find((t) => t.uid === a.uid && (t.status === 'DONE' || t.status === 'FAILED')),
+        (await n.core.listTasks(ALICE, app.uid)).items.find((t) => t.uid === a.uid && (t.status === 'DONE' || t.status === 'FAILED')),
       );
       assert.equal(done.status, 'DONE');
 
@@ -167,7 +167,7 @@ describe('the lifecycle through store failures', { concurrency: true }, () => {
       const b = await n.core.createTask(ALICE, app.uid, { task: 'snapshot' });
       await record.exhausted;
       const failed = await waitFor('the task to end', async () =>
-        (await n.core.listTasks(ALICE, app.uid)).find((t) => t.uid === b.uid && t.status !== 'PENDING' && t.status !== 'RUNNING'),
+        (await n.core.listTasks(ALICE, app.uid)).items.find((t) => t.uid === b.uid && t.status !== 'PENDING' && t.status !== 'RUNNING'),
       );
       assert.equal(failed.status, 'FAILED');
       assert.match(failed.result, /injected store failure: updateTask/);
@@ -182,7 +182,7 @@ describe('the lifecycle through store failures', { concurrency: true }, () => {
       const app = await n.core.createApplication(ALICE, { label: 'fl' });
       await waitForEvent(n.core, app.uid, 'DEALLOCATED');
       await Promise.all([check.exhausted, move.exhausted]);
-      const states = await n.core.listStates(ADMIN, app.uid);
+      const states = (await n.core.listStates(ADMIN, app.uid)).items;
       assert.deepEqual(
         states.map((s) => s.status),
         ['NEW', 'ELECTED', 'ALLOCATED', 'DEALLOCATE', 'DEALLOCATED'],

@@ -36,3 +36,8 @@ export const isNameVersion = (v: unknown): v is { name: string; version: number 
   v !== null &&
   typeof (v as { name?: unknown }).name === 'string' &&
   isNumber((v as { version?: unknown }).version);
+export const isTaskKey = (v: unknown): v is { created_at: string; uid: string } =>
+  typeof v === 'object' &&
+  v !== null &&
+  typeof (v as { created_at?: unknown }).created_at === 'string' &&
+  typeof (v as { uid?: unknown }).uid === 'string';

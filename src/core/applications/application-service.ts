@@ -20,7 +20,7 @@ import { checkMetadata } from '../labels/label-validation.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import { toApplication, toResource, toState, toTask } from '../mappers.js';
 import type { MetaIndex } from '../meta/meta-index.js';
-import { decodeCursor, encodeCursor, isNumber, isString, pageLimit } from '../pagination.js';
+import { decodeCursor, encodeCursor, isNumber, isString, isTaskKey, pageLimit } from '../pagination.js';
 import { unsatisfiableReason } from '../scheduler/capacity-check.js';
 import type { NodeOffer } from '../scheduler/placement.js';
 import { checkedFrom } from './states.js';
@@ -127,9 +127,12 @@ export class ApplicationService {
     return { status: app.status, description: app.status_description, created_at: app.status_at };
   }
 
-  async listStates(caller: Caller, uid: string): Promise<ApplicationState[]> {
+  async listStates(caller: Caller, uid: string, page: PageRequest = {}): Promise<PageOf<ApplicationState>> {
+    const limit = pageLimit(page.limit);
+    const afterId = decodeCursor(page.cursor, isNumber);
     await this.#visibleApp(caller, uid);
-    return (await this.#store.listStates(uid)).map(toState);
+    const rows = await this.#store.listStates(uid, { limit, ...(afterId === undefined ? {} : { afterId }) });
+    return { items: rows.map(toState), ...(rows.length === limit ? { next_cursor: encodeCursor(rows.at(-1)!.id) } : {}) };
   }
 
   async getResource(caller: Caller, uid: string): Promise<Resource> {
@@ -191,9 +194,16 @@ export class ApplicationService {
     throw new CoreError('CONFLICT', `application ${uid} keeps changing state; try again`);
   }
 
-  async listTasks(caller: Caller, uid: string): Promise<Task[]> {
+  async listTasks(caller: Caller, uid: string, page: PageRequest = {}): Promise<PageOf<Task>> {
+    const limit = pageLimit(page.limit);
+    const after = decodeCursor(page.cursor, isTaskKey);
     await this.#visibleApp(caller, uid);
-    return (await this.#store.listTasks(uid)).map(toTask);
+    const rows = await this.#store.listTasks(uid, { limit, ...(after === undefined ? {} : { after }) });
+    const last = rows.at(-1);
+    return {
+      items: rows.map(toTask),
+      ...(rows.length === limit && last ? { next_cursor: encodeCursor({ created_at: last.created_at, uid: last.uid }) } : {}),
+    };
   }
 
   async createTask(caller: Caller, uid: string, body: TaskCreate): Promise<Task> {

@@ -3,6 +3,7 @@ import { migration001Initial } from './001-initial.js';
 import { migration002AppsCounter } from './002-apps-counter.js';
 import { migration003LabelNames } from './003-label-names.js';
 import { migration004ApplicationsSeq } from './004-applications-seq.js';
+import { migration005KeysetRetention } from './005-keyset-retention.js';
 import { migration006NodesLost } from './006-nodes-lost.js';
 import { migration009Access } from './009-access.js';
 
@@ -12,6 +13,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '002-apps-counter': migration002AppsCounter,
   '003-label-names': migration003LabelNames,
   '004-applications-seq': migration004ApplicationsSeq,
+  '005-keyset-retention': migration005KeysetRetention,
   '006-nodes-lost': migration006NodesLost,
   '009-access': migration009Access,
 };

@@ -29,7 +29,8 @@ export interface ApplicationsRepository {
   listApplications(query: ListPage & { owner?: string; status?: ApplicationStatus; beforeSeq?: number }): Promise<ApplicationRow[]>;
   /** applications elected by `node` in one of `statuses` */
   applicationsOn(node: string, statuses: readonly ApplicationStatus[]): Promise<ApplicationRow[]>;
-  listStates(uid: string): Promise<StateRow[]>;
+  /** one application's states in id order (after `afterId`, at most `limit`; all without a page) */
+  listStates(uid: string, page?: { limit: number; afterId?: number }): Promise<StateRow[]>;
   /** Applies the transitions that still hold, in one transaction; null for those that did not. */
   transition(transitions: readonly Transition[], signals?: readonly StoreSignal[]): Promise<(StateRow | null)[]>;
   /** Claims NEW applications for a node, with capacity accounting, in one transaction. */
@@ -117,9 +118,12 @@ export function applicationsRepository({ db, capabilities, tx }: RepositoryConte
       return rows.map(applicationFromDb);
     },
 
-    async listStates(uid) {
-      const rows = await db.selectFrom('application_states').selectAll().where('application_uid', '=', uid).orderBy('id').execute();
-      return rows.map(stateFromDb);
+    async listStates(uid, page) {
+      let q = db.selectFrom('application_states').selectAll().where('application_uid', '=', uid);
+      if (page?.afterId !== undefined) q = q.where('id', '>', page.afterId);
+      q = q.orderBy('id');
+      if (page) q = q.limit(page.limit);
+      return (await q.execute()).map(stateFromDb);
     },
 
     async transition(transitions, signals = []) {

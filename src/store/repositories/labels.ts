@@ -115,9 +115,8 @@ export function labelsRepository({ db, capabilities, tx }: RepositoryContext): L
       }
       const after = query.after;
       if (after) {
-        q = q.where((eb) =>
-          eb.or([eb('l.name', '>', after.name), eb.and([eb('l.name', '=', after.name), eb('l.version', '>', after.version)])]),
-        );
+        // a row-value comparison: both dialects seek the (name, version) index with it
+        q = q.where((eb) => eb(eb.refTuple('l.name', 'l.version'), '>', eb.tuple(after.name, after.version)));
       }
       const rows = await q.orderBy('l.name').orderBy('l.version').limit(query.limit).execute();
       return rows.map(labelFromDb);

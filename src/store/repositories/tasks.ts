@@ -6,7 +6,8 @@ import type { RepositoryContext } from './context.js';
 export interface TasksRepository {
   insertTask(row: TaskRow, signals?: readonly StoreSignal[]): Promise<void>;
   getTask(uid: string): Promise<TaskRow | undefined>;
-  listTasks(applicationUid: string): Promise<TaskRow[]>;
+  /** an application's tasks, oldest first (after `after`, at most `limit`; all without a page) */
+  listTasks(applicationUid: string, page?: { limit: number; after?: { created_at: string; uid: string } }): Promise<TaskRow[]>;
   /** PENDING tasks with `when` of applications elected by `node` (and in `statuses`) */
   pendingTasks(node: string, when: TaskWhen, applicationUid?: string): Promise<TaskRow[]>;
   /** conditional: only if the task is in `from` */
@@ -25,15 +26,14 @@ export function tasksRepository({ db, notify }: RepositoryContext): TasksReposit
       return r ? taskFromDb(r) : undefined;
     },
 
-    async listTasks(applicationUid) {
-      const rows = await db
-        .selectFrom('tasks')
-        .selectAll()
-        .where('application_uid', '=', applicationUid)
-        .orderBy('created_at')
-        .orderBy('uid')
-        .execute();
-      return rows.map(taskFromDb);
+    async listTasks(applicationUid, page) {
+      let q = db.selectFrom('tasks').selectAll().where('application_uid', '=', applicationUid);
+      const after = page?.after;
+      // a row-value comparison: both dialects seek the (application_uid, created_at, uid) index with it
+      if (after) q = q.where((eb) => eb(eb.refTuple('created_at', 'uid'), '>', eb.tuple(after.created_at, after.uid)));
+      q = q.orderBy('created_at').orderBy('uid');
+      if (page) q = q.limit(page.limit);
+      return (await q.execute()).map(taskFromDb);
     },
 
     async pendingTasks(node, when, applicationUid) {

@@ -94,7 +94,7 @@ export const applicationRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (ap
         response: responses({ 200: StatePage }, 404),
       },
     },
-    async (req) => paginate(await core.listStates(callerOf(req), req.params.uid), req.query),
+    async (req) => core.listStates(callerOf(req), req.params.uid, req.query),
   );
 
   app.get(
@@ -154,7 +154,7 @@ export const applicationRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (ap
         response: responses({ 200: TaskPage }, 404),
       },
     },
-    async (req) => paginate(await core.listTasks(callerOf(req), req.params.uid), req.query),
+    async (req) => core.listTasks(callerOf(req), req.params.uid, req.query),
   );
 
   app.post(
