@@ -33,6 +33,12 @@ export interface AllocateContext {
    * was allocating, or the node is stopping): a driver stops downloads and waits, and rejects.
    */
   signal?: AbortSignal;
+  /**
+   * Tells how far a long step of the allocation is, in plain words ("pulling debian:12: 2/5 layers,
+   * 12.3 of 40.1 MB"); the core shows it as the application's state description (throttled). Never
+   * put metadata values or credentials in it.
+   */
+  progress?: (note: string) => void;
 }
 
 /** What a driver instance can hold at once (totals, not what is free). */

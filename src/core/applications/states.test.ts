@@ -12,6 +12,7 @@ test('state machine: the allowed transitions of PRODUCT.md §1', () => {
     'ELECTED→NEW',
     'ELECTED→DEALLOCATE',
     'ELECTED→ERROR',
+    'ELECTED→ELECTED',
     'ALLOCATED→DEALLOCATE',
     'ALLOCATED→ERROR',
     'DEALLOCATE→DEALLOCATED',

@@ -6,14 +6,15 @@ import type { ApplicationStatus } from '../../model/index.js';
  *   ERROR (waited past its wait_timeout).
  * - ELECTED → ALLOCATED (the driver made it), NEW (allocation failed: next definition; or the node
  *   died/restarted mid-allocation), DEALLOCATE (deallocation requested while allocating: the
- *   allocation is undone), ERROR (allocation failed past the retry limit).
+ *   allocation is undone), ERROR (allocation failed past the retry limit); ELECTED again with a
+ *   new description: a progress note of the driver (e.g. how far an image pull is).
  * - ALLOCATED → DEALLOCATE (requested or lifetime ended), ERROR (the resource vanished).
  * - DEALLOCATE → DEALLOCATED (driver deallocated it), ERROR (deallocation failed past its retries).
  * - DEALLOCATED, ERROR: final.
  */
 export const TRANSITIONS: Readonly<Record<ApplicationStatus, readonly ApplicationStatus[]>> = Object.freeze({
   NEW: ['ELECTED', 'DEALLOCATED', 'ERROR'],
-  ELECTED: ['ALLOCATED', 'NEW', 'DEALLOCATE', 'ERROR'],
+  ELECTED: ['ALLOCATED', 'NEW', 'DEALLOCATE', 'ERROR', 'ELECTED'],
   ALLOCATED: ['DEALLOCATE', 'ERROR'],
   DEALLOCATE: ['DEALLOCATED', 'ERROR'],
   DEALLOCATED: [],

@@ -6,6 +6,7 @@ import type { Deallocations } from './deallocation.js';
 import { now, type LifecycleDeps } from './lifecycle-deps.js';
 import type { StateMoves } from './state-moves.js';
 import type { WorkTracker } from './work-tracker.js';
+import { ProgressNotes } from './progress-notes.js';
 
 /** What the allocation needs from the rest of the lifecycle. */
 export interface AllocationHooks {
@@ -83,7 +84,18 @@ export class Allocations {
       this.#d.metrics.allocations.inc({ driver: driverName, outcome: 'failure' });
     } else {
       const metadata = { ...label.metadata, ...app.metadata };
-      const context = { application: app.uid, label: label.name, labelOwner: label.owner, owner: app.owner, node: this.#d.node };
+      const notes = new ProgressNotes(
+        (note) => this.#moves.move(app.uid, ['ELECTED'], 'ELECTED', `allocating on ${inst.instance} (definition ${idx}): ${note}`),
+        (err) => this.#d.log.warn({ app: app.uid, err: err.message }, 'recording an allocation progress note failed'),
+      );
+      const context = {
+        application: app.uid,
+        label: label.name,
+        labelOwner: label.owner,
+        owner: app.owner,
+        node: this.#d.node,
+        progress: (note: string) => notes.push(note),
+      };
       r = await callDriver({
         what: `allocate on ${inst.instance}`,
         timeoutMs: this.#d.limits.allocateTimeoutMs,
@@ -104,6 +116,8 @@ export class Allocations {
           void this.#work.track(this.#hooks.deallocations().remove(app.uid, inst, late.hwaddr));
         },
       });
+      // no note may land after the outcome is recorded
+      await notes.close();
     }
     if (r.ok && inst) await this.#record(app, label, inst, r.value);
     else if (!r.ok) await this.#failed(app, label, driverName, r.reason);

@@ -6,6 +6,7 @@ import { checkAgainstSchema, schemaKeys } from '../shared/schema-check.js';
 import { isAbsolute, join } from 'node:path';
 import { invalidConfig } from '../../contract/index.js';
 import { slug } from './names.js';
+import { parseRegistrySettings, RegistryConfigSchema, type RegistrySettings } from './registry-config.js';
 
 /** The node-side config of one docker driver instance (all fields optional in the JSON). */
 export interface DockerConfig {
@@ -32,6 +33,8 @@ export interface DockerConfig {
   ram: number | undefined;
   /** disk_reserve (default "5%") and max_disk_size (GB) of the workspace's file system */
   diskLimits: DiskLimits;
+  /** registries labels may pull from, their credentials, the pull timeout */
+  registries: RegistrySettings;
 }
 
 const path = (description: string) => Type.Optional(Type.String({ minLength: 1, description }));
@@ -57,6 +60,7 @@ export const DockerConfigSchema = Type.Object(
     cpu: whole(1, 65536, "capacity cores (default the daemon's NCPU)"),
     ram: whole(1, 16_777_216, "capacity GB (default the daemon's MemTotal)"),
     ...DiskLimitsSchema,
+    ...RegistryConfigSchema,
   },
   { additionalProperties: false },
 );
@@ -124,5 +128,6 @@ export function parseDockerConfig(json: string, dataDir: string, instance: strin
     cpu: int(raw, 'cpu', 1, 65536),
     ram: int(raw, 'ram', 1, 16_777_216),
     diskLimits: parseDiskLimits(raw),
+    registries: parseRegistrySettings(raw),
   };
 }

@@ -18,10 +18,16 @@ export interface DockerDisk extends Disk {
   type: DiskType;
 }
 
+/** When a registry image is pulled: only when the daemon lacks it (default), or at every allocation. */
+export const PULL_POLICIES = ['missing', 'always'] as const;
+export type PullPolicy = (typeof PULL_POLICIES)[number];
+
 export interface DockerOptions {
-  /** image to run: a name[:tag] (loaded from `images` or already present) or an image id */
+  /** image to run: a reference (loaded from `images`, else pulled from its registry) or an image id */
   image: string;
   images: ImageRef[];
+  /** registry images (no `images`): when to pull */
+  pull: PullPolicy;
   command: string[] | undefined;
   entrypoint: string[] | undefined;
   env: Record<string, string>;
@@ -48,8 +54,15 @@ export const DockerOptionsSchema = Type.Object(
       minLength: 1,
       maxLength: 255,
       problem: 'must be an image reference such as "busybox:latest" (at most 255 characters)',
-      description: 'the image to run, e.g. "busybox:latest": name[:tag] or sha256:<id>',
+      description:
+        'the image to run: a reference (debian:12, host:port/ns/name:tag, name@sha256:<digest>) pulled from its registry ' +
+        'when options.images is absent, else found in those archives; or sha256:<id> of an image the daemon has',
     }),
+    pull: Type.Optional(
+      Type.Union([Type.Literal('missing'), Type.Literal('always')], {
+        description: 'registry images: "missing" pulls only when the daemon lacks the image (default), "always" at every allocation',
+      }),
+    ),
     images: Type.Optional(
       Type.Array(ImageRefSchema, {
         maxItems: MAX_IMAGES,
@@ -74,7 +87,7 @@ export const OPTION_KEYS = schemaKeys(DockerOptionsSchema);
 // name[:tag][@digest] with an optional registry host[:port]; or a bare image id
 const IMAGE_REF =
   /^(?:(?:[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*(?::[0-9]+)?)\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$/;
-const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
+export const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** clone values are "<snapshot id>/<disk name>", as snapshot() reports them */
 export const CLONE_REF = /^(s-[a-z0-9-]{1,80})\/([A-Za-z0-9][A-Za-z0-9_.-]{0,62})$/;
@@ -92,12 +105,19 @@ function parseOptions(raw: Record<string, unknown>): DockerOptions {
     throw invalidDefinition('options.image', `"${o.image}" is not a valid image reference (name[:tag], lower-case)`);
   }
   const images = (o.images ?? []).map((r, i) => parseImageRef(r, `options.images[${i}]`));
+  if (o.pull !== undefined && images.length > 0) {
+    throw invalidDefinition('options.pull', 'applies to registry images only: drop it, or drop options.images to pull options.image');
+  }
+  if (o.pull === 'always' && IMAGE_ID.test(o.image)) {
+    throw invalidDefinition('options.pull', 'an image id cannot be pulled: give options.image as name:tag or name@sha256:<digest>');
+  }
   for (const k of Object.keys(o.env ?? {})) {
     if (!ENV_NAME.test(k)) throw invalidDefinition(`options.env.${k}`, 'is not a valid variable name (letters, digits, "_")');
   }
   return {
     image: o.image,
     images,
+    pull: o.pull ?? 'missing',
     command: argList(o.command, 'options.command'),
     entrypoint: argList(o.entrypoint, 'options.entrypoint'),
     env: { ...o.env },

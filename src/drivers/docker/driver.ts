@@ -22,6 +22,7 @@ import { DiskManager, GB } from './disks.js';
 import { backendError, connectEngine, engineMessage, isNotFound, isNotModified, pingSocket, withTimeout } from './engine.js';
 import { Firewall } from './firewall.js';
 import { ImageStore } from './images.js';
+import { ImagePuller } from './pulls.js';
 import { Semaphore } from '../../lib/locks.js';
 import { isMac, randomMac } from '../shared/mac.js';
 import { containerName, LABELS } from './names.js';
@@ -111,7 +112,13 @@ export class DockerDriver implements ResourceDriver {
       apiVersion: version.ApiVersion,
       ncpu: info.NCPU ?? 1,
       memTotal: info.MemTotal ?? 0,
-      images: new ImageStore(docker, new ImageCache({ dir: config.imagesDir, log, policy: this.#urls }), log),
+      images: new ImageStore(
+        docker,
+        new ImageCache({ dir: config.imagesDir, log, policy: this.#urls }),
+        log,
+        new ImagePuller(docker, config.registries, log),
+        config.registries,
+      ),
       networks,
       disks: new DiskManager(config.workspaceDir, config.snapshotsDir, log, config.diskLimits),
       starts: new Semaphore(config.maxParallelStarts),
@@ -124,6 +131,8 @@ export class DockerDriver implements ResourceDriver {
   async validateDefinition(definition: string): Promise<void> {
     const def = parseDockerDefinition(definition);
     for (const { field, url } of definitionUrls(def.options)) await this.#urls.checkForLabel(url, field);
+    // a registry the node does not allow is refused now (allocate checks again)
+    this.#p?.images.checkRegistry(def.options);
     // disks that could never fit this node's workspace file system (or max_disk_size) are refused now
     if (this.#p && def.disks.length > 0)
       await this.#p.disks.space.checkDefinition(await this.#p.disks.requests(def.disks, { owner: '', label: '' }));
@@ -135,7 +144,7 @@ export class DockerDriver implements ResourceDriver {
     if (def.requirements.cpu > s.ncpu) {
       throw new DriverError('NO_CAPACITY', `requirements.cpu ${def.requirements.cpu} is more than this host's ${s.ncpu} CPUs`);
     }
-    const image = await s.images.resolve(def.options, context?.signal);
+    const image = await s.images.resolve(def.options, context?.signal, context?.progress);
     if (context?.signal?.aborted) throw cancelledError('allocation', context.signal);
     if (!image.hasCommand && !def.options.command && !def.options.entrypoint) {
       throw invalidDefinition('options.command', `image ${def.options.image} has no default command: set options.command`);

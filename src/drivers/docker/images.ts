@@ -2,7 +2,10 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import { DriverError, type DriverLogger } from '../../contract/index.js';
 import { cancelledError, SharedWork, type ImageCache, type ImageRef } from '../shared/index.js';
-import type { DockerOptions } from './definition.js';
+import { IMAGE_ID, type DockerOptions } from './definition.js';
+import { describeProgress, type ImagePuller } from './pulls.js';
+import { checkRegistryAllowed, type RegistrySettings } from './registry-config.js';
+import { parseRegistryRef, type RegistryRef } from './registry-ref.js';
 import { indexTar, type TarIndex } from './tar-index.js';
 import { isNotFound, backendError, readProgress } from './engine.js';
 
@@ -44,7 +47,8 @@ function splitRef(ref: string): { repo: string; tag: string } {
 /**
  * Makes the images of a definition present in the daemon: archives come through the ImageCache
  * (verified, cached by checksum), `docker save` archives are loaded, rootfs tarballs imported.
- * Each archive is loaded once per node (and once at a time).
+ * Each archive is loaded once per node (and once at a time). Without archives, `options.image` is
+ * pulled from its registry (ImagePuller) when the node allows that registry.
  */
 export class ImageStore {
   readonly #docker: Docker;
@@ -58,10 +62,20 @@ export class ImageStore {
   /** "<id>><name>" pairs tagged already (a rootfs import is tagged with the label's image name) */
   readonly #tagged = new Set<string>();
 
-  constructor(docker: Docker, cache: ImageCache, log: DriverLogger) {
+  readonly #puller: ImagePuller;
+  readonly #registries: RegistrySettings;
+
+  constructor(docker: Docker, cache: ImageCache, log: DriverLogger, puller: ImagePuller, registries: RegistrySettings) {
     this.#docker = docker;
     this.#cache = cache;
     this.#log = log;
+    this.#puller = puller;
+    this.#registries = registries;
+  }
+
+  /** Refuse (INVALID_DEFINITION on options.image) a registry this node does not allow. */
+  checkRegistry(opts: DockerOptions): void {
+    if (opts.images.length === 0 && !IMAGE_ID.test(opts.image)) checkRegistryAllowed(this.#registries, parseRegistryRef(opts.image));
   }
 
   /** Forget what is known in memory (after the daemon lost an image). */
@@ -75,8 +89,11 @@ export class ImageStore {
    * Make sure the image to run is present; resolves to its id. Throws DriverError IMAGE. When
    * `signal` aborts the caller stops waiting, and an archive download nobody else waits for stops.
    */
-  async resolve(opts: DockerOptions, signal?: AbortSignal): Promise<ResolvedImage> {
-    if (opts.images.length === 0) return this.#inspect(opts.image, true);
+  async resolve(opts: DockerOptions, signal?: AbortSignal, progress?: (note: string) => void): Promise<ResolvedImage> {
+    if (opts.images.length === 0) {
+      if (IMAGE_ID.test(opts.image)) return this.#inspect(opts.image, true);
+      return this.#fromRegistry(opts, signal, progress);
+    }
     const archives = await Promise.all(opts.images.map((ref, i) => this.#archive(ref, `options.images[${i}]`, signal)));
     if (signal?.aborted) throw cancelledError('options.images', signal);
     const wanted = opts.image.startsWith('sha256:') ? opts.image : normalizeRef(opts.image);
@@ -135,13 +152,53 @@ export class ImageStore {
         throw new DriverError(
           'IMAGE',
           fromDefinition
-            ? `image "${ref}" is not on this node and options.images is empty (no registry is used: give archives in options.images)`
+            ? `image "${ref}" is not on this node (an image id cannot be pulled: give options.image as name:tag or name@sha256:<digest>)`
             : `image ${ref} disappeared from the daemon`,
           { field: 'options.image', cause: err },
         );
       }
       throw backendError(`cannot inspect image ${ref}`, err);
     }
+  }
+
+  /** A registry image: the daemon's copy (pull "missing"), else pulled; a digest is verified. */
+  async #fromRegistry(
+    opts: DockerOptions,
+    signal: AbortSignal | undefined,
+    progress: ((note: string) => void) | undefined,
+  ): Promise<ResolvedImage> {
+    const ref = parseRegistryRef(opts.image);
+    checkRegistryAllowed(this.#registries, ref);
+    if (opts.pull === 'missing') {
+      const have = await this.#lookup(ref);
+      if (have) return have;
+    }
+    await this.#puller.pull(ref, signal, progress ? (what, p) => progress(`pulling ${what}: ${describeProgress(p)}`) : undefined);
+    if (signal?.aborted) throw cancelledError('options.image', signal);
+    const pulled = await this.#lookup(ref);
+    if (!pulled)
+      throw new DriverError('IMAGE', `the pull of ${ref.pullRef} finished but the daemon has no such image`, { field: 'options.image' });
+    return pulled;
+  }
+
+  /** The daemon's image for a registry reference (undefined when it has none); a pinned digest must be among its RepoDigests. */
+  async #lookup(ref: RegistryRef): Promise<ResolvedImage | undefined> {
+    let info: Docker.ImageInspectInfo;
+    try {
+      info = await this.#docker.getImage(ref.pullRef).inspect();
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw backendError(`cannot inspect image ${ref.pullRef}`, err);
+    }
+    if (ref.digest && !(info.RepoDigests ?? []).includes(`${ref.repository}@${ref.digest}`)) {
+      throw new DriverError(
+        'IMAGE',
+        `image ${info.Id} found for ${ref.pullRef} does not carry that digest (it has ${(info.RepoDigests ?? []).join(', ') || 'none'})`,
+        { field: 'options.image' },
+      );
+    }
+    const cfg = info.Config;
+    return { id: info.Id, hasCommand: Boolean(cfg?.Cmd?.length || cfg?.Entrypoint?.length), env: cfg?.Env ?? [] };
   }
 
   async #archive(ref: ImageRef, field: string, signal: AbortSignal | undefined): Promise<ArchiveImages> {

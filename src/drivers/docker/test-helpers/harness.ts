@@ -55,12 +55,12 @@ export interface Harness {
 }
 
 /** A test-unique driver setup: its own instance name (so its own networks and labels) and data dir. */
-export async function createHarness(name: string): Promise<Harness> {
+export async function createHarness(name: string, extraConfig: Record<string, unknown> = {}): Promise<Harness> {
   const prefix = `t${name}${randomBytes(3).toString('hex')}`;
   const instance = `docker/${prefix}`;
   const dataDir = mkdtempSync(join(tmpdir(), `shoal-docker-${prefix}-`));
   const metaPort = await freePort();
-  const configJson = JSON.stringify({ meta_port: metaPort, stop_timeout: 2 });
+  const configJson = JSON.stringify({ meta_port: metaPort, stop_timeout: 2, ...extraConfig });
   const meta = new TestMeta();
   const log = memoryLog();
   const nodeName = `node-${prefix}`;

@@ -30,8 +30,9 @@ export interface Suite {
   destroy(): Promise<void>;
 }
 
-export async function createSuite(name: string): Promise<Suite> {
-  const h = await createHarness(name);
+/** `extraConfig`: more driver config keys (e.g. allow_registries) for this suite's driver. */
+export async function createSuite(name: string, extraConfig: Record<string, unknown> = {}): Promise<Suite> {
+  const h = await createHarness(name, extraConfig);
   const fixtures = join(h.dataDir, 'fixtures');
   mkdirSync(fixtures);
   const imgs = await buildTestImages(h.docker, fixtures, h.prefix);
