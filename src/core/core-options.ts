@@ -3,6 +3,7 @@ import type { Registry } from 'prom-client';
 import type { DriverCapacity, Fingerprint, ResourceDriver } from '../contract/index.js';
 import type { Store } from '../store/store.js';
 import { DEFAULT_METADATA_LIMITS, type MetadataLimits } from './metadata-limits.js';
+import type { DiskWatch } from './nodes/disk-guard.js';
 
 /** One driver instance of this node, created and prepare()d by the composition root. */
 export interface DriverInstance {
@@ -105,6 +106,8 @@ export interface CoreOptions {
   limits?: Partial<CoreLimits>;
   /** where the kernel's neighbour table is (tests point it elsewhere) */
   arpTablePath?: string;
+  /** the data dir's file system: below its free-space mark the node takes no new work */
+  disk?: DiskWatch;
 }
 
 export interface StopOptions {

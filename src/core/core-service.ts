@@ -22,6 +22,12 @@ import type {
 } from '../model/index.js';
 import type { EventFlow } from './events/event-feed.js';
 
+/** Whether a node takes new work; `reason` says why not (maintenance, shutting down, data dir full). */
+export interface WorkState {
+  takes_work: boolean;
+  reason?: string;
+}
+
 /** Who is calling, after authentication. */
 export interface Caller {
   name: string;
@@ -97,6 +103,8 @@ export interface CoreService {
   listNodes(caller: Caller): Promise<NodeInfo[]>;
   thisNode(caller: Caller): Promise<NodeInfo>;
   setMaintenance(caller: Caller, on: boolean): Promise<NodeInfo>;
+  /** whether this node takes new work now, and why not (no auth: /health shows it) */
+  workState(): WorkState;
   /** admin: end the work of a node known to be gone and delete its row (refused while it answers) */
   forgetNode(caller: Caller, name: string): Promise<NodeForgotten>;
 

@@ -20,6 +20,7 @@ import { LabelService } from './labels/label-service.js';
 import { Lifecycle } from './lifecycle/lifecycle.js';
 import { MetaIndex } from './meta/meta-index.js';
 import { createCoreMetrics, type CoreMetrics } from './metrics.js';
+import { DiskGuard } from './nodes/disk-guard.js';
 import { NodeMembership } from './nodes/membership.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { requireAdmin, UserService } from './users/user-service.js';
@@ -61,6 +62,7 @@ export class Core implements CoreService {
   readonly #scheduler: Scheduler;
   readonly #lifecycle: Lifecycle;
   readonly #membership: NodeMembership;
+  readonly #disk: DiskGuard | undefined;
   readonly #users: UserService;
   readonly #keys: KeyService;
   readonly #labels: LabelService;
@@ -109,9 +111,11 @@ export class Core implements CoreService {
       limits: this.#limits,
       drivers: this.#drivers,
       serving: () => this.#started && !this.#stopping,
+      paused: () => this.#disk?.reason ?? null,
       afterBeat: () => this.#afterBeat(),
       onLost: (lostAt) => this.#reconcileAfterLost(lostAt),
     });
+    this.#disk = options.disk ? new DiskGuard(options.disk) : undefined;
     this.#meta = new MetaIndex(options.arpTablePath);
     this.#feed = new EventFeed(this.#store, this.#log);
     this.#users = new UserService(this.#store, this.#log, this.#limits.tokenCacheMs);
@@ -165,6 +169,7 @@ export class Core implements CoreService {
       liveOffers: () => this.#membership.liveOffers(),
       nodes: () => this.#membership.nodes,
       stopping: () => this.#stopping,
+      paused: () => this.#disk?.reason ?? null,
       metadataLimits: this.#limits.metadata,
     });
   }
@@ -187,7 +192,9 @@ export class Core implements CoreService {
     this.#membership.startHeartbeat();
     this.#tickTimer = setInterval(() => void this.#tick(), this.#limits.tickMs);
     this.#tickTimer.unref();
-    if (!this.#membership.maintenance) this.#scheduler.enable();
+    await this.#disk?.check();
+    if (this.#disk?.reason) this.#log.warn({ reason: this.#disk.reason }, 'taking no new work');
+    this.#enableScheduler();
     this.#lifecycle.scanWork();
     const offer = this.#membership.offer;
     this.#log.info(
@@ -266,7 +273,34 @@ export class Core implements CoreService {
     const r = await this.#lifecycle.reconcileAfterLost();
     this.#log.info(r, 'reconciled resources with the drivers after being lost');
     await this.#membership.rejoin();
-    if (!this.#membership.maintenance && !this.#stopping) this.#scheduler.enable();
+    this.#enableScheduler();
+  }
+
+  /** Schedules (claims new work) unless stopping, in maintenance or paused (data dir full). */
+  #enableScheduler(): void {
+    if (this.#started && !this.#stopping && !this.#membership.maintenance && !this.#disk?.reason) this.#scheduler.enable();
+  }
+
+  /** The data dir's free space: below its mark no new work is claimed; above it again, claiming resumes. */
+  async #checkDisk(): Promise<void> {
+    if (!this.#disk || !(await this.#disk.check()) || this.#stopping) return;
+    const reason = this.#disk.reason;
+    if (reason !== null) {
+      this.#log.warn({ reason }, 'taking no new work');
+      await this.#scheduler.disable();
+    } else {
+      this.#log.info('data dir has room again; taking new work');
+      this.#enableScheduler();
+    }
+  }
+
+  workState(): ReturnType<CoreService['workState']> {
+    const reason = this.#stopping
+      ? 'the node is shutting down'
+      : !this.#started
+        ? 'the node is starting'
+        : (this.#disk?.reason ?? (this.#membership.maintenance ? 'maintenance mode' : null));
+    return reason === null ? { takes_work: true } : { takes_work: false, reason };
   }
 
   /** After each heartbeat: allocations stuck without a worker go back to NEW; look for work. */
@@ -287,6 +321,7 @@ export class Core implements CoreService {
   /** Lifetimes that ended, and NEW applications past their wait_timeout. */
   async #tickOnce(): Promise<void> {
     try {
+      await this.#checkDisk();
       await this.#lifecycle.expire();
       const expired = await this.#store.waitExpired(now(), 500);
       if (expired.length > 0) {
@@ -379,7 +414,7 @@ export class Core implements CoreService {
     if (typeof on !== 'boolean') throw new CoreError('INVALID', 'enabled: true or false', { field: 'enabled' });
     await this.#membership.setMaintenance(on, this.#started);
     if (on) await this.#scheduler.disable();
-    else if (this.#started && !this.#stopping) this.#scheduler.enable();
+    else this.#enableScheduler();
     this.#log.info({ maintenance: on, by: caller.name }, 'maintenance mode changed');
     return this.#membership.thisNode();
   }

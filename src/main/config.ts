@@ -49,6 +49,8 @@ export interface NodeConfig extends ProtectionSettings {
   fetch: FetchConfig;
   /** heartbeat interval, dead-node mark and lost-node mark, ms (config heartbeat, node_dead_after, node_lost_after) */
   nodeTimings: NodeTimings;
+  /** below this many free bytes on the data dir's file system the node takes no new work (0 = never) */
+  minFreeDiskBytes: number;
 }
 
 /** How often a node beats, and when a silent one is dead (its ELECTED work re-elected) and lost (its work ended). */
@@ -148,6 +150,7 @@ const KNOWN_KEYS = new Set([
   'heartbeat',
   'node_dead_after',
   'node_lost_after',
+  'min_free_disk',
 ]);
 for (const k of PROTECTION_KEYS) KNOWN_KEYS.add(k);
 
@@ -193,6 +196,18 @@ export function parseFetchConfig(value: unknown): FetchConfig {
     }
   }
   return { allowFiles, allowHosts, maxImageBytes };
+}
+
+/** `min_free_disk`: a size like "256MB" (default), or 0 to never stop for lack of space. */
+function parseMinFreeDisk(v: unknown): number {
+  if (v === undefined || v === null) return 256 * 1024 * 1024;
+  if (v === 0 || v === '0') return 0;
+  if (typeof v !== 'string' && typeof v !== 'number') throw new ConfigError('min_free_disk', 'must be a size like "256MB" or 0');
+  try {
+    return parseSize(v);
+  } catch (err) {
+    throw new ConfigError('min_free_disk', (err as Error).message);
+  }
 }
 
 /** Reads the YAML/JSON config file (if any), applies defaults, then the flags. */
@@ -280,5 +295,6 @@ export async function loadConfig(opts: ServeOptions, env: NodeJS.ProcessEnv = pr
     ...parseProtection(raw, (field, problem) => new ConfigError(field, problem)),
     fetch: parseFetchConfig(raw.fetch),
     nodeTimings: parseNodeTimings(raw),
+    minFreeDiskBytes: parseMinFreeDisk(raw.min_free_disk),
   };
 }

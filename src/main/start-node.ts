@@ -165,6 +165,7 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
       metrics,
       defaults: config.lifetime ? { lifetime: config.lifetime } : {},
       limits: { metadata: config.limits.metadata, ...config.nodeTimings },
+      disk: { path: config.dataDir, minFreeBytes: config.minFreeDiskBytes },
     });
     const running = core;
     cleanups.push(() => running.stop());

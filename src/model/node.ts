@@ -36,6 +36,12 @@ export const NodeInfo = Type.Object(
           'when the node was declared lost (silent longer than node_lost_after, by the database clock): its work was ended then; gone once it has reconciled its host after coming back',
       }),
     ),
+    not_taking_work: Type.Optional(
+      Type.String({
+        description:
+          'why this node takes no new work now although it serves reads and keeps its resources (e.g. its data dir is full); only the node itself reports it',
+      }),
+    ),
   },
   { $id: 'Node' },
 );

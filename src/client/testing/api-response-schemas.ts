@@ -41,7 +41,13 @@ if (!FormatRegistry.Has('uuid')) FormatRegistry.Set('uuid', (v) => UUID_RE.test(
 if (!FormatRegistry.Has('date-time')) FormatRegistry.Set('date-time', (v) => DATE_TIME_RE.test(v) && !Number.isNaN(Date.parse(v)));
 
 /** GET /health (declared in src/api/v1/system/schemas.ts, which the client may not import). */
-const Health = Type.Object({ status: Type.Literal('ok'), version: Type.String(), uptime_s: Type.Number() });
+const Health = Type.Object({
+  status: Type.Literal('ok'),
+  version: Type.String(),
+  uptime_s: Type.Number(),
+  takes_work: Type.Boolean(),
+  reason: Type.Optional(Type.String()),
+});
 const DeallocateResult = Type.Object({ status: Type.Union([Type.Literal('DEALLOCATE'), Type.Literal('DEALLOCATED')]) });
 
 export const API_ROUTES: readonly RouteResponse[] = [

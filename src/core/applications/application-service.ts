@@ -40,6 +40,8 @@ export interface ApplicationServiceDeps {
   liveOffers(): NodeOffer[];
   nodes(): readonly NodeRow[];
   stopping(): boolean;
+  /** why this node takes no new work now (data dir full), or null */
+  paused(): string | null;
   metadataLimits: MetadataLimits;
 }
 
@@ -65,6 +67,8 @@ export class ApplicationService {
 
   async createApplication(caller: Caller, body: ApplicationCreate): Promise<Application> {
     if (this.#d.stopping()) throw new CoreError('UNAVAILABLE', `node ${this.#d.node} is shutting down; try another node`);
+    const paused = this.#d.paused();
+    if (paused !== null) throw new CoreError('UNAVAILABLE', `node ${this.#d.node} takes no new work: ${paused}; try another node`);
     if (typeof body.label !== 'string' || body.label === '')
       throw new CoreError('INVALID', 'label: name the label to use', { field: 'label' });
     if (body.version !== undefined && (!Number.isInteger(body.version) || body.version < 1)) {

@@ -17,6 +17,8 @@ export interface MembershipOptions {
   drivers: ReadonlyMap<string, DriverInstance>;
   /** whether this node serves now (started, not stopping): what its own NodeInfo says as `alive` */
   serving(): boolean;
+  /** why this node takes no new work now although it serves (data dir full), or null: its own NodeInfo says it */
+  paused(): string | null;
   /** this node's upkeep after each heartbeat (stuck allocations, work scan, scheduler) */
   afterBeat(): Promise<void>;
   /**
@@ -287,6 +289,7 @@ export class NodeMembership {
       heartbeat_at: n.heartbeat_at,
       started_at: n.started_at,
       ...(n.lost_at !== null ? { lost_at: n.lost_at } : {}),
+      ...(self && this.#o.paused() !== null ? { not_taking_work: this.#o.paused()! } : {}),
     };
   }
 }

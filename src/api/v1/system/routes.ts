@@ -46,7 +46,7 @@ export const systemRoutes: FastifyPluginAsyncTypebox<SystemRouteOptions> = async
           response: { 200: Health, 503: errorResponse(503) },
         },
       },
-      async () => ({ status: 'ok' as const, version, uptime_s: Math.round((Date.now() - started) / 1000) }),
+      async () => ({ status: 'ok' as const, version, uptime_s: Math.round((Date.now() - started) / 1000), ...core.workState() }),
     );
   }
 
