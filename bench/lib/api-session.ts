@@ -17,7 +17,8 @@ export interface Session {
   close(): void;
 }
 
-export async function openSession(apiUrl: string, token: string, ca: string | undefined, maxSockets = 64): Promise<Session> {
+/** `events: false` opens no event stream (requests only; waitFor and onEvent then never see anything). */
+export async function openSession(apiUrl: string, token: string, ca: string | undefined, maxSockets = 64, events = true): Promise<Session> {
   const url = new URL(apiUrl);
   const tls = url.protocol === 'https:';
   const agent = tls ? new HttpsAgent({ keepAlive: true, maxSockets, ca }) : new HttpAgent({ keepAlive: true, maxSockets });
@@ -52,7 +53,8 @@ export async function openSession(apiUrl: string, token: string, ca: string | un
   const parser = new SseParser({
     onMessage(m) {
       if (m.event !== 'state') return;
-      const e = JSON.parse(m.data) as StateEvent;
+      // the id travels in the SSE block's id field, not in its data
+      const e = { ...(JSON.parse(m.data) as Omit<StateEvent, 'id'>), id: m.id ?? '' };
       for (const l of listeners) l(e);
       let s = seen.get(e.application_uid);
       if (!s) seen.set(e.application_uid, (s = new Map<string, StateEvent>()));
@@ -66,19 +68,21 @@ export async function openSession(apiUrl: string, token: string, ca: string | un
       }
     },
   });
-  const stream = await new Promise<IncomingMessage>((resolve, reject) => {
-    const req = doRequest(
-      new URL('/api/v1/events', url),
-      { agent: tls ? new HttpsAgent({ ca }) : undefined, headers: { ...headers, accept: 'text/event-stream' } },
-      (res) => {
-        if (res.statusCode !== 200) reject(new Error(`events → ${res.statusCode}`));
-        else resolve(res);
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-  stream.on('data', (c: Buffer) => parser.feed(c));
+  const stream = !events
+    ? undefined
+    : await new Promise<IncomingMessage>((resolve, reject) => {
+        const req = doRequest(
+          new URL('/api/v1/events', url),
+          { agent: tls ? new HttpsAgent({ ca }) : undefined, headers: { ...headers, accept: 'text/event-stream' } },
+          (res) => {
+            if (res.statusCode !== 200) reject(new Error(`events → ${res.statusCode}`));
+            else resolve(res);
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+  stream?.on('data', (c: Buffer) => parser.feed(c));
 
   return {
     request: (method, path, body) => request(method, path, body),
@@ -103,7 +107,7 @@ export async function openSession(apiUrl: string, token: string, ca: string | un
       listeners.push(fn);
     },
     close() {
-      stream.destroy();
+      stream?.destroy();
       agent.destroy();
     },
   };

@@ -10,7 +10,7 @@ import { usageOf } from './usage.js';
  * 2. sum what the node holds (in total and per driver instance),
  * 3. hand NEW applications to `choose` page by page in FIFO order (SKIP LOCKED: rows another node is
  *    claiming right now are passed over, never waited for),
- * 4. move each pick NEW → ELECTED with a conditional update (WHERE status = 'NEW').
+ * 4. move the picks NEW → ELECTED with conditional updates (WHERE status = 'NEW'), one per kind of pick.
  * The caller appends the state rows in the same transaction.
  */
 export async function claimApplications(
@@ -53,25 +53,48 @@ export async function claimApplications(
     if (!choice.more || rows.length < request.pageSize) break;
   }
 
-  const claimed: ApplicationRow[] = [];
+  return electPicks(trx, request, picks);
+}
+
+/** uids per statement: far below SQLite's and PostgreSQL's parameter limits */
+const ELECT_CHUNK = 500;
+
+/**
+ * NEW → ELECTED for the picks: one conditional UPDATE per group of picks that share their driver,
+ * definition, size and description (a burst of one label is one statement, not one per pick).
+ * Returned in FIFO (seq) order, as picked.
+ */
+async function electPicks(trx: Kysely<Database>, request: ClaimRequest, picks: readonly ClaimPick[]): Promise<ApplicationRow[]> {
+  const groups = new Map<string, ClaimPick[]>();
   for (const p of picks) {
-    const row = await trx
-      .updateTable('applications')
-      .set({
-        status: 'ELECTED',
-        status_description: p.description,
-        status_at: request.at,
-        node: request.node,
-        driver: p.driver,
-        definition_index: p.definition_index,
-        cpu: p.cpu,
-        ram: p.ram,
-      })
-      .where('uid', '=', p.uid)
-      .where('status', '=', 'NEW')
-      .returningAll()
-      .executeTakeFirst();
-    if (row) claimed.push(applicationFromDb(row));
+    const key = JSON.stringify([p.driver, p.definition_index, p.cpu, p.ram, p.description]);
+    const g = groups.get(key);
+    if (g) g.push(p);
+    else groups.set(key, [p]);
   }
-  return claimed;
+  const claimed: ApplicationRow[] = [];
+  for (const group of groups.values()) {
+    const p = group[0]!;
+    for (let i = 0; i < group.length; i += ELECT_CHUNK) {
+      const uids = group.slice(i, i + ELECT_CHUNK).map((g) => g.uid);
+      const rows = await trx
+        .updateTable('applications')
+        .set({
+          status: 'ELECTED',
+          status_description: p.description,
+          status_at: request.at,
+          node: request.node,
+          driver: p.driver,
+          definition_index: p.definition_index,
+          cpu: p.cpu,
+          ram: p.ram,
+        })
+        .where('uid', 'in', uids)
+        .where('status', '=', 'NEW')
+        .returningAll()
+        .execute();
+      for (const row of rows) claimed.push(applicationFromDb(row));
+    }
+  }
+  return claimed.sort((a, b) => a.seq - b.seq);
 }

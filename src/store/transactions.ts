@@ -50,7 +50,7 @@ export class Transactions {
   /**
    * Runs `fn` in a transaction; its state rows are appended last and its signals sent on commit.
    * With group commit, transactions started in the same turn of the event loop (or while one is
-   * committing) share one BEGIN…COMMIT, and the whole batch appends its state rows with one
+   * committing) share one BEGIN…COMMIT (at most GROUP_MAX), and the whole batch appends its state rows with one
    * counter update at the end.
    */
   run<T>(fn: TxBody<T>): Promise<T> {
@@ -59,7 +59,9 @@ export class Transactions {
       this.#queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
       if (!this.#draining) {
         this.#draining = true;
-        queueMicrotask(() => void this.#drain());
+        // the next turn of the event loop: requests that arrived together (a burst of creations,
+        // deallocations) commit together instead of one commit each
+        setImmediate(() => void this.#drain());
       }
     });
   }

@@ -171,6 +171,8 @@ export interface Transition {
   description: string;
   at: string;
   onlyNode?: string;
+  /** only if status_at is still this: the very state change the caller saw, not a later one to the same status */
+  ifStatusAt?: string;
   set?: ApplicationPatch;
   /** insert this resource row in the same transaction */
   insertResource?: ResourceRow;

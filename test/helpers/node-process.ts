@@ -21,6 +21,8 @@ export interface NodeProcessOptions {
   env?: NodeJS.ProcessEnv;
   apiPort?: number;
   metaPort?: number;
+  /** node's own flags before the script, e.g. ['--cpu-prof'] for a profile */
+  execArgv?: string[];
 }
 
 export interface NodeProcess {
@@ -72,6 +74,7 @@ export async function startNodeProcess(opts: NodeProcessOptions = {}): Promise<N
   const configPath = join(dataDir, 'test-config.yml');
   await writeFile(configPath, toYaml(opts.config ?? {}));
   const args = [
+    ...(opts.execArgv ?? []),
     SHOAL_BIN,
     'serve',
     '-c',

@@ -55,7 +55,13 @@ export class Allocations {
 
   /** Starts allocating an application this node just elected. */
   allocate(app: ApplicationRow): void {
-    if (this.#running.has(app.uid)) return;
+    const previous = this.#running.get(app.uid);
+    if (previous) {
+      // an earlier attempt of this application is still finishing: its return to NEW committed (in
+      // the same group as this election, say) before its bookkeeping ended. This one starts after it.
+      void previous.then(() => this.allocate(app));
+      return;
+    }
     const abort = new AbortController();
     this.#aborts.set(app.uid, abort);
     const p = this.#work.track(
@@ -217,6 +223,8 @@ export class Allocations {
         `allocation on node ${this.#d.node} was interrupted; waiting for a node again`,
         {
           set: { node: null, driver: null, cpu: 0, ram: 0 },
+          // the election seen above, not a newer one whose allocation is about to start
+          ifStatusAt: app.status_at,
         },
         [{ kind: 'queue' }],
       );

@@ -11,6 +11,7 @@ export const MOVE_ATTEMPTS = 6;
 
 export interface MoveExtra {
   set?: ApplicationPatch;
+  ifStatusAt?: string;
   insertResource?: ResourceRow;
   deleteResource?: boolean;
   failPendingTasks?: string;

@@ -1,6 +1,7 @@
 import type { ApplicationStatus } from '../../model/index.js';
+import { applyTransitions } from '../apply-transitions.js';
 import { claimApplications } from '../claim.js';
-import { applicationFromDb, applicationToDb, labelFromDb, resourceToDb, stateFromDb } from '../rows.js';
+import { applicationFromDb, applicationToDb, labelFromDb, stateFromDb } from '../rows.js';
 import {
   HOLDING_STATUSES,
   type ApplicationRow,
@@ -128,34 +129,8 @@ export function applicationsRepository({ db, capabilities, tx }: RepositoryConte
 
     async transition(transitions, signals = []) {
       if (transitions.length === 0) return [];
-      // a stable lock order (by uid) so two batches never deadlock each other
-      const order = transitions.map((t, i) => ({ t, i })).sort((a, b) => (a.t.uid < b.t.uid ? -1 : a.t.uid > b.t.uid ? 1 : a.i - b.i));
       return tx(async (trx) => {
-        const pending: { i: number; row: Omit<StateRow, 'id'> }[] = [];
-        for (const { t, i } of order) {
-          let q = trx
-            .updateTable('applications')
-            .set({ ...t.set, status: t.to, status_description: t.description, status_at: t.at })
-            .where('uid', '=', t.uid)
-            .where('status', 'in', t.from);
-          if (t.onlyNode !== undefined) q = q.where('node', '=', t.onlyNode);
-          const hit = await q.returning('owner').executeTakeFirst();
-          if (!hit) continue;
-          if (t.deleteResource) await trx.deleteFrom('resources').where('application_uid', '=', t.uid).execute();
-          if (t.insertResource) await trx.insertInto('resources').values(resourceToDb(t.insertResource)).execute();
-          if (t.failPendingTasks !== undefined) {
-            await trx
-              .updateTable('tasks')
-              .set({ status: 'FAILED', result: t.failPendingTasks, updated_at: t.at })
-              .where('application_uid', '=', t.uid)
-              .where('status', '=', 'PENDING')
-              .execute();
-          }
-          pending.push({
-            i,
-            row: { application_uid: t.uid, owner: hit.owner, status: t.to, description: t.description, created_at: t.at },
-          });
-        }
+        const pending = await applyTransitions(trx, transitions);
         return {
           states: pending.map((p) => p.row),
           signals,
