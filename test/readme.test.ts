@@ -65,7 +65,7 @@ describe('README.md', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-    assert.deepEqual([...drivers].sort(), ['docker', 'qemu', 'test']);
+    assert.deepEqual([...drivers].sort(), ['docker', 'native', 'qemu', 'test']);
   });
 
   it('has a config example that loads', async () => {

@@ -18,11 +18,14 @@ const OUTPUT_LIMIT = 64 * 1024;
 export function run(
   cmd: string,
   args: string[],
-  opts: { timeoutMs?: number; allowFailure?: boolean; cwd?: string } = {},
+  opts: { timeoutMs?: number; allowFailure?: boolean; cwd?: string; input?: string } = {},
 ): Promise<RunResult> {
   const timeoutMs = opts.timeoutMs ?? 120_000;
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd });
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], cwd: opts.cwd });
+    // input (e.g. an `ip -batch -` script) on stdin; none: stdin at EOF at once
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(opts.input ?? '');
     let stdout = '';
     let stderr = '';
     let timedOut = false;

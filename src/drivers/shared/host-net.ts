@@ -113,9 +113,10 @@ export class NetNames {
     return `${this.#p.chain}${this.#short}-`;
   }
 
-  chains(hwaddr: string): { input: string; forward: string; nat: string } {
+  /** `prerouting` (nat table) only the native driver uses: its Meta API DNAT happens on the host */
+  chains(hwaddr: string): { input: string; forward: string; nat: string; prerouting: string } {
     const base = `${this.chainPrefix()}${macHex(hwaddr)}`;
-    return { input: `${base}-I`, forward: `${base}-F`, nat: `${base}-N` };
+    return { input: `${base}-I`, forward: `${base}-F`, nat: `${base}-N`, prerouting: `${base}-P` };
   }
 }
 
@@ -137,7 +138,7 @@ export async function netnsExists(name: string): Promise<boolean> {
  * (several driver instances may share a host), created exclusively. A claim whose namespace is gone
  * and which is older than a grace period is stale and taken over.
  */
-async function claimSlot(pool: Pool, netns: string): Promise<number> {
+export async function claimSlot(pool: Pool, netns: string): Promise<number> {
   await mkdir(CLAIM_DIR, { recursive: true, mode: 0o700 });
   const count = slotCount(pool);
   const start = Number.parseInt(createHash('sha256').update(netns).digest('hex').slice(0, 8), 16) % count;
@@ -169,7 +170,7 @@ async function claimSlot(pool: Pool, netns: string): Promise<number> {
   throw new DriverError('BACKEND', `no free /30 left in vm_network ${numToIp(pool.base)}/${pool.prefix} for a VM network namespace`);
 }
 
-async function releaseClaims(netns: string): Promise<void> {
+export async function releaseClaims(netns: string): Promise<void> {
   let names: string[];
   try {
     names = await readdir(CLAIM_DIR);
@@ -301,7 +302,7 @@ async function ensureForwarding(): Promise<void> {
 }
 
 /** Delete every jump to the VM's chains (found by name, so no details of the VM are needed), then the chains. */
-async function removeRules(chains: string[]): Promise<void> {
+export async function removeRules(chains: string[]): Promise<void> {
   for (const table of ['filter', 'nat']) {
     const { stdout } = await run('iptables', ['-w', '30', '-t', table, '-S'], { timeoutMs: 60_000 });
     for (const line of stdout.split('\n')) {
@@ -319,7 +320,7 @@ async function removeRules(chains: string[]): Promise<void> {
 /** Remove a VM's rules, namespace (its veth pair goes with it) and address claim. Idempotent. */
 export async function removeVmNet(names: NetNames, hwaddr: string): Promise<void> {
   const c = names.chains(hwaddr);
-  await removeRules([c.input, c.forward, c.nat]);
+  await removeRules([c.input, c.forward, c.nat, c.prerouting]);
   const netns = names.netns(hwaddr);
   if (await netnsExists(netns)) await cmd('ip', ['netns', 'delete', netns]);
   // a veth created while its namespace was being removed (crash in between) would be left
@@ -335,7 +336,7 @@ export async function listVmNets(names: NetNames): Promise<Set<string>> {
   }
   for (const table of ['filter', 'nat']) {
     const { stdout } = await run('iptables', ['-w', '30', '-t', table, '-S'], { timeoutMs: 60_000, allowFailure: true });
-    for (const m of stdout.matchAll(new RegExp(`^-N ${names.chainPrefix()}([0-9a-f]{12})-[IFN]$`, 'gm'))) ids.add(m[1]!);
+    for (const m of stdout.matchAll(new RegExp(`^-N ${names.chainPrefix()}([0-9a-f]{12})-[IFNP]$`, 'gm'))) ids.add(m[1]!);
   }
   return new Set([...ids].filter((id) => /^[0-9a-f]{12}$/.test(id)));
 }
