@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ResourceAccess } from './access.js';
 import type { ResourceStatus } from './status.js';
 
 /** What allocate() returns: hwaddr identifies the resource (and, if a MAC, authenticates it to the Meta API). */
@@ -135,6 +136,11 @@ export interface ResourceDriver {
   console?(hwaddr: string): Promise<string>;
   /** release backend connections on node shutdown (resources stay) */
   close?(): Promise<void>;
+  /**
+   * getting into a resource (shell, exec, ports, files: see access.ts); absent = the driver's
+   * resources cannot be entered
+   */
+  readonly access?: ResourceAccess;
 }
 
 /** Creates driver instances; the registry (DriversList) holds these. */

@@ -16,3 +16,4 @@ export type {
   MetaHandler,
   ResourceDriver,
 } from './driver.js';
+export type { ExecProcess, ExecRequest, ResourceAccess } from './access.js';

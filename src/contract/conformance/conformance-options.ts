@@ -40,6 +40,11 @@ export interface ConformanceOptions {
   timeoutMs?: number;
   /** removes what a snapshot made outside the data dir (e.g. a committed image); called with each snapshot info */
   removeSnapshot?(info: string): Promise<void>;
+  /**
+   * a command that starts a TCP echo server on `port` inside the environment and returns at once
+   * (for the access part's connectPort check; absent = a named skip)
+   */
+  echoServer?: (port: number) => string[];
   /** metadata passed to allocate (default a small non-secret map of strings) */
   metadata?: Record<string, unknown>;
 }

@@ -31,7 +31,11 @@ describe('the conformance suite itself', () => {
     assert.equal(r.code, 0, r.out);
     assert.deepEqual(r.failed, []);
     assert.ok(r.passed >= 28, `only ${r.passed} tests passed:\n${r.out}`);
-    assert.deepEqual(r.skipped, [], 'a driver with every optional method and hook skips nothing');
+    // the in-memory fixture has no environment to enter: its access checks are named skips (the docker
+    // driver's conformance test runs them against real containers)
+    const notAccess = r.skipped.filter((line) => !/^access: .* # the driver has no access part \(optional\)$/.test(line));
+    assert.deepEqual(notAccess, [], 'a driver with every optional method and hook skips nothing else');
+    assert.equal(r.skipped.length, 6, `the six access checks are named skips: ${JSON.stringify(r.skipped)}`);
   });
 
   it('reports an absent optional method as a named skip, not as a pass', { timeout: 90_000 }, async () => {
@@ -45,7 +49,7 @@ describe('the conformance suite itself', () => {
         `no named skip for ${method}: ${JSON.stringify(r.skipped)}`,
       );
     }
-    assert.equal(r.passed + r.skipped.length, full.passed, 'every skipped test would have run for a full driver');
+    assert.equal(r.passed + r.skipped.length, full.passed + full.skipped.length, 'every skipped test would have run for a full driver');
   });
 
   const cases: Array<[string, RegExp]> = [

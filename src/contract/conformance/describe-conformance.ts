@@ -6,6 +6,7 @@ import type { AllocateContext, AllocateResult, ResourceDriver } from '../driver.
 import { StatusAllocated, StatusNone } from '../status.js';
 import type { ConformanceOptions } from './conformance-options.js';
 import { commonInvalidConfigs, commonInvalidVariants } from './definition-variants.js';
+import { describeAccess } from './describe-access.js';
 import { asDriverError, expectDriverError } from './expect-driver-error.js';
 
 const DEFAULT_TIMEOUT_MS = 120_000;
@@ -236,6 +237,14 @@ export function describeConformance(name: string, opts: ConformanceOptions): voi
       assert.ok(['healthy', 'unhealthy', 'undetected'].includes(f.health), `fingerprint health ${f.health}`);
       assert.equal(typeof f.description, 'string');
       for (const [k, v] of Object.entries(f.attributes)) assert.equal(typeof v, 'string', `fingerprint attribute ${k}`);
+    });
+
+    describeAccess({
+      driver: () => need(),
+      allocated: () => needAllocated()[0].hwaddr,
+      unknownHwaddr,
+      ...(opts.echoServer ? { echoServer: opts.echoServer } : {}),
+      timeout,
     });
 
     for (const full of [false, true]) {

@@ -67,5 +67,7 @@ describeConformance('docker', {
     const containers = await suite.h.docker.listContainers({ all: true, filters });
     return containers.length > 0 || existsSync(join(suite.h.dataDir, 'workspaces/res', hwaddr.replace(/:/g, '')));
   },
+  // busybox's nc as a persistent echo server, left running in the background
+  echoServer: (port) => ['sh', '-c', `nc -ll -p ${port} -e cat </dev/null >/dev/null 2>&1 &`],
   timeoutMs: 180_000,
 });

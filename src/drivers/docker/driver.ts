@@ -16,6 +16,7 @@ import {
 } from '../../contract/index.js';
 import { cancelledError, ImageCache, reuseScope, UrlPolicy } from '../shared/index.js';
 import { parseDockerConfig, type DockerConfig } from './config.js';
+import { DockerAccess } from './access.js';
 import { containerSpec } from './container-spec.js';
 import { definitionUrls, parseDockerDefinition } from './definition.js';
 import { DiskManager, GB } from './disks.js';
@@ -72,9 +73,16 @@ export class DockerDriver implements ResourceDriver {
   /** the socket of the last prepare() attempt (fingerprint reports on it) */
   #socket = '/var/run/docker.sock';
 
+  /** exec, ports and files of the containers (the Engine's exec and archive APIs) */
+  readonly access: DockerAccess;
+
   constructor(ctx: DriverContext) {
     this.#ctx = ctx;
     this.#urls = new UrlPolicy(ctx.fetch);
+    this.access = new DockerAccess(
+      () => this.#state().docker,
+      async (hwaddr) => (isMac(hwaddr) ? this.#inspect(this.#state(), hwaddr) : undefined),
+    );
   }
 
   name(): string {

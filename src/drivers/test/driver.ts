@@ -1,3 +1,4 @@
+import { testDriverAccess } from './access.js';
 import {
   DriverError,
   StatusAllocated,
@@ -54,6 +55,9 @@ export class TestDriver implements ResourceDriver {
   readonly #ips = new Set<string>();
   #usedCpu = 0;
   #usedRam = 0;
+
+  /** refuses: a test resource has no environment to enter */
+  readonly access = testDriverAccess;
 
   constructor(ctx: DriverContext, options: TestDriverOptions = {}) {
     this.#ctx = ctx;
