@@ -6,6 +6,8 @@ set -euo pipefail
 
 PKGS=(docker.io qemu-system-x86 qemu-utils postgresql busybox-static iptables xfsprogs e2fsprogs zstd xz-utils iproute2 procps util-linux cpio curl socat syslinux syslinux-common mtools dosfstools openssh-client openssh-server faketime docker-registry apache2-utils openssl)
 PKGS+=(bubblewrap) # the native driver (sandboxes)
+# the Debian cloud image the qemu cloud-init test boots (scripts/build-debian-image.sh)
+PKGS+=(mmdebstrap fdisk)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -5,12 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { execFile, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { DriverError, StatusAllocated, StatusNone } from '../../contract/index.js';
 import { imageInfo, sha256File } from './disks.js';
 import { QemuDriver } from './driver.js';
@@ -29,6 +31,7 @@ import {
 } from './test-support.js';
 import { findProcesses } from './vm-process.js';
 
+const execFileP = promisify(execFile);
 const T = { timeout: 240_000 };
 const GIB = 2 ** 30;
 const BOOT_MS = 180_000;
@@ -56,6 +59,15 @@ function lastPoll(consoleText: string): { n: number; ok: boolean } {
   const polls = [...consoleText.matchAll(/SHOAL-GUEST poll (\d+) (ok|failed)/g)];
   const last = polls[polls.length - 1];
   return last ? { n: Number(last[1]), ok: last[2] === 'ok' } : { n: 0, ok: false };
+}
+
+/** curl http://169.254.169.254<path> from inside a VM's namespace (async: its channel answers in this process). */
+async function curlInNs(netns: string, path: string, post?: string): Promise<{ status: string; body: string }> {
+  const args = ['netns', 'exec', netns, 'curl', '-s', '--max-time', '10', '-w', '\\n%{http_code}'];
+  if (post !== undefined) args.push('--data-binary', post);
+  const r = await execFileP('ip', [...args, `http://169.254.169.254${path}`], { encoding: 'utf8', timeout: 30_000 });
+  const i = r.stdout.lastIndexOf('\n');
+  return { body: r.stdout.slice(0, i), status: r.stdout.slice(i + 1) };
 }
 
 /** A loopback HTTP service the guests try to reach through 10.0.2.2 (only "nat" guests can). */
@@ -225,6 +237,57 @@ describe('qemu driver: real VMs', { timeout: 1_500_000 }, () => {
     },
   );
 
+  it("each VM's channel serves its own cloud-init seed only (read from inside the VM's namespace)", T, async () => {
+    const ha = need(a, 'VM A');
+    const hb = need(b, 'VM B');
+    const netA = (await driver.stateOf(ha))?.net;
+    assert.ok(netA);
+    const hex = (h: string): string => h.replaceAll(':', '');
+    // curl from VM A's namespace: the source every connection of VM A has, DNATed to A's channel
+    const fromA = (path: string, post?: string): Promise<{ status: string; body: string }> => curlInNs(netA.netns, path, post);
+    const own = await fromA(`/nocloud/${hex(ha)}/meta-data`);
+    assert.equal(own.status, '200');
+    assert.match(own.body, new RegExp(`instance-id: app-a-${run}`));
+    assert.match((await fromA(`/nocloud/${hex(ha)}/user-data`)).body, /^#cloud-config\n/);
+    assert.equal((await fromA(`/nocloud/${hex(hb)}/meta-data`)).status, '404', "VM A read VM B's seed");
+    const hostKey = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dataDir, `hk-${run}`)], { encoding: 'utf8' });
+    assert.equal(hostKey.status, 0);
+    const report = new URLSearchParams({ pub_key_ed25519: readFileSync(join(dataDir, `hk-${run}.pub`), 'utf8') }).toString();
+    assert.equal((await fromA(`/nocloud/${hex(hb)}/phone-home`, report)).status, '404', 'VM A reported host keys for VM B');
+    assert.deepEqual((await driver.guestSsh(hb))?.hostKeys, []);
+    assert.equal((await fromA(`/nocloud/${hex(ha)}/phone-home`, report)).status, '200');
+    const ssh = await driver.guestSsh(ha);
+    assert.ok(ssh);
+    assert.equal(ssh.hostKeys[0]?.key, readFileSync(join(dataDir, `hk-${run}.pub`), 'utf8').split(' ')[1]);
+    assert.equal(ssh.host, netA.nsAddr);
+    // the seed is also on the kernel line of a kernel boot, and QEMU forwards the guest's port 22
+    const vm = await qemuByMac(ha);
+    assert.ok(vm);
+    assert.match(vm.args[vm.args.indexOf('-append') + 1] ?? '', new RegExp(`ds=nocloud-net;s=http://169.254.169.254/nocloud/${hex(ha)}/`));
+    assert.ok(vm.args.includes(`user,id=net0,ipv6=off,hostfwd=tcp:${netA.nsAddr}:22-:22`));
+  });
+
+  it('boots a kernel + initrd with a root disk image (no bootindex clash with -kernel)', T, async () => {
+    const def = JSON.stringify({
+      options: {
+        kernel: { url: guest.kernel.url, sum: guest.kernel.sum },
+        initrd: { url: guest.initrd.url, sum: guest.initrd.sum },
+        append: 'quiet panic=-1',
+        images: [{ url: guest.bootQcow2.url, sum: guest.bootQcow2.sum }],
+      },
+      requirements: { cpu: 1, ram: 1, network: '' },
+    });
+    const r = await driver.allocate(def, metaC, { application: `app-k-${run}`, label, node: 'test-node' });
+    live.add(r.hwaddr);
+    meta.data.set(r.hwaddr, metaC);
+    await waitForText(() => driver.console(r.hwaddr), /SHOAL-GUEST ready/, BOOT_MS, 'kernel + disk VM ready');
+    const text = await driver.console(r.hwaddr);
+    assert.deepEqual(printedMetadata(text), metaC);
+    diskLine(text, 'root');
+    await driver.deallocate(r.hwaddr);
+    live.delete(r.hwaddr);
+  });
+
   it('re-attaches after a driver restart: VMs stay ALLOCATED and the Meta API channel works again', T, async () => {
     const ha = need(a, 'VM A');
     const hb = need(b, 'VM B');
@@ -248,6 +311,13 @@ describe('qemu driver: real VMs', { timeout: 1_500_000 }, () => {
       'a successful poll after the restart',
     );
     assert.equal((await driver.fingerprint()).attributes['qemu.vms'], '2');
+    // the new channel serves the VM's cloud-init seed again, and the recorded host keys stayed
+    const netA = (await driver.stateOf(ha))?.net;
+    assert.ok(netA);
+    const seed = await curlInNs(netA.netns, `/nocloud/${ha.replaceAll(':', '')}/meta-data`);
+    assert.equal(seed.status, '200');
+    assert.match(seed.body, new RegExp(`instance-id: app-a-${run}`));
+    assert.equal((await driver.guestSsh(ha))?.hostKeys.length, 1, 'the host keys reported before the restart');
   });
 
   it('snapshot of the data disks gives standalone qcow2 copies, and the VM keeps running', T, async () => {

@@ -31,7 +31,9 @@ import { prepareQemu, type Prepared } from './prepared.js';
 import { withQmp } from './qmp-client.js';
 import { takeSnapshot } from './snapshot.js';
 import type { VmState } from './state.js';
-import { resolveInputs, VmBuilder } from './vm-builder.js';
+import { accessKeyPath, resolveInputs, VmBuilder } from './vm-builder.js';
+import { GUEST_USER, readHostKeys, withCloudInit } from './cloud-init.js';
+import type { HostKey } from './ssh-key.js';
 import { findProcesses, isOurProcess } from './vm-process.js';
 import { VmRuntime } from './vm-runtime.js';
 import { VmTeardown } from './vm-teardown.js';
@@ -48,6 +50,28 @@ export const QEMU_CAPABILITIES = {
 } as const;
 
 const CONSOLE_TAIL_BYTES = 256 * 1024;
+
+/**
+ * How the node reaches a guest's own sshd (for the access code; driver-internal, not in any API
+ * answer). The guest's port 22 is forwarded by QEMU from `host:22`, the VM namespace's end of its
+ * veth, which only the node host routes to.
+ */
+export interface GuestSshTarget {
+  hwaddr: string;
+  host: string;
+  port: number;
+  /** the account cloud-init made for the access key (`shoal`, sudo without password) */
+  user: string;
+  /** the per-application ed25519 private key (OpenSSH format, 0600, in the VM's directory); never log or send it */
+  privateKeyPath: string;
+  /**
+   * the host keys the guest reported through cloud-init's phone_home at its first boot: pin these;
+   * empty until the guest reported (connecting before that cannot be verified: refuse or wait)
+   */
+  hostKeys: HostKey[];
+  /** when the guest reported them (ISO time), undefined while none */
+  hostKeysReportedAt: string | undefined;
+}
 
 export class QemuDriver implements ResourceDriver {
   readonly #ctx: DriverContext;
@@ -131,7 +155,8 @@ export class QemuDriver implements ResourceDriver {
       const pid = await this.#runtime.findPid(p, hwaddr, state);
       if (pid === undefined || this.#runtime.channels.has(hwaddr) || !state.net) continue;
       try {
-        const channel = await MetaChannel.open(state.net.hostAddr, state.net.nsAddr, this.#ctx.meta.handlerFor(hwaddr), this.#ctx.log);
+        const handler = withCloudInit(state.dir, hwaddr, this.#ctx.meta.handlerFor(hwaddr), this.#ctx.log);
+        const channel = await MetaChannel.open(state.net.hostAddr, state.net.nsAddr, handler, this.#ctx.log);
         this.#runtime.channels.set(hwaddr, channel);
         await applyRules(p.netNames, hwaddr, state.net, p.config.metaAddress, channel.port);
         this.#ctx.log.info({ hwaddr, pid, phase: state.phase }, 're-attached VM');
@@ -153,10 +178,10 @@ export class QemuDriver implements ResourceDriver {
     return parseQemuDefinition(definition, this.#prepared?.config.firmware ?? BUILTIN_FIRMWARE);
   }
 
-  async allocate(definition: string, _metadata: Record<string, unknown>, context?: AllocateContext): Promise<AllocateResult> {
+  async allocate(definition: string, metadata: Record<string, unknown>, context?: AllocateContext): Promise<AllocateResult> {
     const def = this.#parse(definition);
     const p = this.#need();
-    const inputs = await resolveInputs(p, def, context?.signal);
+    const inputs = await resolveInputs(p, def, metadata, context?.signal);
     if (context?.signal?.aborted) throw cancelledError('allocation', context.signal);
     const hwaddr = await this.#newMac(p);
     this.#pending.add(hwaddr);
@@ -303,6 +328,26 @@ export class QemuDriver implements ResourceDriver {
     const channels = [...this.#runtime.channels.values()];
     this.#runtime.channels.clear();
     await Promise.all(channels.map((c) => c.close()));
+  }
+
+  /**
+   * How to reach the guest's sshd (see GuestSshTarget); undefined when there is no such VM or it
+   * has no network namespace (half made).
+   */
+  async guestSsh(hwaddr: string): Promise<GuestSshTarget | undefined> {
+    const p = this.#need();
+    const state = isMac(hwaddr) ? await p.states.read(hwaddr) : undefined;
+    if (!state?.net) return undefined;
+    const reported = await readHostKeys(state.dir);
+    return {
+      hwaddr,
+      host: state.net.nsAddr,
+      port: 22,
+      user: GUEST_USER,
+      privateKeyPath: accessKeyPath(state.dir),
+      hostKeys: reported?.keys ?? [],
+      hostKeysReportedAt: reported?.reportedAt,
+    };
   }
 
   /** For tests and tools: the state file of a VM (undefined when none). */

@@ -13,7 +13,7 @@ export const qemuDriverFactory: DriverFactory = {
   },
 };
 
-export { QemuDriver, QEMU_CAPABILITIES } from './driver.js';
+export { QemuDriver, QEMU_CAPABILITIES, type GuestSshTarget } from './driver.js';
 export { parseConfig, type QemuConfig } from './config.js';
 export { parseQemuDefinition, type QemuDefinition } from './definition.js';
 export type { SnapshotInfo } from './snapshot.js';

@@ -4,7 +4,7 @@
  * under the pool lock, room reserved first), the network namespace, the Meta API channel, QEMU's
  * command line, and the start. A step that fails undoes everything before it (VmTeardown).
  */
-import { mkdir, stat, truncate } from 'node:fs/promises';
+import { mkdir, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   DriverError,
@@ -17,6 +17,7 @@ import {
 import type { KeyedMutex } from '../../lib/locks.js';
 import { reuseScope } from '../shared/index.js';
 import { isTarFile } from '../shared/tar-header.js';
+import { guestHostname, seedArg, withCloudInit, writeSeed } from './cloud-init.js';
 import { diskSerial, imageSerial, type QemuDefinition } from './definition.js';
 import { GIB, cloneDisk, createBlank, createExt4, createOverlay, diskRequests, formatFor, imageInfo } from './disks.js';
 import { run, which } from '../shared/exec.js';
@@ -25,6 +26,7 @@ import { MetaChannel } from '../shared/meta-channel.js';
 import type { Prepared } from './prepared.js';
 import { QmpError, withQmp } from './qmp-client.js';
 import { resolveClone } from './snapshot.js';
+import { generateSshKeyPair } from './ssh-key.js';
 import { STATE_VERSION, type VmState } from './state.js';
 import { buildArgs, isOurProcess, readPidFile, startQemu, type VmDiskArg } from './vm-process.js';
 import type { VmRuntime } from './vm-runtime.js';
@@ -38,10 +40,26 @@ export interface ResolvedInputs {
   bases: Array<{ path: string; format: 'qcow2' | 'raw' }>;
   clones: Map<string, string>;
   firmware: string;
+  /** the metadata key `user_data` (cloud-init user-data), when set */
+  userData: string | undefined;
+}
+
+/** The private key of the access key pair, in the VM's own directory. */
+export function accessKeyPath(vmDir: string): string {
+  return join(vmDir, 'ssh', 'id_ed25519');
 }
 
 /** Fetch images and resolve clones and firmware before anything is created. */
-export async function resolveInputs(p: Prepared, def: QemuDefinition, signal: AbortSignal | undefined): Promise<ResolvedInputs> {
+export async function resolveInputs(
+  p: Prepared,
+  def: QemuDefinition,
+  metadata: Record<string, unknown>,
+  signal: AbortSignal | undefined,
+): Promise<ResolvedInputs> {
+  const userData = metadata['user_data'];
+  if (userData !== undefined && typeof userData !== 'string') {
+    throw invalidDefinition('metadata.user_data', 'must be a string (a #cloud-config document or a script for cloud-init)');
+  }
   const kernel = def.kernel ? await p.images.fetch(def.kernel, { field: 'options.kernel', signal }) : undefined;
   const initrd = def.initrd ? await p.images.fetch(def.initrd, { field: 'options.initrd', signal }) : undefined;
   const bases: Array<{ path: string; format: 'qcow2' | 'raw' }> = [];
@@ -88,7 +106,7 @@ export async function resolveInputs(p: Prepared, def: QemuDefinition, signal: Ab
   if (firmware !== '' && !(await pathExists(firmware))) {
     throw new DriverError('BACKEND', `firmware ${firmwareName} (${firmware}) is missing on this node`);
   }
-  return { kernel, initrd, bases, clones, firmware };
+  return { kernel, initrd, bases, clones, firmware, userData };
 }
 
 export class VmBuilder {
@@ -141,6 +159,19 @@ export class VmBuilder {
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
       await p.states.write(state);
+      // the access key pair (the private key stays in the VM's directory) and the cloud-init seed
+      const keys = generateSshKeyPair(`shoal-${context?.application || hwaddr}`);
+      await mkdir(join(dir, 'ssh'), { mode: 0o700 });
+      await writeFile(accessKeyPath(dir), keys.privateKey, { mode: 0o600 });
+      await writeFile(`${accessKeyPath(dir)}.pub`, `${keys.publicKey}\n`, { mode: 0o600 });
+      await writeSeed(dir, {
+        hwaddr,
+        instanceId: context?.application || hwaddr,
+        hostname: guestHostname(context?.label ?? '', context?.application ?? '', hwaddr),
+        metaAddress: p.config.metaAddress,
+        userData: inputs.userData,
+        publicKey: keys.publicKey,
+      });
       [, releaseBoot] = await p.boots.acquire();
       this.#runtime.holdBoot(hwaddr, releaseBoot);
 
@@ -162,7 +193,8 @@ export class VmBuilder {
       const net = await createVmNet(p.netNames, hwaddr, p.config.vmNetwork, def.requirements.network === 'nat', p.config.metaAddress);
       state.net = net;
       await p.states.write(state);
-      const channel = await MetaChannel.open(net.hostAddr, net.nsAddr, this.#meta.handlerFor(hwaddr), this.#log);
+      const handler = withCloudInit(dir, hwaddr, this.#meta.handlerFor(hwaddr), this.#log);
+      const channel = await MetaChannel.open(net.hostAddr, net.nsAddr, handler, this.#log);
       this.#runtime.channels.set(hwaddr, channel);
       channel.onFirstRequest(() => this.#runtime.releaseBoot(hwaddr));
       await applyRules(p.netNames, hwaddr, net, p.config.metaAddress, channel.port);
@@ -189,6 +221,8 @@ export class VmBuilder {
         qmpSocket: state.qmpSocket,
         consoleLog: state.consoleLog,
         pidFile: state.pidFile,
+        cloudInitSeed: seedArg(p.config.metaAddress, hwaddr),
+        sshForwardAddress: net.nsAddr,
       });
       state.argv = [p.programs.qemuSystem, ...args];
       await p.states.write(state);

@@ -31,6 +31,13 @@ export interface VmSpec {
   qmpSocket: string;
   consoleLog: string;
   pidFile: string;
+  /**
+   * `ds=nocloud-net;s=<url>`: cloud-init's seed, put in the SMBIOS type-1 serial (images booting
+   * with their own bootloader) and on the kernel command line (direct kernel boot)
+   */
+  cloudInitSeed: string;
+  /** the namespace-side address on which slirp forwards port 22 to the guest's sshd */
+  sshForwardAddress: string;
 }
 
 /** QEMU option values escape "," as ",,". */
@@ -65,6 +72,8 @@ export function buildArgs(spec: VmSpec): string[] {
     `file,id=console,path=${q(spec.consoleLog)},append=on`,
     '-serial',
     'chardev:console',
+    '-smbios',
+    `type=1,serial=${q(spec.cloudInitSeed)}`,
     '-qmp',
     `unix:${q(spec.qmpSocket)},server=on,wait=off`,
     '-pidfile',
@@ -75,7 +84,8 @@ export function buildArgs(spec: VmSpec): string[] {
   if (spec.kernel) {
     args.push('-kernel', spec.kernel);
     if (spec.initrd) args.push('-initrd', spec.initrd);
-    const append = /(^|\s)console=/.test(spec.append) ? spec.append : `console=ttyS0 ${spec.append}`.trim();
+    let append = /(^|\s)console=/.test(spec.append) ? spec.append : `console=ttyS0 ${spec.append}`.trim();
+    if (!/(^|\s)ds=/.test(append)) append = `${append} ${spec.cloudInitSeed}`;
     args.push('-append', append);
   }
   for (const d of spec.disks) {
@@ -85,13 +95,15 @@ export function buildArgs(spec: VmSpec): string[] {
     );
     args.push(
       '-device',
-      `virtio-blk-pci,drive=${d.nodeName},serial=${q(d.serial)}${d.bootIndex === undefined ? '' : `,bootindex=${d.bootIndex}`}`,
+      // with -kernel QEMU refuses a disk's bootindex 0 ("already used"): the kernel is what boots
+      `virtio-blk-pci,drive=${d.nodeName},serial=${q(d.serial)}${d.bootIndex === undefined || spec.kernel ? '' : `,bootindex=${d.bootIndex}`}`,
     );
   }
   // user-mode networking for DHCP and outbound sockets; QEMU runs in the VM's own network
   // namespace (host-net.ts), which decides what those sockets reach. No guestfwd: nothing is
-  // spawned per guest connection.
-  args.push('-netdev', 'user,id=net0,ipv6=off');
+  // spawned per guest connection. The guest's port 22 is forwarded from the namespace's own
+  // address, which only the node host can reach (over the VM's veth): the access path to its sshd.
+  args.push('-netdev', `user,id=net0,ipv6=off,hostfwd=tcp:${spec.sshForwardAddress}:22-:22`);
   args.push('-device', `virtio-net-pci,netdev=net0,mac=${spec.mac}`);
   return args;
 }
