@@ -1,5 +1,6 @@
 import type { ApplicationStatus } from '../../model/index.js';
 import { applyTransitions } from '../apply-transitions.js';
+import { CallBatcher } from '../call-batcher.js';
 import { claimApplications } from '../claim.js';
 import { applicationFromDb, applicationToDb, labelFromDb, stateFromDb } from '../rows.js';
 import {
@@ -18,6 +19,10 @@ import { usageOf } from '../usage.js';
 import type { RepositoryContext } from './context.js';
 
 const LIVE_STATUSES: readonly ApplicationStatus[] = ['NEW', 'ELECTED', 'ALLOCATED', 'DEALLOCATE'];
+/** calls gathered into one batch at most (creations, transition() calls) */
+const BATCH_MAX = 500;
+/** application rows per INSERT (18 columns each) */
+const INSERT_CHUNK = 200;
 /** parsed label definitions kept for claims (labels are immutable) */
 const DEFINITION_CACHE_SIZE = 10_000;
 
@@ -61,19 +66,24 @@ export function applicationsRepository({ db, capabilities, tx }: RepositoryConte
     return d;
   };
 
-  return {
-    async insertApplication(app, description) {
-      return tx(async (trx) => {
+  /**
+   * Creations of one turn of the event loop: one counter update hands out their FIFO positions
+   * (in the order they were made) and one INSERT writes them.
+   */
+  const inserts = new CallBatcher<{ app: NewApplication; description: string }, Claimed>(
+    (items) =>
+      tx(async (trx) => {
         // FIFO position: its own counter (creations are ordered among themselves only)
         const c = await trx
           .updateTable('shoal_counters')
-          .set((eb) => ({ value: eb('value', '+', 1) }))
+          .set((eb) => ({ value: eb('value', '+', items.length) }))
           .where('name', '=', 'apps')
           .returning('value')
           .executeTakeFirstOrThrow();
-        const row: ApplicationRow = {
+        const first = Number(c.value) - items.length + 1;
+        const rows: ApplicationRow[] = items.map(({ app, description }, k) => ({
           ...app,
-          seq: Number(c.value),
+          seq: first + k,
           status: 'NEW',
           status_description: description,
           status_at: app.created_at,
@@ -83,14 +93,54 @@ export function applicationsRepository({ db, capabilities, tx }: RepositoryConte
           attempts: 0,
           cpu: 0,
           ram: 0,
-        };
-        await trx.insertInto('applications').values(applicationToDb(row)).execute();
+        }));
+        for (let k = 0; k < rows.length; k += INSERT_CHUNK) {
+          await trx
+            .insertInto('applications')
+            .values(rows.slice(k, k + INSERT_CHUNK).map(applicationToDb))
+            .execute();
+        }
         return {
-          states: [{ application_uid: app.uid, owner: app.owner, status: 'NEW', description, created_at: app.created_at }],
+          states: rows.map((r) => ({
+            application_uid: r.uid,
+            owner: r.owner,
+            status: 'NEW' as const,
+            description: r.status_description,
+            created_at: r.created_at,
+          })),
           signals: [{ kind: 'queue' }],
-          finish: (events) => ({ app: row, event: events[0]! }),
+          finish: (events) => rows.map((app, k) => ({ app, event: events[k]! })),
+        };
+      }),
+    BATCH_MAX,
+  );
+
+  /** transition() calls of one turn of the event loop, applied together (see applyTransitions). */
+  const transitionCalls = new CallBatcher<{ transitions: readonly Transition[]; signals: readonly StoreSignal[] }, (StateRow | null)[]>(
+    (calls) => {
+      const all = calls.flatMap((c) => c.transitions);
+      const seen = new Set<string>();
+      const signals = calls.flatMap((c) => c.signals).filter((s) => !seen.has(JSON.stringify(s)) && seen.add(JSON.stringify(s)));
+      return tx(async (trx) => {
+        const pending = await applyTransitions(trx, all);
+        return {
+          states: pending.map((p) => p.row),
+          signals,
+          finish: (events) => {
+            const results: (StateRow | null)[] = new Array<StateRow | null>(all.length).fill(null);
+            pending.forEach((p, k) => (results[p.i] = events[k]!));
+            let from = 0;
+            return calls.map((c) => results.slice(from, (from += c.transitions.length)));
+          },
         };
       });
+    },
+    BATCH_MAX,
+  );
+
+  return {
+    insertApplication(app, description) {
+      return inserts.submit({ app, description });
     },
 
     async getApplication(uid) {
@@ -129,18 +179,7 @@ export function applicationsRepository({ db, capabilities, tx }: RepositoryConte
 
     async transition(transitions, signals = []) {
       if (transitions.length === 0) return [];
-      return tx(async (trx) => {
-        const pending = await applyTransitions(trx, transitions);
-        return {
-          states: pending.map((p) => p.row),
-          signals,
-          finish: (events) => {
-            const results: (StateRow | null)[] = new Array<StateRow | null>(transitions.length).fill(null);
-            pending.forEach((p, k) => (results[p.i] = events[k]!));
-            return results;
-          },
-        };
-      });
+      return transitionCalls.submit({ transitions, signals });
     },
 
     async claim(request, signals = []) {

@@ -140,6 +140,41 @@ function suite(kind: TestDialect): void {
       assert.equal(hit?.status, 'NEW');
     });
 
+    test('creations made together: FIFO positions and events in call order; a bad one fails alone', async () => {
+      const { store } = db;
+      const label = await makeLabel(store, 'together');
+      const apps = Array.from({ length: 30 }, () => newApp(label.uid));
+      const dup = { ...newApp(label.uid), uid: apps[7]!.uid }; // the same uid twice: its INSERT fails
+      const calls = [...apps.slice(0, 10), dup, ...apps.slice(10)].map((a) => store.insertApplication(a, 'waiting'));
+      const out = await Promise.allSettled(calls);
+      assert.equal(out.filter((o) => o.status === 'rejected').length, 1, 'only the duplicate fails');
+      assert.equal(out[10]!.status, 'rejected');
+      const made = out.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+      assert.deepEqual(
+        made.map((m) => m.app.uid),
+        apps.map((a) => a.uid),
+      );
+      for (let k = 1; k < made.length; k++) {
+        assert.ok(made[k]!.app.seq > made[k - 1]!.app.seq, 'FIFO position in call order');
+        assert.ok(made[k]!.event.id > made[k - 1]!.event.id, 'NEW events in call order');
+      }
+      for (const m of made) assert.equal((await store.getApplication(m.app.uid))?.seq, m.app.seq);
+    });
+
+    test('transition() calls made together each get their own results', async () => {
+      const { store } = db;
+      await store.upsertNode(nodeRow('n1'));
+      const uids = await elected(store, 'calls', 6);
+      const calls = uids.map((uid, k) =>
+        store.transition([{ uid, from: [k % 2 === 0 ? 'ELECTED' : 'ALLOCATED'], to: 'DEALLOCATE', description: `call ${k}`, at: now() }]),
+      );
+      const out = await Promise.all(calls);
+      out.forEach(([r], k) => {
+        if (k % 2 === 0) assert.deepEqual([r?.application_uid, r?.description], [uids[k], `call ${k}`]);
+        else assert.equal(r, null);
+      });
+    });
+
     test('a claim of picks of different kinds elects each with its own definition, size and description, in FIFO order', async () => {
       const { store } = db;
       await store.upsertNode(nodeRow('n2', { cpu: 100, ram: 100 }));
