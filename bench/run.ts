@@ -8,6 +8,7 @@ const MODULES: Record<string, () => Promise<BenchModule>> = {
   docker: () => import('./docker-bench.js'),
   qemu: () => import('./qemu-bench.js'),
   api: () => import('./drivers-api-bench.js'),
+  native: () => import('./native-bench.js'),
 };
 
 const only = process.env.BENCH?.split(',')

@@ -21,6 +21,7 @@ import { DiskSpace, type DiskLimits, type PromisedFile } from '../shared/disk-sp
 import { detachLoops, isMounted, loopMount, mountsUnder, unmount } from '../shared/mounts.js';
 import { CommandError, runCommand } from '../shared/run-command.js';
 import { CLONE_REF, type DiskType, type NativeDisk } from './definition.js';
+import { mkdirWithMode } from './modes.js';
 
 const GB = 1024 ** 3;
 
@@ -140,7 +141,7 @@ export class NativeDisks {
     try {
       await mkdir(join(this.envDir(id), 'disks'), { recursive: true, mode: 0o700 });
       // the sandbox's uid reaches its mount points (bwrap binds them as that uid); the mounted roots are its own, 0700
-      await mkdir(this.mountDir(id), { recursive: true, mode: 0o711 });
+      await mkdirWithMode(this.mountDir(id), 0o711);
       for (const d of disks) {
         const mnt = join(this.mountDir(id), d.name);
         await mkdir(mnt, { recursive: true, mode: 0o700 });

@@ -28,6 +28,8 @@ describe('native driver: limits, identity and isolation from outside', { timeout
   let loopService: HostService;
 
   before(async () => {
+    // as in a node process (umask 077): what the sandbox uid must reach gets its modes anyway
+    process.umask(0o077);
     ({ driver, dataDir, cleanup } = await testDriver('iso', { pids_limit: PIDS }, meta));
     service = await hostService(hostAddress());
     loopService = await hostService('127.0.0.1');

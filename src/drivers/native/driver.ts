@@ -7,7 +7,7 @@
  * and ../shared/host-net.ts each own one kind of host object, and every one of them is named by
  * this instance's tag and the sandbox id, so a restarted node finds them (and removes orphans).
  */
-import { open, readFile, readdir, realpath, rm, rmdir, mkdir, chmod, stat, writeFile } from 'node:fs/promises';
+import { open, readFile, readdir, realpath, rm, rmdir, mkdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import {
   DriverError,
@@ -37,6 +37,7 @@ import { defaultSeccompFilter } from './seccomp.js';
 import { SANDBOX_HOME, setprivArgs, startSandbox } from './sandbox.js';
 import { StateStore, type SandboxState } from './state.js';
 import { UidPool } from './uids.js';
+import { mkdirWithMode } from './modes.js';
 
 export const DRIVER_NAME = 'native';
 const GB = 1024 ** 3;
@@ -125,8 +126,7 @@ export class NativeDriver implements ResourceDriver {
     const seccompFile = join(config.dataDir, 'seccomp.bpf');
     await writeFile(seccompFile, filter, { mode: 0o600 });
     // the sandbox uids reach their bind sources (generated /etc files, disk mount points) here
-    await mkdir(config.sandboxDir, { recursive: true, mode: 0o711 });
-    await chmod(config.sandboxDir, 0o711);
+    await mkdirWithMode(config.sandboxDir, 0o711);
     for (let d = dirname(config.sandboxDir); ; d = dirname(d)) {
       if (((await stat(d)).mode & 0o001) === 0) {
         throw new DriverError(
@@ -305,7 +305,7 @@ export class NativeDriver implements ResourceDriver {
       this.#channels.set(hwaddr, channel);
       await applySandboxRules(p.netNames, hwaddr, state.net, p.config.metaAddress, channel.port);
       const dir = join(p.config.sandboxDir, id);
-      await mkdir(dir, { recursive: true, mode: 0o711 });
+      await mkdirWithMode(dir, 0o711);
       await mkdir(p.disks.envDir(id), { recursive: true, mode: 0o700 });
       state.disks = await p.disks.attach(
         id,

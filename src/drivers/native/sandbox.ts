@@ -14,11 +14,12 @@
  * command as pid 1's child. `--json-status-fd` reports the command's host pid once it runs.
  */
 import { spawn } from 'node:child_process';
-import { lstat, mkdir, open, readFile, readlink, writeFile } from 'node:fs/promises';
+import { lstat, open, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DriverError } from '../../contract/index.js';
 import type { AttachedDisk } from './disks.js';
 import type { NativeMount } from './definition.js';
+import { mkdirWithMode, writeFileWithMode } from './modes.js';
 
 export const SANDBOX_HOME = '/home/shoal';
 const SANDBOX_PATH = '/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin';
@@ -80,14 +81,16 @@ export interface Started {
 /** passwd, group, hosts, hostname for the sandbox (root-owned, world-readable: nothing secret). */
 async function writeEtc(spec: SandboxSpec): Promise<string> {
   const etc = join(spec.dir, 'etc');
-  await mkdir(etc, { recursive: true, mode: 0o755 });
+  await mkdirWithMode(etc, 0o755);
   const host = `shoal-${spec.id}`;
-  await writeFile(join(etc, 'passwd'), `root:x:0:0:root:/root:/bin/sh\nshoal:x:${spec.uid}:${spec.uid}:shoal:${SANDBOX_HOME}:/bin/sh\n`, {
-    mode: 0o644,
-  });
-  await writeFile(join(etc, 'group'), `root:x:0:\nshoal:x:${spec.uid}:\n`, { mode: 0o644 });
-  await writeFile(join(etc, 'hostname'), `${host}\n`, { mode: 0o644 });
-  await writeFile(join(etc, 'hosts'), `127.0.0.1\tlocalhost\n127.0.1.1\t${host}\n`, { mode: 0o644 });
+  await writeFileWithMode(
+    join(etc, 'passwd'),
+    `root:x:0:0:root:/root:/bin/sh\nshoal:x:${spec.uid}:${spec.uid}:shoal:${SANDBOX_HOME}:/bin/sh\n`,
+    0o644,
+  );
+  await writeFileWithMode(join(etc, 'group'), `root:x:0:\nshoal:x:${spec.uid}:\n`, 0o644);
+  await writeFileWithMode(join(etc, 'hostname'), `${host}\n`, 0o644);
+  await writeFileWithMode(join(etc, 'hosts'), `127.0.0.1\tlocalhost\n127.0.1.1\t${host}\n`, 0o644);
   return etc;
 }
 
