@@ -34,3 +34,5 @@ export { LOG_REDACT_PATHS } from './log-redaction.js';
 export { LoginRateLimiter, type LoginRateLimiterOptions } from './login-rate-limiter.js';
 export { createMetaHandler, createMetaServer, META_PATH, type MetaServer, type MetaSource, type MetaIdentify } from './meta/index.js';
 export { ensureTls, type TlsMaterial, type OwnCertificate } from './tls.js';
+export { loadOrCreateHostKey, type HostKey } from './ssh/host-key.js';
+export { startSshGate, type SshGate } from './ssh/ssh-gate.js';

@@ -46,6 +46,7 @@ interface Served {
 async function serve(cwd: string, tls: boolean): Promise<Served> {
   const apiPort = await freePort();
   const metaPort = await freePort();
+  const sshPort = await freePort();
   const config = join(cwd, 'test-node.yml');
   await writeFile(config, 'drivers:\n  test: {}\n');
   const args = [
@@ -57,6 +58,8 @@ async function serve(cwd: string, tls: boolean): Promise<Served> {
     `127.0.0.1:${apiPort}`,
     '--meta',
     `127.0.0.1:${metaPort}`,
+    '--ssh',
+    `127.0.0.1:${sshPort}`,
     ...(tls ? [] : ['--no-tls']),
   ];
   const proc = spawn(process.execPath, args, { cwd, env: { ...process.env, SHOAL_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -28,6 +28,8 @@ export interface WorkState {
   reason?: string;
 }
 
+import type { AccessTarget } from './access/access-service.js';
+
 /** Who is calling, after authentication. */
 export interface Caller {
   name: string;
@@ -92,6 +94,14 @@ export interface CoreService {
   /** NEW/ELECTED → DEALLOCATED (undoing an in-flight allocation); ALLOCATED → DEALLOCATE. */
   deallocate(caller: Caller, uid: string): Promise<{ status: 'DEALLOCATE' | 'DEALLOCATED' }>;
   listTasks(caller: Caller, uid: string, page?: PageRequest): Promise<PageOf<Task>>;
+  /**
+   * Opens the environment of an ALLOCATED application of this node for its owner or an admin;
+   * anything else is the same NOT_FOUND. Release the target when its connection ends.
+   */
+  openAccess(caller: Caller, uid: string): Promise<AccessTarget>;
+  releaseAccess(target: AccessTarget): void;
+  /** who registered the SSH key with this fingerprint (null: nobody) */
+  callerForKey(fingerprint: string): Promise<Caller | null>;
   /** the access sessions (SSH gate, WebSockets) into the application's environment, oldest first */
   listSessions(caller: Caller, uid: string): Promise<AccessSession[]>;
   createTask(caller: Caller, uid: string, body: TaskCreate): Promise<Task>;

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { AccessSession, StateEvent } from '../model/index.js';
 import { HOLDING_STATUSES, type ApplicationRow, type LabelRow, type Store, type StoreSignal } from '../store/store.js';
+import { AccessService } from './access/access-service.js';
 import { KeyService, MAX_SESSIONS_LISTED, toAccessSession } from './access/key-service.js';
 import { ApplicationService } from './applications/application-service.js';
 import { checkedFrom } from './applications/states.js';
@@ -65,6 +66,7 @@ export class Core implements CoreService {
   readonly #disk: DiskGuard | undefined;
   readonly #users: UserService;
   readonly #keys: KeyService;
+  readonly #access: AccessService;
   readonly #labels: LabelService;
   readonly #apps: ApplicationService;
   #started = false;
@@ -120,6 +122,13 @@ export class Core implements CoreService {
     this.#feed = new EventFeed(this.#store, this.#log);
     this.#users = new UserService(this.#store, this.#log, this.#limits.tokenCacheMs);
     this.#keys = new KeyService(this.#store, this.#log);
+    this.#access = new AccessService({
+      store: this.#store,
+      log: this.#log,
+      node: n.name,
+      drivers: this.#drivers,
+      subscribe: (onEvent) => this.#feed.subscribe({ name: 'shoal-node', role: 'admin' }, undefined, onEvent),
+    });
     this.#labels = new LabelService({
       store: this.#store,
       log: this.#log,
@@ -216,6 +225,7 @@ export class Core implements CoreService {
 
   async #stop(options: StopOptions): Promise<void> {
     this.#stopping = true;
+    this.#access.stop();
     await this.#scheduler.disable();
     if (this.#started && options.wait) {
       this.#log.info('waiting for the resources of this node to end');
@@ -360,6 +370,9 @@ export class Core implements CoreService {
   readonly addUserKey: CoreService['addUserKey'] = (...a) => this.#keys.addKey(...a);
   readonly listUserKeys: CoreService['listUserKeys'] = (...a) => this.#keys.listKeys(...a);
   readonly deleteUserKey: CoreService['deleteUserKey'] = (...a) => this.#keys.deleteKey(...a);
+  readonly callerForKey: CoreService['callerForKey'] = (...a) => this.#keys.callerForKey(...a);
+  readonly openAccess: CoreService['openAccess'] = (...a) => this.#access.openAccess(...a);
+  readonly releaseAccess: CoreService['releaseAccess'] = (...a) => this.#access.release(...a);
 
   readonly createLabel: CoreService['createLabel'] = (...a) => this.#labels.createLabel(...a);
   readonly listLabels: CoreService['listLabels'] = (...a) => this.#labels.listLabels(...a);
@@ -388,7 +401,17 @@ export class Core implements CoreService {
   // ── nodes: see nodes/membership.ts ─────────────────────────────────────
 
   readonly listNodes: CoreService['listNodes'] = () => this.#membership.listNodes();
-  readonly thisNode: CoreService['thisNode'] = () => this.#membership.thisNode();
+  #sshGate: { address: string; fingerprint: string } | undefined;
+
+  /** the SSH gate's address and host key fingerprint, shown in thisNode() */
+  setSshGate(gate: { address: string; fingerprint: string }): void {
+    this.#sshGate = gate;
+  }
+
+  async thisNode(_caller?: Caller): ReturnType<CoreService['thisNode']> {
+    const info = await this.#membership.thisNode();
+    return this.#sshGate ? { ...info, ssh_gate: this.#sshGate } : info;
+  }
 
   async forgetNode(caller: Caller, name: string): ReturnType<CoreService['forgetNode']> {
     requireAdmin(caller, 'forget a node');

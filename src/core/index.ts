@@ -12,3 +12,6 @@ export { CoreError, CORE_ERROR_CODES, type CoreErrorCode } from './errors.js';
 export { TRANSITIONS, canTransition } from './applications/states.js';
 export { parseDuration } from './durations.js';
 export { checkMetadataLimits, DEFAULT_METADATA_LIMITS, nestingDepth, type MetadataLimits } from './metadata-limits.js';
+export type { AccessSessionKind, AccessSessionRecord, AccessTarget, AccessVia } from './access/access-service.js';
+export { fingerprintOf } from './access/ssh-keys.js';
+export type { ExecProcess, ExecRequest } from '../contract/index.js';

@@ -14,6 +14,8 @@ export interface ServeOptions {
   api?: string;
   /** HOST:PORT of the Meta API's own plain-HTTP listener */
   meta?: string;
+  /** HOST:PORT of the SSH gate */
+  ssh?: string;
   /** sqlite path/URL or postgres:// URL */
   db?: string;
   name?: string;
@@ -33,6 +35,8 @@ export interface NodeConfig extends ProtectionSettings {
   db: string;
   api: HostPort;
   meta: HostPort;
+  /** the SSH gate's listener; null = no gate (config `ssh: false`) */
+  ssh: HostPort | null;
   tls: { enabled: boolean; cert?: string; key?: string };
   capacity: { cpu: number; ram: number; cpu_overbook: number; ram_overbook: number };
   tags: Record<string, string>;
@@ -138,6 +142,7 @@ const KNOWN_KEYS = new Set([
   'db',
   'api',
   'meta',
+  'ssh',
   'tls',
   'capacity',
   'tags',
@@ -155,6 +160,15 @@ const KNOWN_KEYS = new Set([
 for (const k of PROTECTION_KEYS) KNOWN_KEYS.add(k);
 
 const FETCH_KEYS = ['allow_files', 'allow_hosts', 'max_image_size'];
+
+/** `ssh: HOST:PORT` (default 127.0.0.1:8022) or `ssh: false`; the --ssh flag wins. */
+function parseSshListen(flag: string | undefined, value: unknown): HostPort | null {
+  if (flag !== undefined) return parseHostPort(flag, 'ssh');
+  if (value === false) return null;
+  if (value === undefined || value === null) return parseHostPort('127.0.0.1:8022', 'ssh');
+  if (typeof value !== 'string') throw new ConfigError('ssh', 'must be HOST:PORT (the SSH gate) or false (no gate)');
+  return parseHostPort(value, 'ssh');
+}
 
 /** The `fetch` section; relative allow_files are taken from the working directory (like data_dir). */
 export function parseFetchConfig(value: unknown): FetchConfig {
@@ -284,6 +298,7 @@ export async function loadConfig(opts: ServeOptions, env: NodeJS.ProcessEnv = pr
     db: opts.db ?? str(raw, 'db') ?? `sqlite:${resolve(dataDir, 'shoal.db')}`,
     api: parseHostPort(opts.api ?? str(raw, 'api') ?? '127.0.0.1:8001', 'api'),
     meta: parseHostPort(opts.meta ?? str(raw, 'meta') ?? '127.0.0.1:8002', 'meta'),
+    ssh: parseSshListen(opts.ssh, raw.ssh),
     tls: { enabled: tlsEnabled, ...(tlsCert ? { cert: tlsCert, key: tlsKey } : {}) },
     capacity,
     tags,

@@ -2,7 +2,15 @@ import { chmod, mkdir, writeFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { MetaAccess } from '../contract/index.js';
-import { buildApi, createMetaHandler, createMetaServer, ensureTls } from '../api/index.js';
+import {
+  buildApi,
+  createMetaHandler,
+  createMetaServer,
+  ensureTls,
+  LoginRateLimiter,
+  loadOrCreateHostKey,
+  startSshGate,
+} from '../api/index.js';
 import { Core, type CoreService } from '../core/index.js';
 import { parseDuration } from '../lib/durations.js';
 import { TokenBuckets } from '../api/meta/meta-rate-limit.js';
@@ -24,6 +32,8 @@ export interface RunningNode {
   metaAddress: string;
   adminTokenPath: string;
   caPath: string | undefined;
+  /** the SSH gate (null when the config turns it off) */
+  ssh: { address: string; fingerprint: string } | null;
   /** graceful stop: stop taking work, finish in-flight driver calls, close listeners and the store */
   stop(): Promise<void>;
 }
@@ -198,6 +208,18 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
       ...(tls ? { https: { key: tls.key, cert: tls.cert } } : {}),
     });
     cleanups.push(() => api.close());
+    let ssh: RunningNode['ssh'] = null;
+    if (config.ssh) {
+      const hostKey = await loadOrCreateHostKey(config.dataDir);
+      const gate = await startSshGate(
+        { core, log, hostKey, limiter: new LoginRateLimiter(config.login) },
+        config.ssh.host,
+        config.ssh.port,
+      );
+      cleanups.push(() => gate.close());
+      ssh = { address: gate.address, fingerprint: hostKey.fingerprint };
+      core.setSshGate(ssh);
+    }
     await api.listen({ host: config.api.host, port: config.api.port });
     const apiUrl = `${scheme}://${hostForUrl}:${config.api.port}`;
 
@@ -219,6 +241,7 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
       `shoal: node "${config.name}" ready\n` +
         `  API       ${apiUrl}\n` +
         `  Meta API  http://${metaServer.address}/meta/v1/data\n` +
+        (ssh ? `  SSH gate  ${ssh.address} (host key ${ssh.fingerprint})\n` : '') +
         (tls ? `  CA        ${tls.caPath}\n` : '') +
         (hasToken ? `  admin token in ${adminTokenPath}${adminToken ? ' (new)' : ''}\n` : ''),
     );
@@ -229,6 +252,7 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
       metaAddress: metaServer.address,
       adminTokenPath,
       caPath: tls?.caPath,
+      ssh,
       // graceful: no new work; with shutdown_wait the API stays up (deallocations, events) until
       // this node's resources have ended or the wait is over; then everything closes
       stop: async () => {

@@ -36,6 +36,15 @@ export const NodeInfo = Type.Object(
           'when the node was declared lost (silent longer than node_lost_after, by the database clock): its work was ended then; gone once it has reconciled its host after coming back',
       }),
     ),
+    ssh_gate: Type.Optional(
+      Type.Object(
+        {
+          address: Type.String({ description: 'host:port of the SSH gate (`ssh -p PORT <application uid>@host`)' }),
+          fingerprint: Type.String({ description: 'SHA256 fingerprint of its host key, as `ssh-keygen -l` prints it' }),
+        },
+        { description: 'the SSH gate into environments; only the node itself reports it' },
+      ),
+    ),
     not_taking_work: Type.Optional(
       Type.String({
         description:

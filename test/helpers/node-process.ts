@@ -21,6 +21,8 @@ export interface NodeProcessOptions {
   env?: NodeJS.ProcessEnv;
   apiPort?: number;
   metaPort?: number;
+  /** the SSH gate's port (default: a free one) */
+  sshPort?: number;
   /** node's own flags before the script, e.g. ['--cpu-prof'] for a profile */
   execArgv?: string[];
 }
@@ -31,6 +33,8 @@ export interface NodeProcess {
   apiUrl: string;
   metaHost: string;
   metaPort: number;
+  /** the SSH gate's port on 127.0.0.1 */
+  sshPort: number;
   token: string;
   ca: string | undefined;
   apiPort: number;
@@ -70,6 +74,7 @@ export async function startNodeProcess(opts: NodeProcessOptions = {}): Promise<N
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const apiPort = opts.apiPort ?? (await freePort());
   const metaPort = opts.metaPort ?? (await freePort());
+  const sshPort = opts.sshPort ?? (await freePort());
   const tls = opts.tls ?? false;
   const configPath = join(dataDir, 'test-config.yml');
   await writeFile(configPath, toYaml(opts.config ?? {}));
@@ -85,6 +90,8 @@ export async function startNodeProcess(opts: NodeProcessOptions = {}): Promise<N
     `127.0.0.1:${apiPort}`,
     '--meta',
     `127.0.0.1:${metaPort}`,
+    '--ssh',
+    `127.0.0.1:${sshPort}`,
   ];
   if (!tls) args.push('--no-tls');
   if (opts.name) args.push('--name', opts.name);
@@ -120,6 +127,7 @@ export async function startNodeProcess(opts: NodeProcessOptions = {}): Promise<N
       apiPort,
       metaHost: '127.0.0.1',
       metaPort,
+      sshPort,
       token,
       ca,
       output,

@@ -1,5 +1,5 @@
 import type { ShoalClient } from '../../client/index.js';
-import type { Application, ApplicationState, Resource, Task } from '../../model/index.js';
+import type { AccessSession, Application, ApplicationState, Resource, Task } from '../../model/index.js';
 import { display, formatAge, formatKeyValues, formatTable, formatTime } from '../output.js';
 
 /** label uid → "name:version" for the labels of these applications (unknown ones stay uids). */
@@ -80,5 +80,23 @@ export function taskTable(tasks: readonly Task[]): string {
   return formatTable(
     ['uid', 'task', 'when', 'status', 'result'],
     tasks.map((t) => [t.uid, `${t.task}${t.options.full ? ' (full)' : ''}`, t.when, t.status, display(t.result)]),
+  );
+}
+
+/** Access sessions: who, from where, what, when, how it ended, bytes each way. */
+export function sessionTable(sessions: readonly AccessSession[], now = Date.now()): string {
+  return formatTable(
+    ['started', 'user', 'via', 'kind', 'source', 'ended', 'exit', 'bytes in', 'bytes out'],
+    sessions.map((x) => [
+      formatAge(x.started_at, now),
+      x.user,
+      x.via,
+      x.kind,
+      x.source,
+      x.ended_at === null ? 'running' : formatAge(x.ended_at, now),
+      x.exit_status === null ? '-' : String(x.exit_status),
+      String(x.bytes_in),
+      String(x.bytes_out),
+    ]),
   );
 }

@@ -16,7 +16,7 @@ import {
 } from '../parse-args.js';
 import { ProgressLine } from '../progress.js';
 import { waitForStatus, type WaitOutcome } from '../wait-for-status.js';
-import { appDetails, appTable, labelNames, resourceDetails, stateLine, statesTable, taskTable } from './app-views.js';
+import { appDetails, appTable, labelNames, resourceDetails, sessionTable, stateLine, statesTable, taskTable } from './app-views.js';
 
 interface CreateFlags {
   metadata?: string[];
@@ -298,6 +298,16 @@ export function registerApp(program: Command, io: CliIo): void {
       const client = await connect(io, globals(cmd));
       const items = await client.listTasks(uid);
       emit(io, cmd, { json: { items }, items, human: () => taskTable(items) });
+    });
+
+  app
+    .command('sessions')
+    .description('who got into the environment (SSH gate, WebSockets): from where, what, when, exit status, bytes')
+    .argument('<uid>', 'application uid')
+    .action(async (uid: string, _flags: unknown, cmd: Command) => {
+      const client = await connect(io, globals(cmd));
+      const items = await client.listSessions(uid);
+      emit(io, cmd, { json: { items }, items, human: () => sessionTable(items) });
     });
 
   app

@@ -78,6 +78,7 @@ export function nodeDetails(n: NodeInfo, now = Date.now()): string {
       ],
       ['started', formatTime(n.started_at, now)],
       ['heartbeat', formatTime(n.heartbeat_at, now)],
+      ...(n.ssh_gate ? ([['ssh gate', `${n.ssh_gate.address} (host key ${n.ssh_gate.fingerprint})`]] as Array<[string, string]>) : []),
     ]) + `\n${driverTable(n.drivers)}`
   );
 }

@@ -12,6 +12,7 @@ interface ServeFlags {
   dataDir?: string;
   api?: string;
   meta?: string;
+  ssh?: string;
   db?: string;
   name?: string;
   tls: boolean;
@@ -24,6 +25,7 @@ export function serveOptions(flags: ServeFlags, tlsFromCli: boolean): StartNodeO
   for (const [flag, value] of [
     ['--api', flags.api],
     ['--meta', flags.meta],
+    ['--ssh', flags.ssh],
   ] as const) {
     if (value !== undefined && (!HOST_PORT.test(value) || Number(value.slice(value.lastIndexOf(':') + 1)) > 65535)) {
       throw new UsageError(`${flag} "${value}": expected HOST:PORT, e.g. 127.0.0.1:8001`);
@@ -34,6 +36,7 @@ export function serveOptions(flags: ServeFlags, tlsFromCli: boolean): StartNodeO
   if (flags.dataDir !== undefined) opts.dataDir = flags.dataDir;
   if (flags.api !== undefined) opts.api = flags.api;
   if (flags.meta !== undefined) opts.meta = flags.meta;
+  if (flags.ssh !== undefined) opts.ssh = flags.ssh;
   if (flags.db !== undefined) opts.db = flags.db;
   if (flags.name !== undefined) opts.name = flags.name;
   if (tlsFromCli) opts.tls = flags.tls;
@@ -58,7 +61,10 @@ export function startFailure(err: unknown): CliFailure {
   if (e.name === 'ConfigError') return new CliFailure('CONFIG', message, EXIT.USAGE);
   if (e.code === 'EADDRINUSE') {
     const where = typeof e.address === 'string' && typeof e.port === 'number' ? `${e.address}:${e.port}` : 'the address';
-    return new CliFailure('ADDRESS_IN_USE', `${where} is already in use (another \`shoal serve\`?): choose another with --api / --meta`);
+    return new CliFailure(
+      'ADDRESS_IN_USE',
+      `${where} is already in use (another \`shoal serve\`?): choose another with --api / --meta / --ssh`,
+    );
   }
   if (e.code === 'EACCES' || e.code === 'EPERM') return new CliFailure('PERMISSION', message);
   return new CliFailure('START_FAILED', message);
@@ -80,6 +86,7 @@ export function registerServe(program: Command, io: CliIo): void {
     .option('--data-dir <dir>', 'where the node keeps its database, TLS files and admin token (default ./shoal-data)')
     .option('--api <host:port>', 'API listener (default 127.0.0.1:8001)')
     .option('--meta <host:port>', "the Meta API's own plain-HTTP listener (default 127.0.0.1:8002)")
+    .option('--ssh <host:port>', 'the SSH gate into environments (default 127.0.0.1:8022; config `ssh: false` turns it off)')
     .option('--db <url>', 'database: sqlite path (default DATA_DIR/shoal.db) or postgres://… for a cluster')
     .option('--name <node>', 'node name (default the host name)')
     .option('--no-tls', 'serve the API over plain HTTP (default: TLS with an auto-generated CA)')

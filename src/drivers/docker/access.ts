@@ -152,7 +152,8 @@ class DockerExec implements ExecProcess {
     this.#exec = exec;
     this.#stream = stream;
     this.#tty = request.tty;
-    this.stdin.pipe(stream);
+    // a terminal has no end of input: the Engine drops a tty exec's output when its stdin closes
+    this.stdin.pipe(stream, { end: !request.tty });
     if (request.tty) {
       stream.pipe(this.stdout);
       this.stderr.end();
