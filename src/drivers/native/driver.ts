@@ -9,6 +9,7 @@
  */
 import { open, readFile, readdir, realpath, rm, rmdir, mkdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import {
   DriverError,
   invalidDefinition,
@@ -295,15 +296,24 @@ export class NativeDriver implements ResourceDriver {
       uid: -1,
       disks: [],
     };
+    const t0 = performance.now();
+    const phases: Record<string, number> = {};
+    const mark = (name: string): void => {
+      phases[name] = Math.round(performance.now() - t0);
+    };
     try {
       await p.states.write(state);
       state.uid = await p.uids.claim(id);
+      mark('uid');
       await p.cgroups.create(id, { cpu: def.requirements.cpu, ramBytes: def.requirements.ram * GB, pids: p.config.pidsLimit });
+      mark('cgroup');
       state.net = await createSandboxNet(p.netNames, hwaddr, p.config.sandboxNetwork, def.nat, p.config.metaAddress);
+      mark('netns');
       await p.states.write(state);
       const channel = await MetaChannel.open(state.net.hostAddr, state.net.nsAddr, this.#ctx.meta.handlerFor(hwaddr), this.#ctx.log);
       this.#channels.set(hwaddr, channel);
       await applySandboxRules(p.netNames, hwaddr, state.net, p.config.metaAddress, channel.port);
+      mark('rules');
       const dir = join(p.config.sandboxDir, id);
       await mkdirWithMode(dir, 0o711);
       await mkdir(p.disks.envDir(id), { recursive: true, mode: 0o700 });
@@ -319,6 +329,7 @@ export class NativeDriver implements ResourceDriver {
         },
       );
       if (context?.signal?.aborted) throw cancelledError('allocation', context.signal);
+      mark('disks');
       const started = await startSandbox({
         id,
         uid: state.uid,
@@ -340,6 +351,8 @@ export class NativeDriver implements ResourceDriver {
       state.initStart = await startTime(started.initPid);
       state.phase = 'running';
       await p.states.write(state);
+      mark('started');
+      this.#ctx.log.debug({ hwaddr, ms: phases }, 'sandbox allocation phases (ms since start)');
       this.#ctx.log.info({ hwaddr, uid: state.uid, pid: started.initPid, network: def.nat ? 'nat' : 'host-only' }, 'sandbox started');
       return { hwaddr, ipaddr: state.net.nsAddr };
     } catch (err) {
