@@ -51,6 +51,8 @@ export interface CoreLimits {
   nodeLostAfterMs: number;
   /** safety timer for lifetimes and wait timeouts (the hot path never waits for it) */
   tickMs: number;
+  /** how often every ALLOCATED resource is checked with its driver (a backend that lost it → ERROR); 0 = never */
+  resourceCheckMs: number;
   /** NEW applications looked at per claim page */
   claimPageSize: number;
   /** at most this many NEW applications looked at per claim pass */
@@ -78,6 +80,7 @@ export const DEFAULT_LIMITS: Readonly<CoreLimits> = Object.freeze({
   deadAfterMs: 30_000,
   nodeLostAfterMs: 5 * 60_000,
   tickMs: 1_000,
+  resourceCheckMs: 60_000,
   claimPageSize: 256,
   claimMaxScan: 5_000,
   tokenCacheMs: 30_000,

@@ -76,6 +76,8 @@ export class Core implements CoreService {
   #tickTimer: NodeJS.Timeout | undefined;
   /** the timer check running now (one at a time) */
   #tickRun: Promise<void> | undefined;
+  /** when the resources were last checked with their drivers (ms) */
+  #lastResourceCheck = Date.now();
 
   constructor(options: CoreOptions) {
     const n = options.node;
@@ -332,6 +334,12 @@ export class Core implements CoreService {
   async #tickOnce(): Promise<void> {
     try {
       await this.#checkDisk();
+      const every = this.#limits.resourceCheckMs;
+      if (every > 0 && Date.now() - this.#lastResourceCheck >= every && !this.#stopping) {
+        this.#lastResourceCheck = Date.now();
+        const vanished = await this.#lifecycle.checkAllocated();
+        if (vanished > 0) this.#log.warn({ vanished }, 'resources vanished behind the node');
+      }
       await this.#lifecycle.expire();
       const expired = await this.#store.waitExpired(now(), 500);
       if (expired.length > 0) {

@@ -23,15 +23,20 @@ describe('config: node marks and min_free_disk', () => {
       const c = await load();
       assert.deepEqual(c.nodeTimings, { heartbeatMs: 5_000, deadAfterMs: 30_000, nodeLostAfterMs: 300_000 });
       assert.equal(c.minFreeDiskBytes, 256 * 2 ** 20);
+      assert.equal(c.resourceCheckMs, 60_000);
     });
   });
 
   it('reads durations (a bare number is seconds) and sizes; 0 turns the disk mark off', async () => {
-    await withConfig({ heartbeat: '200ms', node_dead_after: 2, node_lost_after: '1m', min_free_disk: 0 }, async (load) => {
-      const c = await load();
-      assert.deepEqual(c.nodeTimings, { heartbeatMs: 200, deadAfterMs: 2_000, nodeLostAfterMs: 60_000 });
-      assert.equal(c.minFreeDiskBytes, 0);
-    });
+    await withConfig(
+      { heartbeat: '200ms', node_dead_after: 2, node_lost_after: '1m', min_free_disk: 0, resource_check: '10s' },
+      async (load) => {
+        const c = await load();
+        assert.equal(c.resourceCheckMs, 10_000);
+        assert.deepEqual(c.nodeTimings, { heartbeatMs: 200, deadAfterMs: 2_000, nodeLostAfterMs: 60_000 });
+        assert.equal(c.minFreeDiskBytes, 0);
+      },
+    );
   });
 
   const bad: Array<[Record<string, unknown>, RegExp]> = [
@@ -42,6 +47,7 @@ describe('config: node marks and min_free_disk', () => {
     [{ heartbeat: '0s' }, /^ConfigError: config heartbeat: /],
     [{ min_free_disk: 'lots' }, /^ConfigError: config min_free_disk: /],
     [{ min_free_disk: -5 }, /^ConfigError: config min_free_disk: /],
+    [{ resource_check: 'often' }, /^ConfigError: config resource_check: "often" is not a duration/],
   ];
   for (const [settings, re] of bad) {
     it(`refuses ${JSON.stringify(settings)}`, async () => {

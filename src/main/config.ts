@@ -55,6 +55,8 @@ export interface NodeConfig extends ProtectionSettings {
   nodeTimings: NodeTimings;
   /** below this many free bytes on the data dir's file system the node takes no new work (0 = never) */
   minFreeDiskBytes: number;
+  /** how often every ALLOCATED resource is checked with its driver, ms (config resource_check; 0 = never) */
+  resourceCheckMs: number;
 }
 
 /** How often a node beats, and when a silent one is dead (its ELECTED work re-elected) and lost (its work ended). */
@@ -156,6 +158,7 @@ const KNOWN_KEYS = new Set([
   'node_dead_after',
   'node_lost_after',
   'min_free_disk',
+  'resource_check',
 ]);
 for (const k of PROTECTION_KEYS) KNOWN_KEYS.add(k);
 
@@ -210,6 +213,16 @@ export function parseFetchConfig(value: unknown): FetchConfig {
     }
   }
   return { allowFiles, allowHosts, maxImageBytes };
+}
+
+/** `resource_check`: a duration (default 1m), or 0 to never check running resources. */
+function parseResourceCheck(v: unknown): number {
+  if (v === undefined || v === null) return 60_000;
+  if (v === 0 || v === '0') return 0;
+  const text = typeof v === 'number' ? String(v) : typeof v === 'string' ? v : undefined;
+  if (text === undefined) throw new ConfigError('resource_check', 'must be a duration like "1m", or 0');
+  checkConfigDuration(text, 'resource_check', false);
+  return parseDuration(text);
 }
 
 /** `min_free_disk`: a size like "256MB" (default), or 0 to never stop for lack of space. */
@@ -311,5 +324,6 @@ export async function loadConfig(opts: ServeOptions, env: NodeJS.ProcessEnv = pr
     fetch: parseFetchConfig(raw.fetch),
     nodeTimings: parseNodeTimings(raw),
     minFreeDiskBytes: parseMinFreeDisk(raw.min_free_disk),
+    resourceCheckMs: parseResourceCheck(raw.resource_check),
   };
 }

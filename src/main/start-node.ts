@@ -174,7 +174,7 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
       log,
       metrics,
       defaults: config.lifetime ? { lifetime: config.lifetime } : {},
-      limits: { metadata: config.limits.metadata, ...config.nodeTimings },
+      limits: { metadata: config.limits.metadata, ...config.nodeTimings, resourceCheckMs: config.resourceCheckMs },
       disk: { path: config.dataDir, minFreeBytes: config.minFreeDiskBytes },
     });
     const running = core;

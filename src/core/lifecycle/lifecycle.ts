@@ -3,7 +3,7 @@ import { Allocations } from './allocation.js';
 import { Deallocations } from './deallocation.js';
 import { Expiry } from './expiry.js';
 import { now, type LifecycleDeps } from './lifecycle-deps.js';
-import { reconcile, type Reconciled } from './reconcile.js';
+import { checkAllocated, reconcile, type Reconciled } from './reconcile.js';
 import { StateMoves } from './state-moves.js';
 import { Tasks } from './tasks.js';
 import { WorkTracker } from './work-tracker.js';
@@ -78,6 +78,15 @@ export class Lifecycle {
     const out = await reconcile(this.#d, this.#moves);
     this.#expiry.rearm();
     return out;
+  }
+
+  /**
+   * Checks every ALLOCATED resource of this node with its driver (see checkAllocated): one whose
+   * backend no longer runs it goes to ERROR and its leftovers are removed. Returns how many vanished.
+   */
+  checkAllocated(): Promise<number> {
+    if (this.#work.stopping) return Promise.resolve(0);
+    return this.#work.track(checkAllocated(this.#d, this.#moves));
   }
 
   /**

@@ -95,3 +95,49 @@ async function removeOrphans(d: LifecycleDeps): Promise<number> {
   }
   return removed;
 }
+
+/**
+ * While the node runs (every `resourceCheckMs`): each ALLOCATED resource of this node is checked
+ * with its driver's status(). One whose backend no longer runs it (a Docker daemon restarted and
+ * stopped its containers, a VM that died, a file removed behind the node's back) goes to ERROR
+ * saying so, and what is left of it (a stopped container, its disks) is deallocated. A status that
+ * cannot be read keeps the resource. Only resources recorded in the store are touched, so an
+ * allocation in flight is never taken for an orphan. Returns how many vanished.
+ */
+export async function checkAllocated(d: LifecycleDeps, moves: StateMoves): Promise<number> {
+  const { store, node, log, drivers } = d;
+  let vanished = 0;
+  for (const app of await store.applicationsOn(node, ['ALLOCATED'])) {
+    const res = await store.getResource(app.uid);
+    const inst = res ? drivers.get(res.driver) : undefined;
+    if (!res || !inst?.enabled) continue;
+    const r = await callDriver({
+      what: `status on ${inst.instance}`,
+      timeoutMs: CHECK_TIMEOUT_MS,
+      run: () => inst.driver.status(res.hwaddr),
+    });
+    if (!r.ok || r.value !== 'NONE') continue;
+    const moved = await moves.move(
+      app.uid,
+      ['ALLOCATED'],
+      'ERROR',
+      `resource vanished: ${res.driver} no longer runs ${res.hwaddr} (found by node ${node}'s resource check); what was left of it is removed`,
+      { deleteResource: true, failPendingTasks: 'the resource vanished' },
+    );
+    if (!moved) continue;
+    vanished++;
+    d.meta.remove(app.uid);
+    log.warn({ app: app.uid, driver: res.driver, hwaddr: res.hwaddr }, 'a resource vanished behind the node; removing what is left');
+    const gone = await callDriver({
+      what: `deallocate on ${inst.instance}`,
+      timeoutMs: d.limits.deallocateTimeoutMs,
+      run: () => inst.driver.deallocate(res.hwaddr),
+    });
+    if (!gone.ok)
+      log.warn(
+        { driver: inst.instance, hwaddr: res.hwaddr, reason: gone.reason },
+        'removing a vanished resource failed; the next start removes it',
+      );
+  }
+  return vanished;
+}
