@@ -9,6 +9,7 @@ const MODULES: Record<string, () => Promise<BenchModule>> = {
   qemu: () => import('./qemu-bench.js'),
   api: () => import('./drivers-api-bench.js'),
   native: () => import('./native-bench.js'),
+  access: () => import('./access-bench.js'),
 };
 
 const only = process.env.BENCH?.split(',')
