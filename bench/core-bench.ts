@@ -238,7 +238,13 @@ async function burstOn(dialect: TestDialect, rawRate: number): Promise<BenchRow[
           target: `≤ ${ROOM}`,
           ok: o.maxLive <= ROOM && o.maxLive > 0,
         },
-        { group, metric: 'burst: lost or failed applications', value: BURST - o.finished + o.errors.length, target: '= 0', ok: complete },
+        {
+          group,
+          metric: `burst: failed, lost or unfinished in ${BURST_BUDGET_MS / 1000} s`,
+          value: BURST - o.finished + o.errors.length,
+          target: '= 0',
+          ok: complete,
+        },
         { group, metric: 'burst: incomplete or unordered event trails', value: o.incomplete, target: '= 0', ok: o.incomplete === 0 },
         { group, metric: 'burst: elections out of FIFO order', value: o.outOfFifo, target: '= 0', ok: o.outOfFifo === 0 },
         {
