@@ -3,7 +3,9 @@
 // registry's reason, the second is pulled — how far, on the application's state and the event
 // stream — and runs.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,8 +18,10 @@ import { buildTestImages } from '../src/drivers/docker/test-helpers/fixtures.js'
 import { pushImage, startRegistry, type TestRegistry } from '../src/drivers/docker/test-helpers/registry.js';
 import type { StateEvent } from '../src/model/index.js';
 import { freePort } from './helpers/free-port.js';
-import { startNodeProcess, type NodeProcess } from './helpers/node-process.js';
+import { SHOAL_BIN, startNodeProcess, type NodeProcess } from './helpers/node-process.js';
 import { waitForState } from './helpers/wait.js';
+
+const run = promisify(execFile);
 
 describe('registry pulls behind a real node', { timeout: 300_000 }, () => {
   const prefix = `rege2e${randomBytes(3).toString('hex')}`;
@@ -106,6 +110,34 @@ describe('registry pulls behind a real node', { timeout: 300_000 }, () => {
       abort.abort();
       await reading;
     }
+  });
+
+  it('admins list and remove cached images (API and CLI); one in use is refused with 409', async () => {
+    const name = `e2e-${prefix}`;
+    const items = await client.listStored(name, 'images');
+    const pulled = items.find((i) => i.driver === 'docker' && i.name.includes(image));
+    assert.ok(pulled, `the pulled image is listed: ${JSON.stringify(items)}`);
+    assert.equal(pulled.in_use, true);
+    assert.ok(pulled.bytes > 0 && pulled.last_used !== '');
+    await assert.rejects(client.removeStored(name, 'images', pulled.id), (err: unknown) => {
+      assert.equal((err as { status?: number }).status, 409, String(err));
+      assert.match(String((err as Error).message), /used by a container/);
+      return true;
+    });
+    await assert.rejects(client.listStored('no-such-node', 'images'), (err: unknown) => (err as { status?: number }).status === 404);
+    const cli = (...args: string[]) =>
+      run(process.execPath, [SHOAL_BIN, '--url', node.apiUrl, '--token', node.token, ...args], { timeout: 30_000 });
+    const table = await cli('node', 'images');
+    assert.match(table.stdout, new RegExp(`docker .*${pulled.id.slice(0, 19)}.* image .* yes `));
+    const disks = JSON.parse((await cli('--json', 'node', 'disks')).stdout) as { items: unknown[] };
+    assert.deepEqual(disks.items, []);
+    for (const uid of apps.splice(0)) {
+      await client.deallocate(uid);
+      await waitForState(client, uid, ['DEALLOCATED'], 60_000);
+    }
+    await cli('node', 'images', 'rm', pulled.id);
+    assert.equal((await client.listStored(name, 'images')).length, items.length - 1);
+    await assert.rejects(docker.getImage(pulled.id).inspect(), 'the image is gone from the daemon');
   });
 
   it('a clean shutdown removes the network and its rules (no container left)', async () => {

@@ -36,6 +36,10 @@ const ROUTES: Array<[method: string, path: string, success: number, body?: true]
   ['get', '/api/v1/nodes/this', 200],
   ['post', '/api/v1/nodes/this/maintenance', 200, true],
   ['post', '/api/v1/nodes/{name}/forget', 200],
+  ['get', '/api/v1/nodes/{name}/images', 200],
+  ['delete', '/api/v1/nodes/{name}/images/{id}', 204],
+  ['get', '/api/v1/nodes/{name}/disks', 200],
+  ['delete', '/api/v1/nodes/{name}/disks/{id}', 204],
   ['get', '/api/v1/events', 200],
 ];
 

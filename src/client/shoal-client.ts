@@ -7,6 +7,7 @@ import type {
   LabelCreate,
   LabelNameOwner,
   NodeForgotten,
+  StoredItem,
   NodeInfo,
   PageOf,
   PageQuery,
@@ -194,6 +195,16 @@ export class ShoalClient {
   /** Admin: end the work of a node known to be gone and delete its row. */
   forgetNode(name: string, opts?: RequestOptions): Promise<NodeForgotten> {
     return this.#post(`${API}/nodes/${seg(name)}/forget`, undefined, opts);
+  }
+
+  /** Admin: a node's cached images ("images") or kept disks and snapshots ("disks"); the node answers for itself. */
+  listStored(node: string, kind: 'images' | 'disks', opts?: RequestOptions): Promise<StoredItem[]> {
+    return this.#get(`${API}/nodes/${seg(node)}/${kind}`, undefined, opts);
+  }
+  /** Admin: remove one (409 while a resource uses it); `driver` when more than one instance lists the id. */
+  removeStored(node: string, kind: 'images' | 'disks', id: string, driver?: string, opts?: RequestOptions): Promise<void> {
+    const q = driver ? `?driver=${encodeURIComponent(driver)}` : '';
+    return this.#delete(`${API}/nodes/${seg(node)}/${kind}/${seg(id)}${q}`, opts);
   }
 
   // --- events -----------------------------------------------------------------------------

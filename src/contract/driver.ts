@@ -42,6 +42,22 @@ export interface AllocateContext {
   progress?: (note: string) => void;
 }
 
+/** Something a driver keeps between resources: a cached image, a kept (reused) disk, a snapshot. */
+export interface StoredItem {
+  /** the driver's own id of it: what removeImage/removeDisk take */
+  id: string;
+  /** what sort of thing, e.g. "image", "reused-disk", "snapshot" */
+  kind: string;
+  /** what it is, in words (image references, label and disk name…); never a secret */
+  name: string;
+  /** bytes it takes on the host (allocated, for sparse files) */
+  bytes: number;
+  /** ISO 8601 time of its last use; "" when unknown */
+  lastUsed: string;
+  /** a resource uses it now: removing it is refused (IN_USE) */
+  inUse: boolean;
+}
+
 /** What a driver instance can hold at once (totals, not what is free). */
 export interface DriverCapacity {
   cpu: number;
@@ -141,6 +157,15 @@ export interface ResourceDriver {
    * resources cannot be entered
    */
   readonly access?: ResourceAccess;
+
+  /** cached images this instance keeps (for admins: GET /nodes/{name}/images) */
+  listImages?(): Promise<StoredItem[]>;
+  /** remove a cached image; NOT_FOUND when unknown, IN_USE when a resource uses it */
+  removeImage?(id: string): Promise<void>;
+  /** kept disks and snapshots (GET /nodes/{name}/disks) */
+  listDisks?(): Promise<StoredItem[]>;
+  /** remove a kept disk or snapshot; NOT_FOUND when unknown, IN_USE when a resource uses it */
+  removeDisk?(id: string): Promise<void>;
 }
 
 /** Creates driver instances; the registry (DriversList) holds these. */

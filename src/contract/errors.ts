@@ -10,6 +10,7 @@ export const DRIVER_ERROR_CODES = [
   'IMAGE', // an image could not be fetched, verified or unpacked
   'BACKEND', // the backend (daemon, hypervisor, kernel) failed
   'UNSUPPORTED', // the driver does not support this operation
+  'IN_USE', // removeImage()/removeDisk(): a resource uses it now
   'INJECTED', // the test driver's failure injection
 ] as const;
 export type DriverErrorCode = (typeof DRIVER_ERROR_CODES)[number];

@@ -15,5 +15,6 @@ export type {
   MetaAccess,
   MetaHandler,
   ResourceDriver,
+  StoredItem,
 } from './driver.js';
 export type { ExecProcess, ExecRequest, ResourceAccess } from './access.js';

@@ -12,6 +12,7 @@ import type {
   Resource,
   Role,
   StateEvent,
+  StoredItem,
   Task,
   TaskCreate,
   User,
@@ -21,6 +22,7 @@ import type {
   UserKeyCreate,
 } from '../model/index.js';
 import type { EventFlow } from './events/event-feed.js';
+import type { StoredKind } from './nodes/stored-items.js';
 
 /** Whether a node takes new work; `reason` says why not (maintenance, shutting down, data dir full). */
 export interface WorkState {
@@ -117,6 +119,10 @@ export interface CoreService {
   workState(): WorkState;
   /** admin: end the work of a node known to be gone and delete its row (refused while it answers) */
   forgetNode(caller: Caller, name: string): Promise<NodeForgotten>;
+  /** admin: what this node's drivers keep between resources (cached images, or kept disks and snapshots); `node` is this node */
+  listStored(caller: Caller, node: string, kind: StoredKind): Promise<StoredItem[]>;
+  /** admin: remove one (409 while a resource uses it); `driver` picks the instance when ids repeat */
+  removeStored(caller: Caller, node: string, kind: StoredKind, id: string, driver?: string): Promise<void>;
 
   /**
    * Replays the state events after `afterId` that the caller may see, then streams new ones live,

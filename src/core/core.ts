@@ -23,6 +23,7 @@ import { MetaIndex } from './meta/meta-index.js';
 import { createCoreMetrics, type CoreMetrics } from './metrics.js';
 import { DiskGuard } from './nodes/disk-guard.js';
 import { NodeMembership } from './nodes/membership.js';
+import { StoredItems } from './nodes/stored-items.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { requireAdmin, UserService } from './users/user-service.js';
 import { settledWithin, untilStateHolds } from './waits.js';
@@ -55,6 +56,7 @@ export class Core implements CoreService {
   readonly #log: Logger;
   readonly #node: NodeConfig;
   readonly #drivers: Map<string, DriverInstance>;
+  #stored: StoredItems | undefined;
   readonly #limits: CoreLimits;
   readonly #defaultLifetimeMs: number | null;
   readonly #meta: MetaIndex;
@@ -419,6 +421,28 @@ export class Core implements CoreService {
   async thisNode(_caller?: Caller): ReturnType<CoreService['thisNode']> {
     const info = await this.#membership.thisNode();
     return this.#sshGate ? { ...info, ssh_gate: this.#sshGate } : info;
+  }
+
+  /** Cached images and kept disks live on each node's host: only the node itself lists or removes them. */
+  async #thisNodeOnly(node: string): Promise<StoredItems> {
+    if (node !== this.#node.name && node !== 'this') {
+      const other = (await this.#membership.listNodes()).find((n) => n.name === node);
+      if (!other) throw new CoreError('NOT_FOUND', `no node named ${node}`);
+      throw new CoreError('CONFLICT', `node ${node} keeps its own images and disks: ask its API at ${other.address}`);
+    }
+    this.#stored ??= new StoredItems(this.#drivers);
+    return this.#stored;
+  }
+
+  async listStored(caller: Caller, node: string, kind: 'images' | 'disks'): ReturnType<CoreService['listStored']> {
+    requireAdmin(caller, `list a node's ${kind}`);
+    return (await this.#thisNodeOnly(node)).list(kind);
+  }
+
+  async removeStored(caller: Caller, node: string, kind: 'images' | 'disks', id: string, driver?: string): Promise<void> {
+    requireAdmin(caller, `remove a node's ${kind}`);
+    await (await this.#thisNodeOnly(node)).remove(kind, id, driver);
+    this.#log.info({ node, kind, id, driver, by: caller.name }, 'stored item removed by an admin');
   }
 
   async forgetNode(caller: Caller, name: string): ReturnType<CoreService['forgetNode']> {

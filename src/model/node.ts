@@ -68,3 +68,18 @@ export const NodeForgotten = Type.Object(
   { $id: 'NodeForgotten' },
 );
 export type NodeForgotten = Static<typeof NodeForgotten>;
+
+/** A cached image, kept disk or snapshot a driver instance of a node keeps (admins: GET /nodes/{name}/images|disks). */
+export const StoredItem = Type.Object(
+  {
+    driver: Type.String({ description: 'the driver instance that keeps it ("docker", "qemu/big")' }),
+    id: Type.String({ description: "the driver's id of it: DELETE …/images/{id} or …/disks/{id} (with ?driver= when ids repeat)" }),
+    kind: Type.String({ description: 'image, reused-disk, snapshot, …' }),
+    name: Type.String({ description: 'what it is in words (image references, label and disk name)' }),
+    bytes: Type.Integer({ description: 'space it takes on the host' }),
+    last_used: Type.String({ description: 'ISO 8601 time of its last use, "" when unknown' }),
+    in_use: Type.Boolean({ description: 'a resource uses it now (removing it answers 409)' }),
+  },
+  { $id: 'StoredItem' },
+);
+export type StoredItem = Static<typeof StoredItem>;

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { DriverInstanceInfo, NodeInfo } from '../../model/index.js';
+import type { DriverInstanceInfo, NodeInfo, StoredItem } from '../../model/index.js';
 import { connect, emit, globals } from '../context.js';
 import { UsageError } from '../errors.js';
 import type { CliIo } from '../io.js';
@@ -83,6 +83,56 @@ export function nodeDetails(n: NodeInfo, now = Date.now()): string {
   );
 }
 
+function size(bytes: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? String(v) : v.toFixed(1)} ${units[i]!}`;
+}
+
+export function storedTable(items: readonly StoredItem[], now = Date.now()): string {
+  return formatTable(
+    ['driver', 'id', 'kind', 'size', 'last used', 'in use', 'what'],
+    items.map((i) => [
+      i.driver,
+      i.id,
+      i.kind,
+      size(i.bytes),
+      formatAge(i.last_used || null, now),
+      i.in_use ? 'yes' : 'no',
+      display(i.name),
+    ]),
+  );
+}
+
+/** `node images` / `node disks` [NODE] and their `rm ID` (admin). */
+function registerStored(node: Command, io: CliIo, kind: 'images' | 'disks', what: string): void {
+  const cmd = node
+    .command(kind)
+    .description(`admin: ${what} this node keeps (size, last use, in use); "rm ID" removes one`)
+    .argument('[node]', 'the node (it must be the one you talk to)', 'this')
+    .action(async (name: string, _flags: unknown, c: Command) => {
+      const client = await connect(io, globals(c));
+      const items = await client.listStored(name, kind);
+      emit(io, c, { json: { items }, items, human: () => storedTable(items) });
+    });
+  cmd
+    .command('rm')
+    .description(`admin: remove one of the ${what} (refused while a resource uses it)`)
+    .argument('<id>', 'its id as listed')
+    .option('--driver <instance>', 'the driver instance, when several list that id')
+    .option('--node <name>', 'the node (it must be the one you talk to)', 'this')
+    .action(async (id: string, flags: { driver?: string; node: string }, c: Command) => {
+      const client = await connect(io, globals(c));
+      await client.removeStored(flags.node, kind, id, flags.driver);
+      emit(io, c, { json: { removed: id }, human: () => `removed ${id}\n` });
+    });
+}
+
 export function registerNode(program: Command, io: CliIo): void {
   const node = program.command('node').description('nodes of the pool');
 
@@ -130,4 +180,7 @@ export function registerNode(program: Command, io: CliIo): void {
           `node ${r.name} forgotten at ${r.lost_at}: ${r.failed} allocated → ERROR, ${r.deallocated} deallocating → DEALLOCATED, ${r.requeued} back in the queue\n`,
       });
     });
+
+  registerStored(node, io, 'images', 'cached images');
+  registerStored(node, io, 'disks', 'kept disks (reused disks) and snapshots');
 }

@@ -247,6 +247,29 @@ export function describeConformance(name: string, opts: ConformanceOptions): voi
       timeout,
     });
 
+    for (const kind of ['Images', 'Disks'] as const) {
+      it(`list${kind}/remove${kind.slice(0, -1)} (if present): well-formed items; an unknown id is NOT_FOUND`, { timeout }, async (t) => {
+        const d = need();
+        const list = kind === 'Images' ? d.listImages?.bind(d) : d.listDisks?.bind(d);
+        const remove = kind === 'Images' ? d.removeImage?.bind(d) : d.removeDisk?.bind(d);
+        if (!list || !remove) return void t.skip(`list${kind}/remove${kind.slice(0, -1)} is not implemented (optional)`);
+        const items = await list();
+        assert.ok(Array.isArray(items), `list${kind} must resolve to an array`);
+        for (const i of items) {
+          assert.ok(typeof i.id === 'string' && i.id !== '', `an item without an id: ${JSON.stringify(i)}`);
+          assert.ok(typeof i.kind === 'string' && typeof i.name === 'string', JSON.stringify(i));
+          assert.ok(Number.isInteger(i.bytes) && i.bytes >= 0, `bytes of ${i.id}: ${i.bytes}`);
+          assert.ok(i.lastUsed === '' || !Number.isNaN(Date.parse(i.lastUsed)), `lastUsed of ${i.id}: ${i.lastUsed}`);
+          assert.equal(typeof i.inUse, 'boolean');
+        }
+        await expectDriverError(
+          () => remove(`no-such-${kind.toLowerCase()}-id`),
+          ['NOT_FOUND'],
+          `remove${kind.slice(0, -1)} of an unknown id`,
+        );
+      });
+    }
+
     for (const full of [false, true]) {
       it(`snapshot${full ? '(full)' : ''} of an allocated resource returns non-empty info (or UNSUPPORTED)`, { timeout }, async (t) => {
         const d = need();

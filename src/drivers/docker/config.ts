@@ -33,6 +33,8 @@ export interface DockerConfig {
   ram: number | undefined;
   /** disk_reserve (default "5%") and max_disk_size (GB) of the workspace's file system */
   diskLimits: DiskLimits;
+  /** bytes of daemon images the driver loaded or pulled above which unused ones are evicted (LRU) */
+  imageCacheMaxBytes: number;
   /** registries labels may pull from, their credentials, the pull timeout */
   registries: RegistrySettings;
 }
@@ -61,6 +63,15 @@ export const DockerConfigSchema = Type.Object(
     ram: whole(1, 16_777_216, "capacity GB (default the daemon's MemTotal)"),
     ...DiskLimitsSchema,
     ...RegistryConfigSchema,
+    image_cache_max_gb: Type.Optional(
+      Type.Number({
+        exclusiveMinimum: 0,
+        maximum: 1_000_000,
+        problem: 'must be a number of GB above 0, e.g. 50 or 0.5',
+        description:
+          'size bound (GB) of the images this instance loaded or pulled into the daemon; least recently used unused ones are removed beyond it (default 50)',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -129,5 +140,6 @@ export function parseDockerConfig(json: string, dataDir: string, instance: strin
     ram: int(raw, 'ram', 1, 16_777_216),
     diskLimits: parseDiskLimits(raw),
     registries: parseRegistrySettings(raw),
+    imageCacheMaxBytes: Math.floor((raw.image_cache_max_gb ?? 50) * 1024 ** 3),
   };
 }

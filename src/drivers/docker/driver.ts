@@ -13,6 +13,7 @@ import {
   type Fingerprint,
   type ResourceDriver,
   type ResourceStatus,
+  type StoredItem,
 } from '../../contract/index.js';
 import { cancelledError, ImageCache, reuseScope, UrlPolicy } from '../shared/index.js';
 import { parseDockerConfig, type DockerConfig } from './config.js';
@@ -22,8 +23,10 @@ import { definitionUrls, parseDockerDefinition } from './definition.js';
 import { DiskManager, GB } from './disks.js';
 import { backendError, connectEngine, engineMessage, isNotFound, isNotModified, pingSocket, withTimeout } from './engine.js';
 import { Firewall } from './firewall.js';
-import { ImageStore } from './images.js';
+import { ImageStore, type ResolvedImage } from './images.js';
 import { ImagePuller } from './pulls.js';
+import { ImageRecords } from './image-records.js';
+import { KeptDisks } from './kept-disks.js';
 import { Semaphore } from '../../lib/locks.js';
 import { isMac, randomMac } from '../shared/mac.js';
 import { containerName, LABELS } from './names.js';
@@ -41,6 +44,7 @@ interface Prepared {
   images: ImageStore;
   networks: NetworkManager;
   disks: DiskManager;
+  kept: KeptDisks;
   starts: Semaphore;
 }
 
@@ -126,9 +130,12 @@ export class DockerDriver implements ResourceDriver {
         log,
         new ImagePuller(docker, config.registries, log),
         config.registries,
+        new ImageRecords(config.imagesDir),
+        config.imageCacheMaxBytes,
       ),
       networks,
       disks: new DiskManager(config.workspaceDir, config.snapshotsDir, log, config.diskLimits),
+      kept: new KeptDisks(docker, config.workspaceDir, config.snapshotsDir, log),
       starts: new Semaphore(config.maxParallelStarts),
     };
     // networks left by a previous run get their rules and Meta API listeners back
@@ -153,6 +160,21 @@ export class DockerDriver implements ResourceDriver {
       throw new DriverError('NO_CAPACITY', `requirements.cpu ${def.requirements.cpu} is more than this host's ${s.ncpu} CPUs`);
     }
     const image = await s.images.resolve(def.options, context?.signal, context?.progress);
+    try {
+      return await this.#allocateWith(s, def, image, metadata, context);
+    } finally {
+      // the container exists now (it holds the image) or never will
+      s.images.unpin(image.id);
+    }
+  }
+
+  async #allocateWith(
+    s: Prepared,
+    def: ReturnType<typeof parseDockerDefinition>,
+    image: ResolvedImage,
+    metadata: Record<string, unknown>,
+    context: AllocateContext | undefined,
+  ): Promise<AllocateResult> {
     if (context?.signal?.aborted) throw cancelledError('allocation', context.signal);
     if (!image.hasCommand && !def.options.command && !def.options.entrypoint) {
       throw invalidDefinition('options.command', `image ${def.options.image} has no default command: set options.command`);
@@ -361,6 +383,22 @@ export class DockerDriver implements ResourceDriver {
 
   async close(): Promise<void> {
     if (this.#p) await this.#p.networks.close();
+  }
+
+  async listImages(): Promise<StoredItem[]> {
+    return this.#state().images.list();
+  }
+
+  async removeImage(id: string): Promise<void> {
+    await this.#state().images.remove(id);
+  }
+
+  async listDisks(): Promise<StoredItem[]> {
+    return this.#state().kept.list();
+  }
+
+  async removeDisk(id: string): Promise<void> {
+    await this.#state().kept.remove(id);
   }
 }
 

@@ -6,8 +6,10 @@ import { IMAGE_ID, type DockerOptions } from './definition.js';
 import { describeProgress, type ImagePuller } from './pulls.js';
 import { checkRegistryAllowed, type RegistrySettings } from './registry-config.js';
 import { parseRegistryRef, type RegistryRef } from './registry-ref.js';
+import type { ImageRecords } from './image-records.js';
+import type { StoredItem } from '../../contract/index.js';
 import { indexTar, type TarIndex } from './tar-index.js';
-import { isNotFound, backendError, readProgress } from './engine.js';
+import { isNotFound, backendError, engineMessage, readProgress } from './engine.js';
 
 /** The image a container runs, with the parts of its config the driver needs. */
 export interface ResolvedImage {
@@ -64,13 +66,124 @@ export class ImageStore {
 
   readonly #puller: ImagePuller;
   readonly #registries: RegistrySettings;
+  readonly #records: ImageRecords;
+  /** bytes of the driver's daemon images above which the least recently used unused ones go */
+  readonly #maxBytes: number;
+  /** image id → allocations between resolve() and their container's create (never evicted meanwhile) */
+  readonly #pins = new Map<string, number>();
 
-  constructor(docker: Docker, cache: ImageCache, log: DriverLogger, puller: ImagePuller, registries: RegistrySettings) {
+  constructor(
+    docker: Docker,
+    cache: ImageCache,
+    log: DriverLogger,
+    puller: ImagePuller,
+    registries: RegistrySettings,
+    records: ImageRecords,
+    maxBytes: number,
+  ) {
     this.#docker = docker;
     this.#cache = cache;
     this.#log = log;
     this.#puller = puller;
     this.#registries = registries;
+    this.#records = records;
+    this.#maxBytes = maxBytes;
+  }
+
+  /** The allocation that resolved this image has created its container (or given up). */
+  unpin(id: string): void {
+    const n = (this.#pins.get(id) ?? 1) - 1;
+    if (n <= 0) this.#pins.delete(id);
+    else this.#pins.set(id, n);
+  }
+
+  #pin(image: ResolvedImage): ResolvedImage {
+    this.#pins.set(image.id, (this.#pins.get(image.id) ?? 0) + 1);
+    return image;
+  }
+
+  /**
+   * Record that an allocation uses an image the driver manages (`add`: it was just loaded or pulled;
+   * else only one it already manages is touched) and, when one was added, evict down to the bound.
+   * The image stays pinned (never evicted) until the caller's unpin().
+   */
+  async #used(image: ResolvedImage, ref: string, add: boolean): Promise<ResolvedImage> {
+    this.#pin(image);
+    try {
+      if (!add && !(await this.#records.get(image.id))) return image;
+      const { added } = await this.#records.used(image.id, ref, async () => {
+        const info = await this.#docker.getImage(image.id).inspect();
+        return info.Size;
+      });
+      if (added) await this.#evict();
+      return image;
+    } catch (err) {
+      this.unpin(image.id);
+      throw err;
+    }
+  }
+
+  /** Image ids some container (running or not) was created from. */
+  async #imagesOfContainers(): Promise<Set<string>> {
+    const list = await this.#docker.listContainers({ all: true }).catch((err: unknown) => {
+      throw backendError('cannot list containers', err);
+    });
+    return new Set(list.map((c) => c.ImageID));
+  }
+
+  /** Remove least recently used managed images no container uses until the total fits max_bytes. */
+  async #evict(): Promise<void> {
+    const records = await this.#records.list();
+    let total = records.reduce((n, r) => n + r.bytes, 0);
+    if (total <= this.#maxBytes) return;
+    const used = await this.#imagesOfContainers();
+    for (const r of records.sort((a, b) => a.lastUsed.localeCompare(b.lastUsed))) {
+      if (total <= this.#maxBytes) break;
+      if (used.has(r.id) || this.#pins.has(r.id)) continue;
+      try {
+        await this.#docker.getImage(r.id).remove({ force: true });
+      } catch (err) {
+        if (!isNotFound(err)) {
+          this.#log.warn({ image: r.id, err: engineMessage(err) }, 'cannot evict an image');
+          continue;
+        }
+      }
+      await this.#records.delete(r.id);
+      this.forget();
+      total -= r.bytes;
+      this.#log.info({ image: r.id, refs: r.refs, bytes: r.bytes, lastUsed: r.lastUsed }, 'image evicted (image_cache_max_gb)');
+    }
+    if (total > this.#maxBytes) this.#log.warn({ bytes: total, max: this.#maxBytes }, 'image cache over its bound: the rest is in use');
+  }
+
+  /** The images the driver manages, for admins. */
+  async list(): Promise<StoredItem[]> {
+    const used = await this.#imagesOfContainers();
+    return (await this.#records.list()).map((r) => ({
+      id: r.id,
+      kind: 'image',
+      name: r.refs.join(', '),
+      bytes: r.bytes,
+      lastUsed: r.lastUsed,
+      inUse: used.has(r.id) || this.#pins.has(r.id),
+    }));
+  }
+
+  /** Remove a managed image (NOT_FOUND when the driver does not manage it, IN_USE when a container uses it). */
+  async remove(id: string): Promise<void> {
+    const r = await this.#records.get(id);
+    if (!r) throw new DriverError('NOT_FOUND', `no cached image ${id} on this driver instance`);
+    if ((await this.#imagesOfContainers()).has(id) || this.#pins.has(id)) {
+      throw new DriverError('IN_USE', `image ${id} (${r.refs.join(', ')}) is used by a container; deallocate it first`);
+    }
+    try {
+      await this.#docker.getImage(id).remove({ force: true });
+    } catch (err) {
+      if (!isNotFound(err)) throw backendError(`cannot remove image ${id}`, err);
+    }
+    await this.#records.delete(id);
+    this.forget();
+    this.#log.info({ image: id, refs: r.refs }, 'cached image removed');
   }
 
   /** Refuse (INVALID_DEFINITION on options.image) a registry this node does not allow. */
@@ -131,7 +244,7 @@ export class ImageStore {
         },
       );
     }
-    return this.#inspect(id, false);
+    return this.#used(await this.#inspect(id, false), opts.image, true);
   }
 
   async #inspect(ref: string, fromDefinition: boolean): Promise<ResolvedImage> {
@@ -171,14 +284,14 @@ export class ImageStore {
     checkRegistryAllowed(this.#registries, ref);
     if (opts.pull === 'missing') {
       const have = await this.#lookup(ref);
-      if (have) return have;
+      if (have) return this.#used(have, ref.pullRef, false);
     }
     await this.#puller.pull(ref, signal, progress ? (what, p) => progress(`pulling ${what}: ${describeProgress(p)}`) : undefined);
     if (signal?.aborted) throw cancelledError('options.image', signal);
     const pulled = await this.#lookup(ref);
     if (!pulled)
       throw new DriverError('IMAGE', `the pull of ${ref.pullRef} finished but the daemon has no such image`, { field: 'options.image' });
-    return pulled;
+    return this.#used(pulled, ref.pullRef, true);
   }
 
   /** The daemon's image for a registry reference (undefined when it has none); a pinned digest must be among its RepoDigests. */
@@ -269,6 +382,8 @@ export class ImageStore {
         { sum: ref.sum, images: index.images.map((i) => i.repoTags).flat(), ms: Date.now() - started },
         'image archive loaded',
       );
+      // the daemon holds the image now: no compressed or unpacked copy is kept beside it
+      await this.#cache.discard(ref.sum);
       return { kind: 'save', images: index.images };
     }
     const file = await this.#cache.fetch(ref, { decompress: true, field, signal });
@@ -286,6 +401,7 @@ export class ImageStore {
         throw new DriverError('IMAGE', `docker import of image ${ref.sum} did not create ${marker}`, { cause: err });
       });
     this.#log.info({ sum: ref.sum, id: info.Id, ms: Date.now() - started }, 'rootfs tarball imported');
+    await this.#cache.discard(ref.sum);
     return { kind: 'rootfs', images: [{ id: info.Id, repoTags: [] }] };
   }
 }

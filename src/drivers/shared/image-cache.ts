@@ -150,6 +150,18 @@ export class ImageCache {
     return this.#work.waiters(sum.toLowerCase());
   }
 
+  /**
+   * Delete the cached file of `sum` and its decompressed copy (sidecar files such as an index stay):
+   * for a caller that keeps the content elsewhere now (the docker driver, once the daemon holds the
+   * image). A later fetch downloads it again.
+   */
+  async discard(sum: string): Promise<void> {
+    const path = this.pathFor(sum);
+    await rm(`${path}.unpacked`, { force: true });
+    await rm(path, { force: true });
+    this.#log.debug({ sum }, 'cached image file discarded');
+  }
+
   /** Resolves when no download or decompression is running (cancelled ones have removed their temp files). */
   idle(): Promise<void> {
     return this.#work.idle();

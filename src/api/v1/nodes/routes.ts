@@ -2,9 +2,18 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { PageQuery } from '../../../model/index.js';
 import { callerOf } from '../../auth.js';
 import { paginate } from '../../paginate.js';
-import { BODY_ERRORS, responses } from '../common-schemas.js';
+import { BODY_ERRORS, NoContent, responses } from '../common-schemas.js';
 import type { RouteDeps } from '../route-deps.js';
-import { MaintenanceBody, NodeForgotten, NodeInfo, NodeNameParams, NodePage } from './schemas.js';
+import {
+  MaintenanceBody,
+  NodeForgotten,
+  NodeInfo,
+  NodeNameParams,
+  NodePage,
+  StoredItemList,
+  StoredItemParams,
+  StoredItemQuery,
+} from './schemas.js';
 
 const tags = ['nodes'];
 
@@ -54,4 +63,36 @@ export const nodeRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { co
     },
     async (req) => core.forgetNode(callerOf(req), req.params.name),
   );
+
+  for (const kind of ['images', 'disks'] as const) {
+    const what = kind === 'images' ? 'cached images' : 'kept disks (reused disks) and snapshots';
+    app.get(
+      `/nodes/:name/${kind}`,
+      {
+        schema: {
+          tags,
+          summary: `The ${what} of this node's drivers, with sizes, last use and whether a resource uses them (admin)`,
+          params: NodeNameParams,
+          response: responses({ 200: StoredItemList }, 403, 404, 409),
+        },
+      },
+      async (req) => core.listStored(callerOf(req), req.params.name, kind),
+    );
+    app.delete(
+      `/nodes/:name/${kind}/:id`,
+      {
+        schema: {
+          tags,
+          summary: `Remove one of the ${what} of this node (admin); 409 while a resource uses it`,
+          params: StoredItemParams,
+          querystring: StoredItemQuery,
+          response: responses({ 204: NoContent }, 400, 403, 404, 409),
+        },
+      },
+      async (req, reply) => {
+        await core.removeStored(callerOf(req), req.params.name, kind, req.params.id, req.query.driver);
+        return reply.code(204).send(null);
+      },
+    );
+  }
 };
