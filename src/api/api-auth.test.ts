@@ -49,7 +49,8 @@ describe('API authentication', () => {
     for (const headers of [basic('ci', ciToken), bearer(ciToken)]) {
       const r = await t.app.inject({ url: '/api/v1/users/me', headers });
       assert.equal(r.statusCode, 200, r.body);
-      assert.deepEqual(Object.keys(r.json<object>()).sort(), ['created_at', 'name', 'role']);
+      assert.deepEqual(Object.keys(r.json<object>()).sort(), ['created_at', 'id', 'name', 'role']);
+      assert.match(r.json<{ id: string }>().id, /^ci\.[0-9a-f]{16}$/);
       assert.equal(r.json<{ name: string }>().name, 'ci');
     }
   });

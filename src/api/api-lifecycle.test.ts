@@ -64,7 +64,7 @@ describe('API: the lifecycle label → application → ALLOCATED → resource �
       );
       assert.equal(created.status, 201, created.body);
       const app = created.json() as unknown as Application;
-      assert.deepEqual(Object.keys(app).sort(), ['created_at', 'label_uid', 'metadata', 'owner', 'state', 'uid']);
+      assert.deepEqual(Object.keys(app).sort(), ['created_at', 'label_uid', 'metadata', 'owner', 'owner_id', 'state', 'uid']);
       assert.equal(app.owner, 'alice');
       assert.equal(app.label_uid, (v2.json() as { uid: string }).uid, 'version omitted = latest');
       assert.equal(app.state.status, 'NEW');

@@ -90,8 +90,12 @@ export async function authenticateRequest(request: FastifyRequest, core: CoreSer
     throw new ApiError('UNAUTHORIZED', 'invalid credentials: unknown user or wrong token');
   }
   // a token verified moments ago costs a SHA-256: it never waits in the slow lane
-  const cached = core.authenticateCached?.(credentials.token, credentials.name);
-  if (cached !== undefined) return cached;
+  const cached = await core.authenticateCached?.(credentials.token, credentials.name);
+  if (cached) return cached;
+  if (cached === null) {
+    limiter.fail(address, user);
+    throw tooMany(Math.max(1, limiter.retryAfter(address, user)), limiter);
+  }
   const checked = await limiter.slowLane(check);
   if (checked === null) throw tooMany(wait, limiter);
   if (checked.value !== null) return checked.value;

@@ -14,6 +14,9 @@ import type {
   Resource,
   Task,
   TaskCreate,
+  TokenCreate,
+  TokenCreated,
+  TokenInfo,
   User,
   UserCreate,
   UserCreated,
@@ -79,8 +82,25 @@ export class ShoalClient {
   getUser(name: string, opts?: RequestOptions): Promise<User> {
     return this.#get(`${API}/users/${seg(name)}`, undefined, opts);
   }
-  deleteUser(name: string, opts?: RequestOptions): Promise<void> {
-    return this.#delete(`${API}/users/${seg(name)}`, opts);
+  /** `force`: deallocate the user's live applications (else the deletion is refused while any is live). */
+  async deleteUser(name: string, opts?: RequestOptions & { force?: boolean }): Promise<void> {
+    await this.transport.request<unknown>({
+      method: 'DELETE',
+      path: `${API}/users/${seg(name)}`,
+      query: opts?.force ? { force: true } : undefined,
+      signal: opts?.signal,
+    });
+  }
+  /** A new token for `user` (admins: anyone; users: themselves); its secret is shown only now. */
+  createToken(user: string, body: TokenCreate = {}, opts?: RequestOptions): Promise<TokenCreated> {
+    return this.#post(`${API}/users/${seg(user)}/tokens`, body, opts);
+  }
+  listTokens(user: string, opts?: RequestOptions): Promise<TokenInfo[]> {
+    return this.#get<{ items: TokenInfo[] }>(`${API}/users/${seg(user)}/tokens`, undefined, opts).then((r) => r.items);
+  }
+  /** Refused from the next request on, on every node. */
+  revokeToken(user: string, tokenId: string, opts?: RequestOptions): Promise<void> {
+    return this.#delete(`${API}/users/${seg(user)}/tokens/${seg(tokenId)}`, opts);
   }
 
   /** The public SSH keys of a user ("me": the caller), the first 1000. */

@@ -22,14 +22,17 @@ describe('core users and ownership', () => {
     const token = await core.bootstrapAdmin();
     assert.ok(token);
     assert.equal(await core.bootstrapAdmin(), null, 'only the first time');
-    assert.deepEqual(await core.authenticate(token), { name: 'admin', role: 'admin' });
-    assert.deepEqual(await core.authenticate(token, 'admin'), { name: 'admin', role: 'admin' }, 'basic auth: name + token');
+    const adminId = (await store.getUser('admin'))!.id;
+    assert.match(adminId, /^admin\.[0-9a-f]{16}$/);
+    assert.deepEqual(await core.authenticate(token), { id: adminId, name: 'admin', role: 'admin' });
+    assert.deepEqual(await core.authenticate(token, 'admin'), { id: adminId, name: 'admin', role: 'admin' }, 'basic auth: name + token');
     assert.equal(await core.authenticate(token, 'bob'), null, 'wrong name');
     assert.equal(await core.authenticate(`${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`), null, 'wrong secret');
     assert.equal(await core.authenticate('garbage'), null);
-    const row = await store.getUser('admin');
-    assert.match(row!.token_hash, /^\$argon2id\$/);
-    assert.ok(!row!.token_hash.includes(token.split('.')[1]!));
+    const row = await store.getTokenAuth(token.split('.')[0]!);
+    assert.equal(row?.user.name, 'admin');
+    assert.match(row.token.hash, /^\$argon2id\$/);
+    assert.ok(!row.token.hash.includes(token.split('.')[1]!));
     // many concurrent checks of the same token: all succeed
     const many = await Promise.all(Array.from({ length: 20 }, () => core.authenticate(token)));
     assert.ok(many.every((c) => c?.name === 'admin'));
@@ -49,9 +52,10 @@ describe('core users and ownership', () => {
     assert.ok(page.next_cursor);
     const rest = await core.listUsers(ADMIN, { cursor: page.next_cursor });
     assert.ok(rest.items.some((u) => u.name === 'carol'));
-    assert.equal((await core.getUser({ name: 'carol', role: 'user' }, 'carol')).name, 'carol', 'users see themselves');
-    await assert.rejects(core.getUser({ name: 'carol', role: 'user' }, 'admin'), isCode('NOT_FOUND'));
-    assert.deepEqual(await core.authenticate(carol.token), { name: 'carol', role: 'user' });
+    const asCarol = { id: carol.id!, name: 'carol', role: 'user' as const };
+    assert.equal((await core.getUser(asCarol, 'carol')).name, 'carol', 'users see themselves');
+    await assert.rejects(core.getUser(asCarol, 'admin'), isCode('NOT_FOUND'));
+    assert.deepEqual(await core.authenticate(carol.token), asCarol);
     await core.deleteUser(ADMIN, 'carol');
     assert.equal(await core.authenticate(carol.token), null, 'cache dropped with the user');
     await assert.rejects(core.deleteUser(ADMIN, 'carol'), isCode('NOT_FOUND'));

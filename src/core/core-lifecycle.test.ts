@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CoreError } from './errors.js';
-import { ADMIN, ALICE, Harness, testLabel, waitFor, waitStatus, type NodeSpec, type TestNode } from './testing/core-harness.js';
+import { ADMIN, ALICE, BOB, Harness, testLabel, waitFor, waitStatus, type NodeSpec, type TestNode } from './testing/core-harness.js';
 
 const isCode = (code: string) => (e: unknown) => e instanceof CoreError && e.code === code;
 
@@ -108,7 +108,7 @@ describe('core lifecycle on the test driver', () => {
     assert.equal(latest.label_uid, v2.uid);
     await waitStatus(core, latest.uid, 'ALLOCATED');
 
-    await assert.rejects(core.deleteLabel({ name: 'bob', role: 'user' }, v2.uid), isCode('FORBIDDEN'));
+    await assert.rejects(core.deleteLabel(BOB, v2.uid), isCode('FORBIDDEN'));
     await core.deleteLabel(ALICE, v2.uid);
     await assert.rejects(core.getLabel(ALICE, v2.uid), isCode('NOT_FOUND'));
     const again = await core.createApplication(ALICE, { label: 'ver' });

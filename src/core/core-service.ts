@@ -15,6 +15,9 @@ import type {
   StoredItem,
   Task,
   TaskCreate,
+  TokenCreate,
+  TokenCreated,
+  TokenInfo,
   User,
   UserCreate,
   UserCreated,
@@ -34,6 +37,8 @@ import type { AccessTarget } from './access/access-service.js';
 
 /** Who is calling, after authentication. */
 export interface Caller {
+  /** the user's immutable id: what owner columns hold (never the name) */
+  id: string;
   name: string;
   role: Role;
 }
@@ -65,13 +70,22 @@ export type MetaIdentity = { kind: 'address'; address: string } | { kind: 'hwadd
 export interface CoreService {
   /** Basic auth gives name + token; Bearer gives the token alone. null = bad credentials. */
   authenticate(token: string, name?: string): Promise<Caller | null>;
-  /** Only the cache of recently verified tokens (a SHA-256, no argon2): the caller, or undefined when not cached. */
-  authenticateCached?(token: string, name?: string): Caller | undefined;
+  /**
+   * A token verified recently (a SHA-256 and the token's row, no argon2): the caller; null when its
+   * row refuses it (revoked, expired, another user's name); undefined when it needs the argon2 check.
+   */
+  authenticateCached?(token: string, name?: string): Promise<Caller | null | undefined>;
 
   createUser(caller: Caller, body: UserCreate): Promise<UserCreated>;
   listUsers(caller: Caller, page: PageRequest): Promise<PageOf<User>>;
   getUser(caller: Caller, name: string): Promise<User>;
-  deleteUser(caller: Caller, name: string): Promise<void>;
+  /** refused (CONFLICT) while the user has live applications, unless `force` deallocates them */
+  deleteUser(caller: Caller, name: string, options?: { force?: boolean }): Promise<void>;
+  /** a new token for `user` (admins: anyone; users: themselves); its secret is shown only now */
+  createToken(caller: Caller, user: string, body: TokenCreate): Promise<TokenCreated>;
+  listTokens(caller: Caller, user: string): Promise<TokenInfo[]>;
+  /** the token is refused from the next request on, on every node */
+  revokeToken(caller: Caller, user: string, tokenId: string): Promise<void>;
   /** register a public SSH key for user `name` (admin, or the user); a key belongs to one user */
   addUserKey(caller: Caller, name: string, body: UserKeyCreate): Promise<UserKey>;
   listUserKeys(caller: Caller, name: string): Promise<UserKey[]>;

@@ -376,7 +376,11 @@ export class Core implements CoreService {
   readonly createUser: CoreService['createUser'] = (...a) => this.#users.createUser(...a);
   readonly listUsers: CoreService['listUsers'] = (...a) => this.#users.listUsers(...a);
   readonly getUser: CoreService['getUser'] = (...a) => this.#users.getUser(...a);
-  readonly deleteUser: CoreService['deleteUser'] = (...a) => this.#users.deleteUser(...a);
+  readonly deleteUser: CoreService['deleteUser'] = (caller, name, options = {}) =>
+    this.#users.deleteUser(caller, name, options, { deallocate: (c, uid) => this.#apps.deallocate(c, uid) });
+  readonly createToken: CoreService['createToken'] = (...a) => this.#users.createToken(...a);
+  readonly listTokens: CoreService['listTokens'] = (...a) => this.#users.listTokens(...a);
+  readonly revokeToken: CoreService['revokeToken'] = (...a) => this.#users.revokeToken(...a);
   readonly addUserKey: CoreService['addUserKey'] = (...a) => this.#keys.addKey(...a);
   readonly listUserKeys: CoreService['listUserKeys'] = (...a) => this.#keys.listKeys(...a);
   readonly deleteUserKey: CoreService['deleteUserKey'] = (...a) => this.#keys.deleteKey(...a);

@@ -1,10 +1,11 @@
-import type { Application, ApplicationState, Label, LabelDefinition, Resource, Task, User } from '../model/index.js';
-import type { ApplicationRow, LabelRow, ResourceRow, StateRow, TaskRow, UserRow } from '../store/store.js';
+import type { Application, ApplicationState, Label, LabelDefinition, LabelNameOwner, Resource, Task, User } from '../model/index.js';
+import type { ApplicationRow, LabelNameRow, LabelRow, ResourceRow, StateRow, TaskRow, UserRow } from '../store/store.js';
+import { userNameOf } from './users/user-ids.js';
 
-/** Store rows → the API's wire shapes (src/model). */
+/** Store rows → the API's wire shapes (src/model). Owner columns hold user ids: `owner` shows the name, `owner_id` the id. */
 
 export function toUser(u: UserRow): User {
-  return { name: u.name, role: u.role, created_at: u.created_at };
+  return { name: u.name, id: u.id, role: u.role, created_at: u.created_at };
 }
 
 export function toLabel(l: LabelRow): Label {
@@ -16,17 +17,23 @@ export function toLabel(l: LabelRow): Label {
     metadata: l.metadata,
     ...(l.lifetime ? { lifetime: l.lifetime } : {}),
     ...(l.wait_timeout ? { wait_timeout: l.wait_timeout } : {}),
-    owner: l.owner,
-    ...(l.published_by !== l.owner ? { published_by: l.published_by } : {}),
+    owner: userNameOf(l.owner),
+    owner_id: l.owner,
+    ...(l.published_by !== l.owner ? { published_by: userNameOf(l.published_by) } : {}),
     created_at: l.created_at,
   };
+}
+
+export function toLabelNameOwner(n: LabelNameRow): LabelNameOwner {
+  return { name: n.name, owner: userNameOf(n.owner), owner_id: n.owner, created_at: n.created_at };
 }
 
 export function toApplication(a: ApplicationRow): Application {
   return {
     uid: a.uid,
     label_uid: a.label_uid,
-    owner: a.owner,
+    owner: userNameOf(a.owner),
+    owner_id: a.owner,
     metadata: a.metadata,
     ...(a.lifetime ? { lifetime: a.lifetime } : {}),
     created_at: a.created_at,

@@ -27,6 +27,11 @@ export const Application = Type.Object(
     uid: Uid,
     label_uid: Uid,
     owner: Type.String(),
+    owner_id: Type.Optional(
+      Type.String({
+        description: "the owner's immutable user id (a deleted user's name may be taken by a new user, who does not own this)",
+      }),
+    ),
     metadata: Metadata,
     lifetime: Type.Optional(Duration),
     created_at: Timestamp,

@@ -44,6 +44,11 @@ export const Label = Type.Object(
     lifetime: Type.Optional(Duration),
     wait_timeout: Type.Optional(Duration),
     owner: Type.String({ description: "the name's owner when this version was published (reused disks are kept per owner + name)" }),
+    owner_id: Type.Optional(
+      Type.String({
+        description: "the owner's immutable user id (a deleted user's name may be taken by a new user, who does not own this)",
+      }),
+    ),
     published_by: Type.Optional(Type.String({ description: 'who published this version when not its owner (an admin)' })),
     created_at: Timestamp,
   },
@@ -56,6 +61,11 @@ export const LabelNameOwner = Type.Object(
   {
     name: LabelName,
     owner: Type.String(),
+    owner_id: Type.Optional(
+      Type.String({
+        description: "the owner's immutable user id (a deleted user's name may be taken by a new user, who does not own this)",
+      }),
+    ),
     created_at: Timestamp,
   },
   { $id: 'LabelNameOwner' },

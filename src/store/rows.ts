@@ -29,7 +29,7 @@ function json<T>(text: string): T {
 }
 
 export function userFromDb(r: UsersTable): UserRow {
-  return { name: r.name, role: r.role as Role, token_id: r.token_id, token_hash: r.token_hash, created_at: r.created_at };
+  return { id: r.id, name: r.name, role: r.role as Role, created_at: r.created_at };
 }
 
 export function labelFromDb(r: LabelsTable): LabelRow {

@@ -7,6 +7,7 @@ import type {
   ResourceRow,
   StateRow,
   TaskRow,
+  TokenRow,
   UserKeyRow,
   UserRow,
 } from './types.js';
@@ -27,6 +28,8 @@ export interface CountersTable {
 }
 
 export type UsersTable = Stored<UserRow, { role: string }>;
+
+export type UserTokensTable = TokenRow;
 
 /** `published_by` is null when the name's owner published the version (LabelRow says the owner then). */
 export type LabelsTable = Stored<LabelRow, { definitions: string; metadata: string; published_by: string | null }>;
@@ -55,6 +58,7 @@ export type AccessSessionsTable = AccessSessionRow;
 export interface Database {
   shoal_counters: CountersTable;
   users: UsersTable;
+  user_tokens: UserTokensTable;
   labels: LabelsTable;
   label_names: LabelNamesTable;
   applications: ApplicationsTable;

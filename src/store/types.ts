@@ -9,13 +9,31 @@ import type { ApplicationStatus } from '../model/index.js';
 export type Role = 'admin' | 'user';
 
 export interface UserRow {
+  /** immutable and never reused: what every owner column holds (see migration 011) */
+  id: string;
   name: string;
   role: Role;
-  /** the public half of the token `<token_id>.<secret>` */
-  token_id: string;
-  /** argon2id hash of the secret half */
-  token_hash: string;
   created_at: string;
+}
+
+/** One API token of a user: `<id>.<secret>`; only an argon2id hash of the secret is kept. */
+export interface TokenRow {
+  /** the public half of the token */
+  id: string;
+  user_id: string;
+  /** what the token is for (e.g. "ci-runner"), chosen at creation */
+  name: string;
+  /** argon2id hash of the secret half */
+  hash: string;
+  created_at: string;
+  /** null: never expires */
+  expires_at: string | null;
+}
+
+/** A token with the user it authenticates (the one lookup an authenticated request costs). */
+export interface TokenAuthRow {
+  token: TokenRow;
+  user: UserRow;
 }
 
 export interface LabelDefinitionRecord {

@@ -8,6 +8,7 @@ import { eventRoutes } from './events/routes.js';
 import { labelRoutes } from './labels/routes.js';
 import { nodeRoutes } from './nodes/routes.js';
 import { resourceRoutes } from './resources/routes.js';
+import { tokenRoutes } from './users/token-routes.js';
 import { userRoutes } from './users/routes.js';
 
 export interface V1Options {
@@ -34,6 +35,7 @@ export const v1Routes: FastifyPluginAsyncTypebox<V1Options> = async (app, opts) 
     }
   });
   await app.register(userRoutes, { core });
+  await app.register(tokenRoutes, { core });
   await app.register(labelRoutes, { core });
   await app.register(applicationRoutes, { core });
   await app.register(resourceRoutes, { core });

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { ROLES, type Role, type User, type UserCreated } from '../../model/index.js';
+import { ROLES, type Role, type TokenInfo, type User, type UserCreated } from '../../model/index.js';
 import { connect, emit, globals } from '../context.js';
 import type { CliIo } from '../io.js';
 import { formatAge, formatKeyValues, formatTable } from '../output.js';
@@ -9,6 +9,18 @@ export function userTable(users: readonly User[], now = Date.now()): string {
   return formatTable(
     ['name', 'role', 'created'],
     users.map((u) => [u.name, u.role, formatAge(u.created_at, now)]),
+  );
+}
+
+export function tokenTable(tokens: readonly TokenInfo[], now = Date.now()): string {
+  return formatTable(
+    ['id', 'name', 'created', 'expires'],
+    tokens.map((t) => [
+      t.id,
+      t.name,
+      formatAge(t.created_at, now),
+      t.expires_at === null ? 'never' : t.expired ? `expired ${t.expires_at}` : t.expires_at,
+    ]),
   );
 }
 
@@ -58,6 +70,7 @@ export function registerUser(program: Command, io: CliIo): void {
         human: () =>
           formatKeyValues([
             ['name', u.name],
+            ['id', u.id ?? ''],
             ['role', u.role],
             ['created', u.created_at],
           ]),
@@ -66,13 +79,70 @@ export function registerUser(program: Command, io: CliIo): void {
 
   user
     .command('delete')
-    .description('delete a user (its token stops working)')
+    .description('delete a user: their tokens stop working at once; refused while they have live applications unless --force')
     .argument('<name>', 'user name')
-    .action(async (name: string, _flags: unknown, cmd: Command) => {
+    .option('--force', "deallocate the user's live applications")
+    .action(async (name: string, flags: { force?: boolean }, cmd: Command) => {
       const client = await connect(io, globals(cmd));
-      await client.deleteUser(name);
+      await client.deleteUser(name, { force: flags.force === true });
       emit(io, cmd, { json: { name, deleted: true }, human: () => `user ${name} deleted\n` });
     });
 
   registerUserKey(user, io);
+  registerToken(user, io);
+}
+
+/** `shoal user token create|list|revoke`: a user's API tokens (yours, or anyone's as an admin). */
+function registerToken(user: Command, io: CliIo): void {
+  const token = user.command('token').description('API tokens of a user (yours by default; admins: --user NAME)');
+  const whose = async (cmd: Command, flag: string | undefined): Promise<{ name: string; client: Awaited<ReturnType<typeof connect>> }> => {
+    const client = await connect(io, globals(cmd));
+    return { name: flag ?? (await client.me()).name, client };
+  };
+
+  token
+    .command('create')
+    .description('create a token and print it (shown only this once), e.g. for a CI robot')
+    .option('--user <name>', 'whose token (admins); default: yours')
+    .option('--name <name>', 'what the token is for (e.g. ci-runner)', 'token')
+    .option('--expires <duration>', 'expire after this long, e.g. 12h, 30d (default: never)')
+    .action(async (flags: { user?: string; name: string; expires?: string }, cmd: Command) => {
+      const { name, client } = await whose(cmd, flags.user);
+      const created = await client.createToken(name, {
+        name: flags.name,
+        ...(flags.expires === undefined ? {} : { expires_in: flags.expires }),
+      });
+      emit(io, cmd, {
+        json: created,
+        human: () =>
+          formatKeyValues([
+            ['user', created.user],
+            ['id', created.id],
+            ['name', created.name],
+            ['expires', created.expires_at ?? 'never'],
+            ['token', created.token],
+          ]) + '\nThe token is shown only this once: keep it safe.\n',
+      });
+    });
+
+  token
+    .command('list')
+    .description('list tokens (ids, names, expiry; never the secret)')
+    .option('--user <name>', 'whose tokens (admins); default: yours')
+    .action(async (flags: { user?: string }, cmd: Command) => {
+      const { name, client } = await whose(cmd, flags.user);
+      const items = await client.listTokens(name);
+      emit(io, cmd, { json: { items }, items, human: () => tokenTable(items) });
+    });
+
+  token
+    .command('revoke')
+    .description('revoke a token: refused from the next request on, on every node')
+    .argument('<id>', 'the token id (the part before the "."; see token list)')
+    .option('--user <name>', 'whose token (admins); default: yours')
+    .action(async (id: string, flags: { user?: string }, cmd: Command) => {
+      const { name, client } = await whose(cmd, flags.user);
+      await client.revokeToken(name, id);
+      emit(io, cmd, { json: { user: name, id, revoked: true }, human: () => `token ${id} of ${name} revoked\n` });
+    });
 }

@@ -106,6 +106,6 @@ export class KeyService {
     const key = await this.#store.getUserKey(fingerprint);
     if (!key) return null;
     const user = await this.#store.getUser(key.user_name);
-    return user ? { name: user.name, role: user.role } : null;
+    return user ? { id: user.id, name: user.name, role: user.role } : null;
   }
 }

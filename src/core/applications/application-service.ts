@@ -59,7 +59,7 @@ export class ApplicationService {
 
   async #visibleApp(caller: Caller, uid: string): Promise<ApplicationRow> {
     const app = UID.test(uid) ? await this.#store.getApplication(uid) : undefined;
-    if (!app || (caller.role !== 'admin' && app.owner !== caller.name)) {
+    if (!app || (caller.role !== 'admin' && app.owner !== caller.id)) {
       throw new CoreError('NOT_FOUND', `application ${uid} not found`);
     }
     return app;
@@ -94,7 +94,7 @@ export class ApplicationService {
       {
         uid: randomUUID(),
         label_uid: label.uid,
-        owner: caller.name,
+        owner: caller.id,
         metadata,
         lifetime: body.lifetime ?? null,
         wait_timeout: waitTimeout,
@@ -115,7 +115,7 @@ export class ApplicationService {
     }
     const rows = await this.#store.listApplications({
       limit,
-      ...(caller.role === 'admin' ? {} : { owner: caller.name }),
+      ...(caller.role === 'admin' ? {} : { owner: caller.id }),
       ...(query.status === undefined ? {} : { status: query.status }),
       ...(before === undefined ? {} : { beforeSeq: before }),
     });
@@ -264,7 +264,7 @@ export class ApplicationService {
     const after = decodeCursor(page.cursor, isString);
     const rows = await this.#store.listResources({
       limit,
-      ...(caller.role === 'admin' ? {} : { owner: caller.name }),
+      ...(caller.role === 'admin' ? {} : { owner: caller.id }),
       ...(after === undefined ? {} : { after }),
     });
     return {

@@ -29,7 +29,7 @@ interface Subscriber {
 }
 
 function visible(caller: Caller, row: StateRow): boolean {
-  return caller.role === 'admin' || row.owner === caller.name;
+  return caller.role === 'admin' || row.owner === caller.id;
 }
 
 export function toStateEvent(row: StateRow): StateEvent {
@@ -174,7 +174,7 @@ export class EventFeed {
    * behind the ring, then the ring, then live — each step only when the subscriber has room.
    */
   async #catchUp(sub: Subscriber): Promise<void> {
-    const owner = sub.caller.role === 'admin' ? undefined : sub.caller.name;
+    const owner = sub.caller.role === 'admin' ? undefined : sub.caller.id;
     for (;;) {
       if (sub.closed) return;
       if (sub.flow?.full()) {

@@ -80,14 +80,24 @@ describe('label names are owned', () => {
     const v1 = await core.createLabel(ALICE, testLabel('gone'));
     await core.deleteLabel(ALICE, v1.uid);
     await assert.rejects(core.createLabel(BOB, testLabel('gone')), forbiddenBy('alice'));
-    assert.deepEqual({ ...(await core.getLabelOwner(BOB, 'gone')), created_at: '' }, { name: 'gone', owner: 'alice', created_at: '' });
+    assert.deepEqual(
+      { ...(await core.getLabelOwner(BOB, 'gone')), created_at: '' },
+      { name: 'gone', owner: 'alice', owner_id: 'alice', created_at: '' },
+    );
     await assert.rejects(core.getLabelOwner(BOB, 'never-published'), (e: unknown) => e instanceof CoreError && e.code === 'NOT_FOUND');
     await assert.rejects(core.setLabelOwner(BOB, 'gone', 'bob'), (e: unknown) => e instanceof CoreError && e.code === 'FORBIDDEN');
     await assert.rejects(core.setLabelOwner(ALICE, 'gone', 'bob'), (e: unknown) => e instanceof CoreError && e.code === 'FORBIDDEN');
     await assert.rejects(core.setLabelOwner(ADMIN, 'gone', 'nobody'), (e: unknown) => e instanceof CoreError && e.code === 'INVALID');
-    await core.createUser(ADMIN, { name: 'bob', role: 'user' });
-    assert.equal((await core.setLabelOwner(ADMIN, 'gone', 'bob')).owner, 'bob');
-    const mine = await core.createLabel(BOB, testLabel('gone'));
+    const bob = await core.authenticate((await core.createUser(ADMIN, { name: 'bob', role: 'user' })).token);
+    assert.ok(bob);
+    const given = await core.setLabelOwner(ADMIN, 'gone', 'bob');
+    assert.deepEqual([given.owner, given.owner_id], ['bob', bob.id], 'given to the user bob, by id');
+    await assert.rejects(
+      core.createLabel(BOB, testLabel('gone')),
+      forbiddenBy('bob'),
+      'another caller named bob (another id) does not own it',
+    );
+    const mine = await core.createLabel(bob, testLabel('gone'));
     assert.deepEqual([mine.version, mine.owner], [2, 'bob']);
     await assert.rejects(core.createLabel(ALICE, testLabel('gone')), forbiddenBy('bob'));
   });

@@ -6,7 +6,8 @@ import type { LabelRow, Store } from '../../store/store.js';
 import type { DriverInstance } from '../core-options.js';
 import type { Caller, LabelQuery } from '../core-service.js';
 import { CoreError } from '../errors.js';
-import { toLabel } from '../mappers.js';
+import { toLabel, toLabelNameOwner } from '../mappers.js';
+import { userNameOf } from '../users/user-ids.js';
 import { decodeCursor, encodeCursor, isNameVersion, pageLimit } from '../pagination.js';
 import type { NodeOffer } from '../scheduler/placement.js';
 import { checkLabel, checkMetadata, LABEL_NAME } from './label-validation.js';
@@ -61,7 +62,7 @@ export class LabelService {
     // refuse early (before drivers look at the definitions); the store checks again atomically
     if (typeof body.name === 'string' && caller.role !== 'admin') {
       const named = await this.#store.getLabelName(body.name);
-      if (named && named.owner !== caller.name) throw notOwner(body.name, named.owner, 'publish a new version of');
+      if (named && named.owner !== caller.id) throw await this.#notOwner(body.name, named.owner, 'publish a new version of');
     }
     const metadata = checkMetadata(body.metadata, 'metadata', this.#d.metadataLimits); // cheap: before the drivers' checks
     const definitions = await checkLabel(body, { local: this.#d.drivers, remote });
@@ -75,13 +76,13 @@ export class LabelService {
           metadata,
           lifetime: body.lifetime ?? null,
           wait_timeout: body.wait_timeout ?? null,
-          owner: caller.name,
+          owner: caller.id,
           created_at: now(),
         },
         { asAdmin: caller.role === 'admin' },
       );
     } catch (err) {
-      if (err instanceof LabelNameOwnedError) throw notOwner(err.labelName, err.owner, 'publish a new version of');
+      if (err instanceof LabelNameOwnedError) throw await this.#notOwner(err.labelName, err.owner, 'publish a new version of');
       throw err;
     }
     this.#labels.set(row.uid, { ...row, deleted_at: null });
@@ -93,17 +94,18 @@ export class LabelService {
   async getLabelOwner(_caller: Caller, name: string): Promise<LabelNameOwner> {
     const named = LABEL_NAME.test(name) ? await this.#store.getLabelName(name) : undefined;
     if (!named) throw new CoreError('NOT_FOUND', `label name ${name} is not owned by anyone (never published)`);
-    return { name: named.name, owner: named.owner, created_at: named.created_at };
+    return toLabelNameOwner(named);
   }
 
   /** Admin only: gives a label name to another user (published versions keep their owner and disks). */
   async setLabelOwner(caller: Caller, name: string, owner: string): Promise<LabelNameOwner> {
     if (caller.role !== 'admin') throw new CoreError('FORBIDDEN', 'only an admin may give a label name to another user');
     if (!LABEL_NAME.test(name)) throw new CoreError('INVALID', 'name: not a label name', { field: 'name' });
-    if (!(await this.#store.getUser(owner))) throw new CoreError('INVALID', `owner: no user "${owner}"`, { field: 'owner' });
-    const row = await this.#store.setLabelNameOwner(name, owner, now());
-    this.#log.info({ label: name, owner, by: caller.name }, 'label name owner set');
-    return { name: row.name, owner: row.owner, created_at: row.created_at };
+    const user = await this.#store.getUser(owner);
+    if (!user) throw new CoreError('INVALID', `owner: no user "${owner}"`, { field: 'owner' });
+    const row = await this.#store.setLabelNameOwner(name, user.id, now());
+    this.#log.info({ label: name, owner, owner_id: user.id, by: caller.name }, 'label name owner set');
+    return toLabelNameOwner(row);
   }
 
   async listLabels(_caller: Caller, query: LabelQuery): Promise<PageOf<Label>> {
@@ -139,17 +141,21 @@ export class LabelService {
     if (!l || l.deleted_at) throw new CoreError('NOT_FOUND', `label ${uid} not found`);
     if (caller.role !== 'admin') {
       const owner = (await this.#store.getLabelName(l.name))?.owner ?? l.owner;
-      if (owner !== caller.name) throw notOwner(l.name, owner, `delete version ${l.version} of`);
+      if (owner !== caller.id) throw await this.#notOwner(l.name, owner, `delete version ${l.version} of`);
     }
     if (!(await this.#store.deleteLabel(uid, now()))) throw new CoreError('NOT_FOUND', `label ${uid} not found`);
     this.#log.info({ label: l.name, version: l.version, by: caller.name }, 'label deleted');
   }
-}
 
-function notOwner(name: string, owner: string, action: string): CoreError {
-  return new CoreError(
-    'FORBIDDEN',
-    `label name "${name}" belongs to ${owner}: only its owner or an admin may ${action} it (names are owned by their first publisher)`,
-    { name, owner },
-  );
+  /** FORBIDDEN naming the owner (by name; and saying so when that user was deleted). */
+  async #notOwner(name: string, ownerId: string, action: string): Promise<CoreError> {
+    const owner = userNameOf(ownerId);
+    const gone = (await this.#store.getUserById(ownerId)) === undefined;
+    const who = gone ? `${owner} (a deleted user: an admin may give the name to someone else)` : owner;
+    return new CoreError(
+      'FORBIDDEN',
+      `label name "${name}" belongs to ${who}: only its owner or an admin may ${action} it (names are owned by their first publisher)`,
+      { name, owner, owner_id: ownerId },
+    );
+  }
 }

@@ -15,9 +15,9 @@ import type { Caller } from '../core-service.js';
 
 /** Helpers for the core's tests: a Core over a real store and the real `test` driver. */
 
-export const ADMIN: Caller = { name: 'admin', role: 'admin' };
-export const ALICE: Caller = { name: 'alice', role: 'user' };
-export const BOB: Caller = { name: 'bob', role: 'user' };
+export const ADMIN: Caller = { id: 'admin', name: 'admin', role: 'admin' };
+export const ALICE: Caller = { id: 'alice', name: 'alice', role: 'user' };
+export const BOB: Caller = { id: 'bob', name: 'bob', role: 'user' };
 
 export const silentLog: Logger = pino({ level: 'silent' });
 

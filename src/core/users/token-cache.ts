@@ -1,20 +1,22 @@
-import type { Caller } from '../core-service.js';
 import { tokenKey } from './tokens.js';
 
 interface Entry {
-  caller: Caller;
+  /** the stored argon2id hash the token's secret was verified against */
+  hash: string;
   expires: number;
 }
 
 /**
- * Verified tokens for a short while, so the hot path costs a SHA-256 instead of an argon2 check.
- * Keyed by the token's SHA-256; dropping a user drops its entries.
+ * Tokens verified a short while ago, so the hot path costs a SHA-256 instead of an argon2 check.
+ * Keyed by the token's SHA-256; the value is the stored hash the secret matched. It never decides
+ * on its own that a token is valid: every request still reads the token's row (a revoked token, a
+ * deleted user or an expiry shows at once, on every node), and only when that row's hash is the
+ * one verified here is the argon2 check skipped.
  */
 export class TokenCache {
   readonly #ttlMs: number;
   readonly #max: number;
   readonly #entries = new Map<string, Entry>();
-  readonly #byUser = new Map<string, Set<string>>();
   readonly #now: () => number;
 
   constructor(ttlMs: number, max = 10_000, now: () => number = Date.now) {
@@ -27,41 +29,25 @@ export class TokenCache {
     return this.#entries.size;
   }
 
-  get(token: string): Caller | undefined {
+  /** the hash `token` was verified against within the cache time, else undefined */
+  verifiedHash(token: string): string | undefined {
     const key = tokenKey(token);
     const e = this.#entries.get(key);
     if (!e) return undefined;
     if (e.expires <= this.#now()) {
-      this.#delete(key, e.caller.name);
+      this.#entries.delete(key);
       return undefined;
     }
-    return e.caller;
+    return e.hash;
   }
 
-  set(token: string, caller: Caller): void {
+  set(token: string, hash: string): void {
     if (this.#ttlMs <= 0) return;
     const key = tokenKey(token);
     if (!this.#entries.has(key) && this.#entries.size >= this.#max) {
-      const oldest = this.#entries.entries().next().value;
-      if (oldest) this.#delete(oldest[0], oldest[1].caller.name);
+      const oldest = this.#entries.keys().next().value;
+      if (oldest !== undefined) this.#entries.delete(oldest);
     }
-    this.#entries.set(key, { caller, expires: this.#now() + this.#ttlMs });
-    let keys = this.#byUser.get(caller.name);
-    if (!keys) this.#byUser.set(caller.name, (keys = new Set()));
-    keys.add(key);
-  }
-
-  dropUser(name: string): void {
-    const keys = this.#byUser.get(name);
-    if (!keys) return;
-    for (const k of keys) this.#entries.delete(k);
-    this.#byUser.delete(name);
-  }
-
-  #delete(key: string, name: string): void {
-    this.#entries.delete(key);
-    const keys = this.#byUser.get(name);
-    keys?.delete(key);
-    if (keys && keys.size === 0) this.#byUser.delete(name);
+    this.#entries.set(key, { hash, expires: this.#now() + this.#ttlMs });
   }
 }

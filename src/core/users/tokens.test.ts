@@ -20,19 +20,21 @@ test('tokens: format, argon2id hash, verify', async () => {
   assert.ok(!tokenKey(t.token).includes(t.secret));
 });
 
-test('token cache: expiry, per-user drop, bounded size', () => {
+test('token cache: remembers the verified hash, expires, bounded size', () => {
   let now = 1000;
   const cache = new TokenCache(500, 3, () => now);
-  cache.set('tok-a', { name: 'a', role: 'user' });
-  cache.set('tok-a2', { name: 'a', role: 'user' });
-  cache.set('tok-b', { name: 'b', role: 'admin' });
-  assert.deepEqual(cache.get('tok-a'), { name: 'a', role: 'user' });
-  cache.dropUser('a');
-  assert.equal(cache.get('tok-a'), undefined);
-  assert.equal(cache.get('tok-a2'), undefined);
-  assert.deepEqual(cache.get('tok-b'), { name: 'b', role: 'admin' });
+  cache.set('tok-a', 'hash-a');
+  cache.set('tok-b', 'hash-b');
+  assert.equal(cache.verifiedHash('tok-a'), 'hash-a');
+  assert.equal(cache.verifiedHash('tok-b'), 'hash-b');
+  assert.equal(cache.verifiedHash('tok-c'), undefined);
   now += 600;
-  assert.equal(cache.get('tok-b'), undefined, 'expired');
-  for (let i = 0; i < 10; i++) cache.set(`t${i}`, { name: `u${i}`, role: 'user' });
+  assert.equal(cache.verifiedHash('tok-a'), undefined, 'expired');
+  for (let i = 0; i < 10; i++) cache.set(`t${i}`, `h${i}`);
   assert.ok(cache.size <= 3);
+  assert.equal(cache.verifiedHash('t9'), 'h9', 'the newest stays');
+  assert.equal(cache.verifiedHash('t0'), undefined, 'the oldest went');
+  const off = new TokenCache(0);
+  off.set('tok', 'h');
+  assert.equal(off.verifiedHash('tok'), undefined, 'a cache time of 0 keeps nothing');
 });

@@ -8,14 +8,16 @@ import { UserService } from './user-service.js';
 describe('UserService.authenticate: unknown token ids cost what known ones cost', () => {
   it('runs one argon2 check for a known id and one (against a dummy hash) for an unknown id', async () => {
     const known = newToken();
-    const row = {
-      name: 'ci',
-      role: 'user' as const,
-      token_id: known.id,
-      token_hash: await hashSecret(known.secret),
-      created_at: '2020-01-01T00:00:00Z',
+    const user = { id: 'ci.0123456789abcdef', name: 'ci', role: 'user' as const, created_at: '2020-01-01T00:00:00Z' };
+    const token = {
+      id: known.id,
+      user_id: user.id,
+      name: 'initial',
+      hash: await hashSecret(known.secret),
+      created_at: user.created_at,
+      expires_at: null,
     };
-    const store = { getUserByTokenId: async (id: string) => (id === known.id ? row : undefined) } as unknown as Store;
+    const store = { getTokenAuth: async (id: string) => (id === known.id ? { token, user } : undefined) } as unknown as Store;
     const users = new UserService(store, pino({ level: 'silent' }), 0);
 
     let before = verificationCount();
@@ -27,7 +29,7 @@ describe('UserService.authenticate: unknown token ids cost what known ones cost'
     assert.equal(verificationCount() - before, 1);
 
     before = verificationCount();
-    assert.deepEqual(await users.authenticate(known.token), { name: 'ci', role: 'user' });
+    assert.deepEqual(await users.authenticate(known.token), { id: user.id, name: 'ci', role: 'user' });
     assert.equal(verificationCount() - before, 1);
 
     before = verificationCount();

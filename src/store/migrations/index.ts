@@ -6,6 +6,7 @@ import { migration004ApplicationsSeq } from './004-applications-seq.js';
 import { migration005KeysetRetention } from './005-keyset-retention.js';
 import { migration006NodesLost } from './006-nodes-lost.js';
 import { migration009Access } from './009-access.js';
+import { migration011UserIdsTokens } from './011-user-ids-tokens.js';
 
 /** Every migration, by name; names sort in the order they run. Never edit one that shipped: add the next. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -16,6 +17,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '005-keyset-retention': migration005KeysetRetention,
   '006-nodes-lost': migration006NodesLost,
   '009-access': migration009Access,
+  '011-user-ids-tokens': migration011UserIdsTokens,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -14,8 +14,14 @@ function suite(kind: TestDialect): void {
     const db = storeForSuite(kind);
 
     test('keys: one owner per key, listed per user, removed only by their user and with the user', async () => {
-      await db.store.insertUser({ name: 'kim', role: 'user', token_id: 'k1', token_hash: 'h', created_at: now() });
-      await db.store.insertUser({ name: 'lee', role: 'user', token_id: 'k2', token_hash: 'h', created_at: now() });
+      await db.store.insertUser(
+        { id: 'kim.1', name: 'kim', role: 'user', created_at: now() },
+        { id: 'k1', user_id: 'kim.1', name: 'initial', hash: 'h', created_at: now(), expires_at: null },
+      );
+      await db.store.insertUser(
+        { id: 'lee.1', name: 'lee', role: 'user', created_at: now() },
+        { id: 'k2', user_id: 'lee.1', name: 'initial', hash: 'h', created_at: now(), expires_at: null },
+      );
       const key = { key_type: 'ssh-ed25519', public_key: 'ssh-ed25519 AAAA', comment: 'c', created_at: now() };
       await db.store.insertUserKey({ ...key, fingerprint: FP_A, user_name: 'kim' });
       await db.store.insertUserKey({ ...key, fingerprint: FP_B, user_name: 'kim' });
@@ -32,7 +38,7 @@ function suite(kind: TestDialect): void {
       assert.equal(await db.store.deleteUserKey('lee', FP_B), false, "not lee's key");
       assert.equal(await db.store.deleteUserKey('kim', FP_B), true);
       assert.equal(await db.store.getUserKey(FP_B), undefined);
-      assert.equal(await db.store.deleteUser('kim'), true);
+      assert.equal(await db.store.deleteUser('kim.1'), true);
       assert.equal(await db.store.getUserKey(FP_A), undefined, "the user's keys went with the user");
     });
 

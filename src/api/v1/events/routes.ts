@@ -43,7 +43,7 @@ export const eventRoutes: FastifyPluginAsyncTypebox<EventRouteOptions> = async (
     },
     async (req, reply) => {
       const caller = callerOf(req);
-      const mine = perUser.get(caller.name) ?? 0;
+      const mine = perUser.get(caller.id) ?? 0;
       if (mine >= maxStreamsPerUser) {
         throw new ApiError(
           'TOO_MANY_REQUESTS',
@@ -71,7 +71,7 @@ export const eventRoutes: FastifyPluginAsyncTypebox<EventRouteOptions> = async (
       reply.hijack();
       // a stream is quiet between heartbeats: the listener's idle timeout does not apply to it
       reply.raw.socket?.setTimeout(0);
-      perUser.set(caller.name, mine + 1);
+      perUser.set(caller.id, mine + 1);
       let counted = true;
       const s = new SseStream(reply.raw, {
         heartbeatMs,
@@ -82,9 +82,9 @@ export const eventRoutes: FastifyPluginAsyncTypebox<EventRouteOptions> = async (
           open.delete(s);
           if (counted) {
             counted = false;
-            const n = (perUser.get(caller.name) ?? 1) - 1;
-            if (n <= 0) perUser.delete(caller.name);
-            else perUser.set(caller.name, n);
+            const n = (perUser.get(caller.id) ?? 1) - 1;
+            if (n <= 0) perUser.delete(caller.id);
+            else perUser.set(caller.id, n);
           }
           unsubscribe?.();
           unsubscribe = null;

@@ -8,6 +8,7 @@ import {
   User,
   UserCreateBody,
   UserCreated,
+  UserDeleteQuery,
   UserKey,
   UserKeyCreateBody,
   UserKeyPage,
@@ -69,10 +70,20 @@ export const userRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { co
   app.delete(
     '/users/:name',
     {
-      schema: { tags, summary: 'Delete a user (admin)', params: UserNameParams, response: responses({ 204: NoContent }, 403, 404, 409) },
+      schema: {
+        tags,
+        summary: 'Delete a user (admin)',
+        description:
+          'Their tokens stop working at once, on every node. Refused (409) while they have live applications, unless ' +
+          '`force=true` deallocates them. Labels and label names stay, owned by the deleted user (an admin gives names ' +
+          'away); a new user of the same name inherits nothing.',
+        params: UserNameParams,
+        querystring: UserDeleteQuery,
+        response: responses({ 204: NoContent }, 403, 404, 409),
+      },
     },
     async (req, reply) => {
-      await core.deleteUser(callerOf(req), req.params.name);
+      await core.deleteUser(callerOf(req), req.params.name, { force: req.query.force === true });
       return reply.code(204).send(null);
     },
   );
