@@ -35,6 +35,7 @@ export const NOT_UNIT = [
   'src/core/core-cluster', // PostgreSQL
   'src/core/lifecycle-store-failures', // SQLite and PostgreSQL
   'src/core/nodes/lost-nodes', // SQLite and PostgreSQL
+  'src/core/users/user-lifecycle', // PostgreSQL (revocation across two nodes)
   'src/drivers/shared/image-cache', // xz and zstd
 ];
 

@@ -255,6 +255,42 @@ for (const tls of [false, true]) {
       assert.match(unknown.stderr, /^error: NOT_FOUND: /m);
     });
 
+    it('user token create|list|revoke and user delete --force work against the node', async () => {
+      const bot = json<{ token: string }>(await shoal(['user', 'create', 'bot', '--json']));
+      const asBot = (args: string[]): Promise<Ran> => shoal(['--user', 'bot', '--token', bot.token, ...args]);
+      // a user makes a token of their own; an admin one for them
+      const mine = json<{ id: string; token: string; user: string; expires_at: string }>(
+        await asBot(['user', 'token', 'create', '--name', 'runner', '--expires', '1d', '--json']),
+      );
+      assert.equal(mine.user, 'bot');
+      assert.ok(mine.expires_at);
+      const byAdmin = json<{ id: string; token: string }>(
+        await shoal(['user', 'token', 'create', '--for', 'bot', '--name', 'nightly', '--json']),
+      );
+      const me = await shoal(['--user', 'bot', '--token', byAdmin.token, 'user', 'show', 'me']);
+      assert.equal(me.code, 0, me.stderr);
+      assert.match(me.stdout, /bot\.[0-9a-f]{16}/, 'show me has the immutable id');
+      const table = await asBot(['user', 'token', 'list']);
+      assert.equal(table.code, 0, table.stderr);
+      assert.match(table.stdout, /initial/);
+      assert.match(table.stdout, new RegExp(`${mine.id}\\s+runner`));
+      assert.ok(!table.stdout.includes(mine.token.split('.')[1]!), 'never the secret');
+      // revoked: the next request with it fails
+      assert.equal((await asBot(['user', 'token', 'revoke', mine.id])).code, 0);
+      const revoked = await shoal(['--user', 'bot', '--token', mine.token, 'user', 'show', 'me']);
+      assert.equal(revoked.code, 1);
+      assert.match(revoked.stderr, /UNAUTHORIZED/);
+      // delete: refused while bot has a live application, --force ends it
+      const app = json<{ uid: string }>(await asBot(['app', 'create', 'tiny', '--json']));
+      const refused = await shoal(['user', 'delete', 'bot']);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /^error: CONFLICT: .*live application/m);
+      assert.equal((await shoal(['user', 'delete', 'bot', '--force'])).code, 0);
+      assert.equal((await asBot(['user', 'show', 'me'])).code, 1, "the deleted user's token");
+      const state = json<{ status: string }>(await shoal(['app', 'state', app.uid, '--json']));
+      assert.ok(['DEALLOCATE', 'DEALLOCATED'].includes(state.status), state.status);
+    });
+
     it('a label the driver rejects is refused with a message naming the field (exit 1)', async () => {
       const bad = JSON.stringify({
         name: 'bad',

@@ -94,7 +94,7 @@ export function registerUser(program: Command, io: CliIo): void {
 
 /** `shoal user token create|list|revoke`: a user's API tokens (yours, or anyone's as an admin). */
 function registerToken(user: Command, io: CliIo): void {
-  const token = user.command('token').description('API tokens of a user (yours by default; admins: --user NAME)');
+  const token = user.command('token').description('API tokens of a user (yours by default; admins: --for USER)');
   const whose = async (cmd: Command, flag: string | undefined): Promise<{ name: string; client: Awaited<ReturnType<typeof connect>> }> => {
     const client = await connect(io, globals(cmd));
     return { name: flag ?? (await client.me()).name, client };
@@ -103,11 +103,11 @@ function registerToken(user: Command, io: CliIo): void {
   token
     .command('create')
     .description('create a token and print it (shown only this once), e.g. for a CI robot')
-    .option('--user <name>', 'whose token (admins); default: yours')
+    .option('--for <user>', 'whose token (admins); default: yours')
     .option('--name <name>', 'what the token is for (e.g. ci-runner)', 'token')
     .option('--expires <duration>', 'expire after this long, e.g. 12h, 30d (default: never)')
-    .action(async (flags: { user?: string; name: string; expires?: string }, cmd: Command) => {
-      const { name, client } = await whose(cmd, flags.user);
+    .action(async (flags: { for?: string; name: string; expires?: string }, cmd: Command) => {
+      const { name, client } = await whose(cmd, flags.for);
       const created = await client.createToken(name, {
         name: flags.name,
         ...(flags.expires === undefined ? {} : { expires_in: flags.expires }),
@@ -128,9 +128,9 @@ function registerToken(user: Command, io: CliIo): void {
   token
     .command('list')
     .description('list tokens (ids, names, expiry; never the secret)')
-    .option('--user <name>', 'whose tokens (admins); default: yours')
-    .action(async (flags: { user?: string }, cmd: Command) => {
-      const { name, client } = await whose(cmd, flags.user);
+    .option('--for <user>', 'whose tokens (admins); default: yours')
+    .action(async (flags: { for?: string }, cmd: Command) => {
+      const { name, client } = await whose(cmd, flags.for);
       const items = await client.listTokens(name);
       emit(io, cmd, { json: { items }, items, human: () => tokenTable(items) });
     });
@@ -139,9 +139,9 @@ function registerToken(user: Command, io: CliIo): void {
     .command('revoke')
     .description('revoke a token: refused from the next request on, on every node')
     .argument('<id>', 'the token id (the part before the "."; see token list)')
-    .option('--user <name>', 'whose token (admins); default: yours')
-    .action(async (id: string, flags: { user?: string }, cmd: Command) => {
-      const { name, client } = await whose(cmd, flags.user);
+    .option('--for <user>', 'whose token (admins); default: yours')
+    .action(async (id: string, flags: { for?: string }, cmd: Command) => {
+      const { name, client } = await whose(cmd, flags.for);
       await client.revokeToken(name, id);
       emit(io, cmd, { json: { user: name, id, revoked: true }, human: () => `token ${id} of ${name} revoked\n` });
     });
