@@ -8,7 +8,6 @@ import { TEST_DIALECTS } from '../store/testing/index.js';
 import { bearer, createUser, startApiNode, testLabelBody, type ApiTestNode } from './testing/api-harness.js';
 
 const EVENTS = 100_000;
-const OWNERS = ['alice', 'bob'] as const;
 
 /** Reads a stream with Last-Event-ID until `stop` says so; returns the ids of state events and any `end` event. */
 function readEvents(
@@ -58,8 +57,10 @@ for (const dialect of TEST_DIALECTS) {
       t = await startApiNode({ dialect, api: { events: { slowClientMs: 300 } } });
       url = await t.listen();
       aliceToken = await createUser(t, 'alice');
+      // owner columns hold user ids: the even rows are the real alice's
+      const alice = (await t.app.inject({ url: '/api/v1/users/me', headers: bearer(aliceToken) })).json<{ id: string }>().id;
       // the history, straight into the store; the feed hears of it like of any commit
-      last = await appendStateRows(t.harness.db.url, EVENTS, OWNERS);
+      last = await appendStateRows(t.harness.db.url, EVENTS, [alice, 'bob']);
       await t.node.store.notify([{ kind: 'events', lastId: last }]);
     });
     after(() => t.close());
