@@ -37,8 +37,8 @@ function seed(dialect: 'sqlite' | 'postgres'): string[] {
         '2026-01-01T00:00:' || ${key('', 'x % 60', dialect)}, '${T0}' from n`,
     `insert into labels (uid, name, version, definitions, metadata, lifetime, wait_timeout, owner, created_at, deleted_at)
       ${w} select ${key('lu-', 'x', dialect)}, ${key('label-', '(x + 1) / 2', dialect)}, 1 + (x % 2), '[]', '{}', null, null, 'alice', '${T0}', null from n`,
-    `insert into users (name, role, token_id, token_hash, created_at)
-      ${w} select ${key('user-', 'x', dialect)}, 'user', ${key('tok-', 'x', dialect)}, 'h', '${T0}' from n`,
+    `insert into users (id, name, role, created_at)
+      ${w} select ${key('uid-', 'x', dialect)}, ${key('user-', 'x', dialect)}, 'user', '${T0}' from n`,
     `insert into resources (application_uid, owner, node, driver, definition_index, hwaddr, ipaddr, metadata, expires_at, created_at)
       ${w} select ${key('app-', 'x', dialect)}, ${owner}, 'node-1', 'test', 0, 'hw', 'ip', '{}', null, '${T0}' from n`,
   ];
@@ -81,7 +81,7 @@ const CASES: PlanCase[] = [
     what: 'users',
     first: 'select * from users order by name limit 100',
     last: "select * from users where name > 'user-099900' order by name limit 100",
-    index: { sqlite: /sqlite_autoindex_users_1|PRIMARY KEY/, postgres: /users_pkey/ },
+    index: { sqlite: /users_name/, postgres: /users_name/ },
   },
   {
     what: 'resources (admin)',

@@ -20,7 +20,7 @@ export const migration011UserIdsTokens: Migration = {
     await db.schema
       .createTable('users_011')
       .addColumn('id', 'text', (c) => c.primaryKey())
-      .addColumn('name', 'text', (c) => c.notNull().unique())
+      .addColumn('name', 'text', (c) => c.notNull())
       .addColumn('role', 'text', (c) => c.notNull())
       .addColumn('created_at', 'text', (c) => c.notNull())
       .execute();
@@ -39,6 +39,8 @@ export const migration011UserIdsTokens: Migration = {
       select token_id, name, 'initial', token_hash, created_at, null from users`.execute(db);
     await db.schema.dropTable('users').execute();
     await db.schema.alterTable('users_011').renameTo('users').execute();
+    // names are unique among existing users (a deleted user's name is free again, for a new id)
+    await db.schema.createIndex('users_name').unique().on('users').column('name').execute();
   },
   async down(db: Kysely<unknown>): Promise<void> {
     await db.schema
