@@ -131,7 +131,7 @@ export class Core implements CoreService {
       log: this.#log,
       node: n.name,
       drivers: this.#drivers,
-      subscribe: (onEvent) => this.#feed.subscribe({ name: 'shoal-node', role: 'admin' }, undefined, onEvent),
+      subscribe: (onEvent) => this.#feed.subscribe({ id: 'shoal-node', name: 'shoal-node', role: 'admin' }, undefined, onEvent),
     });
     this.#labels = new LabelService({
       store: this.#store,

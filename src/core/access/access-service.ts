@@ -77,7 +77,7 @@ export class AccessService {
     this.#watch(uid, controller);
     try {
       const app = await this.#d.store.getApplication(uid);
-      if (!app || (caller.role !== 'admin' && app.owner !== caller.name) || app.status !== 'ALLOCATED' || app.node !== this.#d.node) {
+      if (!app || (caller.role !== 'admin' && app.owner !== caller.id) || app.status !== 'ALLOCATED' || app.node !== this.#d.node) {
         throw this.#refusal(uid);
       }
       const res = await this.#d.store.getResource(uid);
