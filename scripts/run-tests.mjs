@@ -20,8 +20,6 @@ function walk(dir, out) {
   return out;
 }
 
-/** files that take minutes (a full cloud-image boot under TCG) */
-const LONGEST = ['drivers/qemu/cloud-image.test'];
 const files = [];
 for (const sub of ['src', 'test']) {
   const d = join(dist, sub);
@@ -32,9 +30,7 @@ const unitOnly = process.argv.includes('--unit');
 const selected = files
   .filter((f) => !filter || f.includes(filter))
   .filter((f) => !unitOnly || isUnitTest(relative(dist, f)))
-  .sort()
-  // the longest file first, so the other files run beside it instead of after it
-  .sort((a, b) => Number(LONGEST.some((l) => b.includes(l))) - Number(LONGEST.some((l) => a.includes(l))));
+  .sort();
 if (selected.length === 0) {
   console.error(
     `run-tests: no ${unitOnly ? 'unit ' : ''}test files found under ${relative(root, dist)}${filter ? ` matching "${filter}"` : ''}`,
