@@ -37,6 +37,7 @@ const ROUTES: Array<[method: string, path: string, success: number, body?: true]
   ['get', '/api/v1/resources', 200],
   ['get', '/api/v1/nodes', 200],
   ['get', '/api/v1/nodes/this', 200],
+  ['get', '/api/v1/nodes/this/backup', 200],
   ['post', '/api/v1/nodes/this/maintenance', 200, true],
   ['post', '/api/v1/nodes/{name}/forget', 200],
   ['get', '/api/v1/nodes/{name}/images', 200],

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { registerAdmin } from './commands/admin.js';
 import { registerApp } from './commands/app.js';
 import { registerEvents } from './commands/events.js';
 import { registerLabel } from './commands/label.js';
@@ -53,5 +54,6 @@ export function buildProgram(io: CliIo): Command {
   registerApp(program, io);
   registerNode(program, io);
   registerEvents(program, io);
+  registerAdmin(program, io);
   return program;
 }

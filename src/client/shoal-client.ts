@@ -24,7 +24,7 @@ import type {
 } from '../model/index.js';
 import { ShoalConnectionError } from './errors.js';
 import { EventStream, type EventStreamOptions } from './event-stream.js';
-import { HttpTransport, type ClientOptions } from './http-transport.js';
+import { HttpTransport, type ClientOptions, type OpenStream } from './http-transport.js';
 
 const API = '/api/v1';
 
@@ -211,6 +211,10 @@ export class ShoalClient {
   }
   setMaintenance(on: boolean, opts?: RequestOptions): Promise<NodeInfo> {
     return this.#post(`${API}/nodes/this/maintenance`, { enabled: on }, opts);
+  }
+  /** Admin: a consistent copy of the node's SQLite database, as a stream (the caller reads and closes it). */
+  backupDatabase(): Promise<OpenStream> {
+    return this.transport.openStream(`${API}/nodes/this/backup`, { accept: 'application/vnd.sqlite3' });
   }
   /** Admin: end the work of a node known to be gone and delete its row. */
   forgetNode(name: string, opts?: RequestOptions): Promise<NodeForgotten> {

@@ -69,6 +69,12 @@ export interface CoreLimits {
   stopTimeoutMs: number;
   /** bounds of label and application metadata (depth, keys, key length, JSON size) */
   metadata: MetadataLimits;
+  /** finished applications (DEALLOCATED, ERROR) older than this are deleted with their history (config `retention`) */
+  retentionMs: number;
+  /** how often retention runs */
+  retentionEveryMs: number;
+  /** applications deleted per transaction */
+  retentionBatch: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<CoreLimits> = Object.freeze({
@@ -89,6 +95,9 @@ export const DEFAULT_LIMITS: Readonly<CoreLimits> = Object.freeze({
   snapshotTimeoutMs: 60 * 60_000,
   stopTimeoutMs: 60_000,
   metadata: DEFAULT_METADATA_LIMITS,
+  retentionMs: 30 * 86_400_000,
+  retentionEveryMs: 10 * 60_000,
+  retentionBatch: 500,
 });
 
 /**
@@ -111,6 +120,8 @@ export interface CoreOptions {
   arpTablePath?: string;
   /** the data dir's file system: below its free-space mark the node takes no new work */
   disk?: DiskWatch;
+  /** the node's data dir, whose size GET /nodes/this reports */
+  dataDir?: string;
 }
 
 export interface StopOptions {

@@ -128,6 +128,11 @@ export interface CoreService {
 
   listNodes(caller: Caller): Promise<NodeInfo[]>;
   thisNode(caller: Caller): Promise<NodeInfo>;
+  /**
+   * A consistent copy of the live SQLite database in a temporary file (admin); the caller streams
+   * it and calls `remove()`. CONFLICT on PostgreSQL (back it up with pg_dump).
+   */
+  backupDatabase(caller: Caller): Promise<{ path: string; bytes: number; remove(): Promise<void> }>;
   setMaintenance(caller: Caller, on: boolean): Promise<NodeInfo>;
   /** whether this node takes new work now, and why not (no auth: /health shows it) */
   workState(): WorkState;

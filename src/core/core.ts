@@ -22,6 +22,9 @@ import { Lifecycle } from './lifecycle/lifecycle.js';
 import { MetaIndex } from './meta/meta-index.js';
 import { createCoreMetrics, type CoreMetrics } from './metrics.js';
 import { DiskGuard } from './nodes/disk-guard.js';
+import { takeBackup } from './maintenance/backup.js';
+import { Retention } from './maintenance/retention.js';
+import { StorageUsage } from './maintenance/storage-usage.js';
 import { NodeMembership } from './nodes/membership.js';
 import { StoredItems } from './nodes/stored-items.js';
 import { Scheduler } from './scheduler/scheduler.js';
@@ -62,6 +65,9 @@ export class Core implements CoreService {
   readonly #meta: MetaIndex;
   readonly #feed: EventFeed;
   readonly #metrics: CoreMetrics;
+  readonly #retention: Retention;
+  readonly #storage: StorageUsage;
+  readonly #dataDir: string | undefined;
   readonly #scheduler: Scheduler;
   readonly #lifecycle: Lifecycle;
   readonly #membership: NodeMembership;
@@ -124,6 +130,8 @@ export class Core implements CoreService {
     this.#disk = options.disk ? new DiskGuard(options.disk) : undefined;
     this.#meta = new MetaIndex(options.arpTablePath);
     this.#feed = new EventFeed(this.#store, this.#log);
+    this.#storage = new StorageUsage(this.#store, options.dataDir);
+    this.#dataDir = options.dataDir;
     this.#users = new UserService(this.#store, this.#log, this.#limits.tokenCacheMs);
     this.#keys = new KeyService(this.#store, this.#log);
     this.#access = new AccessService({
@@ -150,6 +158,15 @@ export class Core implements CoreService {
         const u = await this.#store.usage(n.name);
         return { cpu: u.cpu, ram: u.ram };
       },
+      storage: () => this.#storage.get(),
+    });
+    this.#retention = new Retention({
+      store: this.#store,
+      log: this.#log,
+      retentionMs: this.#limits.retentionMs,
+      everyMs: this.#limits.retentionEveryMs,
+      batch: this.#limits.retentionBatch,
+      onPurged: (n) => this.#metrics.retentionDeleted.inc(n),
     });
     this.#lifecycle = new Lifecycle({
       store: this.#store,
@@ -209,6 +226,7 @@ export class Core implements CoreService {
     if (this.#disk?.reason) this.#log.warn({ reason: this.#disk.reason }, 'taking no new work');
     this.#enableScheduler();
     this.#lifecycle.scanWork();
+    this.#retention.start();
     const offer = this.#membership.offer;
     this.#log.info(
       { cpu: offer.cpu, ram: offer.ram, drivers: [...offer.drivers.keys()], maintenance: this.#membership.maintenance },
@@ -237,7 +255,7 @@ export class Core implements CoreService {
       await untilStateHolds(this.#store, async () => (await held()).length === 0, options.timeoutMs ?? Infinity);
     }
     if (this.#tickTimer) clearInterval(this.#tickTimer);
-    await settledWithin([this.#membership.stopHeartbeat(), this.#tickRun ?? Promise.resolve()], IN_FLIGHT_WAIT_MS);
+    await settledWithin([this.#membership.stopHeartbeat(), this.#tickRun ?? Promise.resolve(), this.#retention.stop()], IN_FLIGHT_WAIT_MS);
     this.#offSignal?.();
     this.#feed.close();
     await this.#lifecycle.stop();
@@ -423,8 +441,20 @@ export class Core implements CoreService {
   }
 
   async thisNode(_caller?: Caller): ReturnType<CoreService['thisNode']> {
-    const info = await this.#membership.thisNode();
-    return this.#sshGate ? { ...info, ssh_gate: this.#sshGate } : info;
+    const [info, storage] = await Promise.all([this.#membership.thisNode(), this.#storage.get()]);
+    return this.#sshGate ? { ...info, storage, ssh_gate: this.#sshGate } : { ...info, storage };
+  }
+
+  async backupDatabase(caller: Caller): ReturnType<CoreService['backupDatabase']> {
+    requireAdmin(caller, 'take a database backup');
+    if (this.#store.dialect !== 'sqlite') {
+      throw new CoreError(
+        'CONFLICT',
+        'this node stores its state in PostgreSQL: back it up with pg_dump (an online backup here is for SQLite only)',
+      );
+    }
+    this.#log.info({ by: caller.name }, 'database backup started');
+    return takeBackup(this.#store, this.#dataDir);
   }
 
   /** Cached images and kept disks live on each node's host: only the node itself lists or removes them. */

@@ -5,6 +5,7 @@ export interface CoreMetrics {
   allocations: Counter<'driver' | 'outcome'>;
   allocationSeconds: Histogram<'driver'>;
   deallocations: Counter<'driver' | 'outcome'>;
+  retentionDeleted: Counter;
 }
 
 export interface MetricSources {
@@ -13,6 +14,7 @@ export interface MetricSources {
   byStatus(): Promise<Partial<Record<string, number>>>;
   capacity(): { cpu: number; ram: number };
   used(): Promise<{ cpu: number; ram: number }>;
+  storage(): Promise<{ database_bytes: number; wal_bytes: number | null; data_dir_bytes: number | null }>;
 }
 
 export function createCoreMetrics(registry: Registry, sources: MetricSources): CoreMetrics {
@@ -76,5 +78,22 @@ export function createCoreMetrics(registry: Registry, sources: MetricSources): C
       this.set({ node: sources.node, resource: 'ram' }, u.ram);
     },
   });
-  return { allocations, allocationSeconds, deallocations };
+  new Gauge({
+    name: 'shoal_storage_bytes',
+    help: "Disk this node's state takes: database (SQLite file or PostgreSQL tables), wal (SQLite), data_dir (all of it)",
+    labelNames: ['part'] as const,
+    registers,
+    async collect() {
+      const s = await sources.storage();
+      this.set({ part: 'database' }, s.database_bytes);
+      if (s.wal_bytes !== null) this.set({ part: 'wal' }, s.wal_bytes);
+      if (s.data_dir_bytes !== null) this.set({ part: 'data_dir' }, s.data_dir_bytes);
+    },
+  });
+  const retentionDeleted = new Counter({
+    name: 'shoal_retention_deleted_applications_total',
+    help: 'Finished applications deleted by retention (with their history, tasks and access sessions)',
+    registers,
+  });
+  return { allocations, allocationSeconds, deallocations, retentionDeleted };
 }

@@ -57,6 +57,8 @@ export interface NodeConfig extends ProtectionSettings {
   minFreeDiskBytes: number;
   /** how often every ALLOCATED resource is checked with its driver, ms (config resource_check; 0 = never) */
   resourceCheckMs: number;
+  /** finished applications older than this are deleted with their history, ms (config `retention`, default 30d) */
+  retentionMs: number;
 }
 
 /** How often a node beats, and when a silent one is dead (its ELECTED work re-elected) and lost (its work ended). */
@@ -159,6 +161,7 @@ const KNOWN_KEYS = new Set([
   'node_lost_after',
   'min_free_disk',
   'resource_check',
+  'retention',
 ]);
 for (const k of PROTECTION_KEYS) KNOWN_KEYS.add(k);
 
@@ -302,6 +305,8 @@ export async function loadConfig(opts: ServeOptions, env: NodeJS.ProcessEnv = pr
   if (lifetime !== undefined) checkConfigDuration(lifetime, 'lifetime', false);
   const shutdownWait = str(raw, 'shutdown_wait');
   if (shutdownWait !== undefined) checkConfigDuration(shutdownWait, 'shutdown_wait', true);
+  const retentionRaw = typeof raw.retention === 'number' ? String(raw.retention) : (str(raw, 'retention') ?? '30d');
+  checkConfigDuration(retentionRaw, 'retention', false);
   const name = opts.name ?? str(raw, 'name') ?? hostname();
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name)) throw new ConfigError('name', `"${name}" must be letters, digits, ".", "_" or "-"`);
 
@@ -325,5 +330,6 @@ export async function loadConfig(opts: ServeOptions, env: NodeJS.ProcessEnv = pr
     nodeTimings: parseNodeTimings(raw),
     minFreeDiskBytes: parseMinFreeDisk(raw.min_free_disk),
     resourceCheckMs: parseResourceCheck(raw.resource_check),
+    retentionMs: parseDuration(retentionRaw),
   };
 }

@@ -174,8 +174,14 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
       log,
       metrics,
       defaults: config.lifetime ? { lifetime: config.lifetime } : {},
-      limits: { metadata: config.limits.metadata, ...config.nodeTimings, resourceCheckMs: config.resourceCheckMs },
+      limits: {
+        metadata: config.limits.metadata,
+        ...config.nodeTimings,
+        resourceCheckMs: config.resourceCheckMs,
+        retentionMs: config.retentionMs,
+      },
       disk: { path: config.dataDir, minFreeBytes: config.minFreeDiskBytes },
+      dataDir: config.dataDir,
     });
     const running = core;
     cleanups.push(() => running.stop());

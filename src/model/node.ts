@@ -12,6 +12,20 @@ export const DriverInstanceInfo = Type.Object({
 });
 export type DriverInstanceInfo = Static<typeof DriverInstanceInfo>;
 
+/** Disk the node's state takes (GET /nodes/this only; measured at most every few seconds). */
+export const NodeStorage = Type.Object(
+  {
+    database_bytes: Type.Integer({ description: 'SQLite: the database file; PostgreSQL: the tables of this store (with indexes)' }),
+    wal_bytes: Type.Union([Type.Integer(), Type.Null()], { description: "SQLite's write-ahead log; null on PostgreSQL" }),
+    data_dir_bytes: Type.Union([Type.Integer(), Type.Null()], {
+      description: 'everything under the data dir (database, image cache, disks, driver state), allocated bytes',
+    }),
+    measured_at: Timestamp,
+  },
+  { $id: 'NodeStorage' },
+);
+export type NodeStorage = Static<typeof NodeStorage>;
+
 export const NodeInfo = Type.Object(
   {
     name: Type.String(),
@@ -51,6 +65,7 @@ export const NodeInfo = Type.Object(
           'why this node takes no new work now although it serves reads and keeps its resources (e.g. its data dir is full); only the node itself reports it',
       }),
     ),
+    storage: Type.Optional(NodeStorage),
   },
   { $id: 'Node' },
 );

@@ -16,5 +16,17 @@ export interface StoreDialect {
   listen(onPayload: (payload: string) => void, onReconnect: () => void): Promise<void>;
   /** Send payloads to every listener; inside a transaction they are delivered on commit. */
   notify(db: Kysely<Database>, payloads: readonly string[]): Promise<void>;
+  /** Bytes the database takes on disk (and its write-ahead log where the node owns one). */
+  storageSize(): Promise<StorageSize>;
+  /** Gives space freed by deletions back to the file system (SQLite); pages returned. */
+  reclaimSpace(): Promise<number>;
+  /** A consistent copy of the live database written to `dest` (SQLite); undefined = not possible here. */
+  readonly backup?: (dest: string) => Promise<void>;
   close(): Promise<void>;
+}
+
+export interface StorageSize {
+  database_bytes: number;
+  /** the SQLite write-ahead log; null where the database server keeps its own */
+  wal_bytes: number | null;
 }

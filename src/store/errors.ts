@@ -5,6 +5,7 @@ export const STORE_ERROR_CODES = [
   'UNSUPPORTED_URL', // openStore() got a URL it cannot open
   'MIGRATION', // the schema could not be brought up to date
   'NOT_OWNER', // a label name belongs to another user
+  'UNSUPPORTED', // the database cannot do this (an online backup of PostgreSQL)
 ] as const;
 export type StoreErrorCode = (typeof STORE_ERROR_CODES)[number];
 

@@ -8,6 +8,7 @@ import { applicationsRepository } from './repositories/applications.js';
 import type { RepositoryContext } from './repositories/context.js';
 import { eventsRepository } from './repositories/events.js';
 import { labelsRepository } from './repositories/labels.js';
+import { maintenanceRepository } from './repositories/maintenance.js';
 import { lostNodesRepository } from './repositories/lost-nodes.js';
 import { nodesRepository } from './repositories/nodes.js';
 import { resourcesRepository } from './repositories/resources.js';
@@ -91,6 +92,17 @@ export async function openKyselyStore(dialect: StoreDialect): Promise<Store> {
       signals.clear();
       await dialect.close();
     },
+    storageSize: () => dialect.storageSize(),
+    reclaimSpace: () => dialect.reclaimSpace(),
+    async backup(dest) {
+      if (!dialect.backup) {
+        throw new StoreError(
+          'UNSUPPORTED',
+          `an online backup is for SQLite; back up this ${dialect.name} database with its own tools (pg_dump)`,
+        );
+      }
+      await dialect.backup(dest);
+    },
     onSignal: (listener) => signals.onSignal(listener),
     notify: (s) => signals.notify(s),
     ...usersRepository(ctx),
@@ -101,6 +113,7 @@ export async function openKyselyStore(dialect: StoreDialect): Promise<Store> {
     ...tasksRepository(ctx),
     ...nodesRepository(ctx),
     ...accessRepository(ctx),
+    ...maintenanceRepository(ctx),
     ...lostNodesRepository(ctx),
   };
 }

@@ -2,11 +2,13 @@ import type { AccessRepository } from './repositories/access.js';
 import type { ApplicationsRepository } from './repositories/applications.js';
 import type { EventsRepository } from './repositories/events.js';
 import type { LabelsRepository } from './repositories/labels.js';
+import type { MaintenanceRepository } from './repositories/maintenance.js';
 import type { LostNodesRepository } from './repositories/lost-nodes.js';
 import type { NodesRepository } from './repositories/nodes.js';
 import type { ResourcesRepository } from './repositories/resources.js';
 import type { TasksRepository } from './repositories/tasks.js';
 import type { UsersRepository } from './repositories/users.js';
+import type { StorageSize } from './dialect.js';
 import type { StoreCapabilities, StoreSignal } from './types.js';
 
 export * from './types.js';
@@ -38,10 +40,18 @@ export interface Store
     TasksRepository,
     NodesRepository,
     AccessRepository,
-    LostNodesRepository {
+    LostNodesRepository,
+    MaintenanceRepository {
   readonly dialect: 'sqlite' | 'postgres';
   readonly capabilities: StoreCapabilities;
   close(): Promise<void>;
+
+  /** Bytes the database takes on disk (SQLite: the file and its WAL; PostgreSQL: this schema's tables). */
+  storageSize(): Promise<StorageSize>;
+  /** Returns pages freed by deletions to the file system (SQLite incremental vacuum; 0 elsewhere). */
+  reclaimSpace(): Promise<number>;
+  /** Writes a consistent copy of the live database to `dest` (SQLite); StoreError UNSUPPORTED elsewhere. */
+  backup(dest: string): Promise<void>;
 
   /** Listen to wake-ups (local commits and, on PostgreSQL, other nodes). */
   onSignal(listener: (signal: StoreSignal) => void): () => void;

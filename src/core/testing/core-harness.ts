@@ -121,6 +121,7 @@ export class Harness {
       defaults: spec.defaultLifetime ? { lifetime: spec.defaultLifetime } : {},
       limits: { ...FAST_LIMITS, ...(spec.limits ?? {}) },
       ...(spec.arpTablePath ? { arpTablePath: spec.arpTablePath } : {}),
+      dataDir,
     });
     await core.start();
     let closed = false;

@@ -128,6 +128,15 @@ export async function openPostgresDialect(connectionString: string, options: Pos
       const { sql } = kysely;
       await sql`select ${sql.join(payloads.map((p) => sql`pg_notify(${channel}, ${p})`))}`.execute(exec);
     },
+    storageSize: async () => {
+      // the tables of this node's schema with their indexes and TOAST; the server keeps its own WAL
+      const r = await kysely.sql<{ bytes: number | null }>`select sum(pg_total_relation_size(c.oid)) as bytes
+        from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = current_schema() and c.relkind = 'r'`.execute(db);
+      return { database_bytes: Number(r.rows[0]?.bytes ?? 0), wal_bytes: null };
+    },
+    // autovacuum makes deleted rows' space reusable; giving it back to the OS is VACUUM FULL, an operator's call
+    reclaimSpace: async () => 0,
     close: async () => {
       if (closed) return;
       closed = true;

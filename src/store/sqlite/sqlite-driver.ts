@@ -71,6 +71,16 @@ export class SqliteDriver implements Driver {
     }
   }
 
+  /** Runs `fn` on the connection between other statements and transactions (under the file's mutex). */
+  async exclusive<T>(fn: (db: BetterSqlite3.Database) => T): Promise<T> {
+    await this.#mutex.acquire();
+    try {
+      return fn(this.#db);
+    } finally {
+      this.#mutex.release();
+    }
+  }
+
   async init(): Promise<void> {}
 
   async acquireConnection(): Promise<DatabaseConnection> {

@@ -1,10 +1,12 @@
+import { createReadStream } from 'node:fs';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { PageQuery } from '../../../model/index.js';
 import { callerOf } from '../../auth.js';
 import { paginate } from '../../paginate.js';
-import { BODY_ERRORS, NoContent, responses } from '../common-schemas.js';
+import { BODY_ERRORS, mediaResponse, NoContent, responses } from '../common-schemas.js';
 import type { RouteDeps } from '../route-deps.js';
 import {
+  DatabaseBackup,
   MaintenanceBody,
   NodeForgotten,
   NodeInfo,
@@ -35,6 +37,39 @@ export const nodeRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { co
     '/nodes/this',
     { schema: { tags, summary: 'The node answering this request', response: responses({ 200: NodeInfo }) } },
     async (req) => core.thisNode(callerOf(req)),
+  );
+
+  app.get(
+    '/nodes/this/backup',
+    {
+      schema: {
+        tags,
+        summary: "A consistent copy of this node's SQLite database, streamed (admin); 409 on PostgreSQL (use pg_dump)",
+        response: responses({ 200: mediaResponse('application/vnd.sqlite3', DatabaseBackup) }, 403, 409),
+      },
+    },
+    async (req, reply) => {
+      const copy = await core.backupDatabase(callerOf(req));
+      const body = createReadStream(copy.path);
+      // the copy goes once it has been sent, or the client left, or reading it failed
+      let removed = false;
+      const remove = (): void => {
+        if (removed) return;
+        removed = true;
+        void copy.remove().catch((err: Error) => req.log.warn({ err: err.message }, 'could not remove a backup copy'));
+      };
+      body.on('close', remove);
+      reply.raw.on('close', () => {
+        body.destroy();
+        remove();
+      });
+      return reply
+        .header('content-type', 'application/vnd.sqlite3')
+        .header('content-length', String(copy.bytes))
+        .header('content-disposition', `attachment; filename="shoal-${new Date().toISOString().replace(/[:.]/g, '-')}.db"`)
+        .header('cache-control', 'no-store')
+        .send(body);
+    },
   );
 
   app.post(

@@ -17,4 +17,8 @@ export const StoredItemQuery = Type.Object({
     Type.String({ minLength: 1, maxLength: 128, description: 'the driver instance keeping it (needed only when ids repeat)' }),
   ),
 });
+export const DatabaseBackup = Type.String({
+  description:
+    'the SQLite database file (application/vnd.sqlite3), a consistent copy taken while the node serves; restore: stop the node, put it in place of DATA_DIR/shoal.db (docs/operations.md)',
+});
 export { NodeForgotten, NodeInfo };
