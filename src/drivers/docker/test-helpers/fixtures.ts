@@ -50,6 +50,9 @@ export async function buildTestImages(docker: Docker, dir: string, prefix: strin
   for (const a of applets) symlinkSync('busybox', join(root, 'bin', a));
   writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
   writeFileSync(join(root, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n');
+  // unique per run: two suites building in the same second (tar keeps whole-second mtimes) must not
+  // get byte-identical archives, or they would share one daemon image across test files
+  writeFileSync(join(root, 'etc/shoal-test-run'), `${prefix}\n`);
   const tar = join(dir, 'rootfs.tar');
   execFileSync('tar', ['-C', root, '-cf', tar, '.']);
   const gz = join(dir, 'rootfs.tar.gz');
