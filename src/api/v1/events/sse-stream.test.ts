@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { SseStream } from './sse-stream.js';
 
 /** A response whose client never reads: everything written stays buffered. */
@@ -42,6 +42,14 @@ const event = (id: number) => ({
 });
 
 describe('SseStream', () => {
+  // the stream's own timers are unref'd (a stream never keeps a node alive); with no server in this
+  // process, something must keep the event loop running while a test awaits them
+  let keepAlive: NodeJS.Timeout | undefined;
+  before(() => {
+    keepAlive = setInterval(() => {}, 1_000);
+  });
+  after(() => clearInterval(keepAlive));
+
   it('writes one SSE block per event, data as one JSON line', () => {
     const res = new StuckResponse();
     const s = new SseStream(res as unknown as ServerResponse, { heartbeatMs: 60_000, maxBufferedBytes: 1 << 20, onClose: () => {} });
