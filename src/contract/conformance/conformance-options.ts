@@ -45,6 +45,8 @@ export interface ConformanceOptions {
    * (for the access part's connectPort check; absent = a named skip)
    */
   echoServer?: (port: number) => string[];
+  /** the driver refuses every access call by design (UNSUPPORTED with a reason): one check asserts that instead of the access checks */
+  accessRefused?: boolean;
   /** metadata passed to allocate (default a small non-secret map of strings) */
   metadata?: Record<string, unknown>;
 }

@@ -15,6 +15,8 @@ export interface AccessSuite {
   unknownHwaddr(): string;
   /** a command that starts a TCP echo server on `port` in the environment and returns (absent: the port test is skipped) */
   echoServer?: (port: number) => string[];
+  /** the driver refuses access by design: assert the refusal instead of running the access checks */
+  refused?: boolean;
   timeout: number;
 }
 
@@ -70,6 +72,28 @@ function fileInTar(tar: Buffer, name: string): Buffer | undefined {
  */
 export function describeAccess(s: AccessSuite): void {
   const { timeout } = s;
+  if (s.refused === true) {
+    it('access: every call is refused with UNSUPPORTED and a reason (the driver has no environment to enter)', { timeout }, async () => {
+      const acc = s.driver().access;
+      assert.ok(acc, 'a driver that refuses access still has the access part, answering UNSUPPORTED');
+      const hw = s.allocated();
+      const calls: Array<[string, () => Promise<unknown>]> = [
+        ['exec', () => acc.exec(hw, { command: ['true'], tty: false })],
+        ['connectPort', () => acc.connectPort(hw, 22)],
+        ['copyIn', () => acc.copyIn(hw, '/', Readable.from([tarOf('x', Buffer.from('x'))]))],
+        ['copyOut', () => acc.copyOut(hw, '/')],
+      ];
+      for (const [name, call] of calls) {
+        await assert.rejects(call(), (err: unknown) => {
+          const e = asDriverError(err, `access.${name}`);
+          assert.equal(e.code, 'UNSUPPORTED', `access.${name}: ${e.code} ${e.message}`);
+          assert.ok(e.message.length > 20, `access.${name}: an UNSUPPORTED refusal says why`);
+          return true;
+        });
+      }
+    });
+    return;
+  }
 
   /** the access part, or undefined after a named skip */
   async function access(t: TestContext): Promise<ResourceAccess | undefined> {

@@ -244,6 +244,7 @@ export function describeConformance(name: string, opts: ConformanceOptions): voi
       allocated: () => needAllocated()[0].hwaddr,
       unknownHwaddr,
       ...(opts.echoServer ? { echoServer: opts.echoServer } : {}),
+      refused: opts.accessRefused === true,
       timeout,
     });
 
